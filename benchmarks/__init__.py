@@ -1,0 +1,1 @@
+"""Throughput and compile-time benchmarks; each prints JSON (not tests)."""

@@ -1,0 +1,1 @@
+"""Experiment CLIs: ``python -m experiments.<name> --help``."""

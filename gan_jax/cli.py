@@ -1,0 +1,105 @@
+"""What every experiment CLI shares: an argument parser whose errors are one line,
+a ``main`` wrapper that turns user errors into one line and a non-zero exit, and
+``metrics.json`` writing.
+
+A *user error* is anything the user can fix by changing the command: a bad flag, an unknown
+dataset, a missing or corrupt checkpoint, ``--tpu`` without a TPU.  It exits with status 2
+and a single ``error: …`` line on stderr that names the fix, never a traceback.  Bugs still
+raise with a full traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+from gan_jax.checkpoint import CheckpointError
+from gan_jax.data import DatasetUnavailableError, UnknownDatasetError
+
+USER_ERROR_EXIT_CODE = 2
+
+
+class UserError(Exception):
+    """An error the user fixes by changing the command; its message names the fix."""
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UserError,
+    UnknownDatasetError,
+    DatasetUnavailableError,
+    CheckpointError,
+)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with status 2."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(USER_ERROR_EXIT_CODE)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` with a one-line error that points at ``--help`` instead of a usage dump."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (run with --help to see the valid flags)")
+
+
+def run_main(
+    main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None
+) -> None:
+    """Run an experiment's ``main(argv)``, mapping :data:`USER_ERRORS` to :func:`fail`."""
+    try:
+        main(argv)
+    except USER_ERRORS as err:
+        fail(str(err))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _to_builtin(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _to_builtin(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_builtin(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _to_builtin(np.asarray(value).tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def write_metrics(
+    out_dir: str | os.PathLike, metrics: dict[str, Any], name: str = "metrics.json"
+) -> str:
+    """Write ``metrics`` (numbers, arrays, nested dicts) as indented JSON into ``out_dir``."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(os.fspath(out_dir), name)
+    with open(path, "w") as f:
+        json.dump(_to_builtin(metrics), f, indent=2, sort_keys=True)
+        f.write("\n")
+    return path

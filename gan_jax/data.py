@@ -1,0 +1,250 @@
+"""Data: 2-D Gaussian mixtures, the embedded digits, tfds image datasets, on-device batching.
+
+Everything lives on the default JAX device once loaded; :func:`random_batch` draws batches
+with ``jax.random`` so that a training loop never returns to the host for data.
+
+Image datasets are float32 arrays of shape ``(N, H, W, C)`` in ``[-1, 1]`` (the range of a
+``tanh`` generator), with integer labels.
+
+* ``digits`` is scikit-learn's 1,797 real 8×8 handwritten digits (Alpaydin & Kaynak, UCI
+  "Optical Recognition of Handwritten Digits"), which ship inside the scikit-learn wheel,
+  so it needs no network.  They are upsampled bicubically to the requested resolution
+  (default 32) and clipped to ``[-1, 1]``.  Splits: a fixed seeded permutation holds out
+  360 images (20%) as ``test``; ``train`` is the other 1,437 and ``all`` is every image.
+* ``mnist``, ``fashion_mnist`` and ``cifar10`` come through ``tfds.data_source`` (random
+  access array_record files, no TensorFlow at read time).  They download on a user's
+  machine; here they are tested with ``tfds.testing.mock_data``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+EMBEDDED_DATASETS = ("digits",)
+TFDS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+DATASETS = EMBEDDED_DATASETS + TFDS_DATASETS
+
+DIGITS_TEST_SIZE = 360
+_DIGITS_SPLIT_SEED = 0
+
+
+class UnknownDatasetError(ValueError):
+    """Raised for a dataset name that is not in :data:`DATASETS`."""
+
+
+class DatasetUnavailableError(RuntimeError):
+    """Raised when a known tfds dataset cannot be read (not downloaded, no network)."""
+
+
+# --------------------------------------------------------------------------- mixtures
+
+
+@flax.struct.dataclass
+class GaussianMixture:
+    """An equal-weight mixture of isotropic Gaussians ``(1/K) Σ_k N(c_k, σ² I)``."""
+
+    centers: Array  # (K, D)
+    std: float = flax.struct.field(pytree_node=False)
+
+    @property
+    def num_modes(self) -> int:
+        return self.centers.shape[0]
+
+    def sample(self, key: Array, n: int) -> Array:
+        """``n`` samples of shape ``(n, D)``: a uniform component, then Gaussian noise."""
+        return self.sample_with_modes(key, n)[0]
+
+    def sample_with_modes(self, key: Array, n: int) -> tuple[Array, Array]:
+        """Samples and the index of the component each was drawn from."""
+        key_mode, key_noise = jax.random.split(key)
+        modes = jax.random.randint(key_mode, (n,), 0, self.num_modes)
+        noise = jax.random.normal(key_noise, (n, self.centers.shape[1]), self.centers.dtype)
+        return self.centers[modes] + self.std * noise, modes
+
+
+def ring_centers(num_modes: int = 8, radius: float = 2.0) -> Array:
+    """``num_modes`` points at angles ``2πk/num_modes`` on a circle of ``radius``."""
+    angles = 2.0 * jnp.pi * jnp.arange(num_modes) / num_modes
+    return radius * jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=1)
+
+
+def grid_centers(grid_size: int = 5, spacing: float = 2.0) -> Array:
+    """A ``grid_size × grid_size`` lattice centred on the origin (−4 … 4 by default)."""
+    ticks = (jnp.arange(grid_size) - (grid_size - 1) / 2.0) * spacing
+    xs, ys = jnp.meshgrid(ticks, ticks, indexing="ij")
+    return jnp.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+MIXTURE_KINDS = ("ring", "grid")
+
+
+def mixture_of_gaussians(
+    kind: str = "ring",
+    *,
+    num_modes: int = 8,
+    radius: float = 2.0,
+    grid_size: int = 5,
+    spacing: float = 2.0,
+    std: float = 0.02,
+) -> GaussianMixture:
+    """The 2-D benchmark mixtures of Metz et al. (arXiv:1611.02163) and VEEGAN/PacGAN.
+
+    * ``ring``: 8 modes of radius 2 at angles ``2πk/8`` (``num_modes``, ``radius``).
+    * ``grid``: 5×5 modes with means at −4, −2, 0, 2, 4 per axis (``grid_size``, ``spacing``).
+
+    σ is 0.02 for both by default.
+    """
+    if kind == "ring":
+        centers = ring_centers(num_modes, radius)
+    elif kind == "grid":
+        centers = grid_centers(grid_size, spacing)
+    else:
+        raise ValueError(
+            f"unknown mixture kind {kind!r}; choose one of: {', '.join(MIXTURE_KINDS)}"
+        )
+    return GaussianMixture(centers=centers.astype(jnp.float32), std=float(std))
+
+
+# --------------------------------------------------------------------------- images
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageDataset:
+    """Images ``(N, H, W, C)`` float32 in ``[-1, 1]`` and labels ``(N,)`` int32, on device."""
+
+    name: str
+    images: Array
+    labels: Array
+    num_classes: int
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+
+def resize_images(images: Array, resolution: int) -> Array:
+    """Bicubic resize of ``(N, H, W, C)`` images in ``[-1, 1]`` to ``resolution²``, clipped."""
+    n, h, w, c = images.shape
+    if (h, w) == (resolution, resolution):
+        return images
+    resized = jax.image.resize(images, (n, resolution, resolution, c), method="bicubic")
+    return jnp.clip(resized, -1.0, 1.0)
+
+
+def uint8_to_unit_range(images: np.ndarray) -> np.ndarray:
+    """Map uint8 pixels ``[0, 255]`` to float32 ``[-1, 1]``."""
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+def load_digits(resolution: int = 32, split: str = "train") -> ImageDataset:
+    """scikit-learn's real 8×8 digits, bicubically upsampled to ``resolution`` (see module doc)."""
+    from sklearn.datasets import load_digits as sklearn_load_digits
+
+    bunch = sklearn_load_digits()
+    images = (bunch.images.astype(np.float32) / 16.0) * 2.0 - 1.0  # 0..16 -> [-1, 1]
+    labels = bunch.target.astype(np.int32)
+    order = np.random.default_rng(_DIGITS_SPLIT_SEED).permutation(len(labels))
+    if split == "train":
+        order = order[DIGITS_TEST_SIZE:]
+    elif split == "test":
+        order = order[:DIGITS_TEST_SIZE]
+    elif split != "all":
+        raise ValueError(f"unknown digits split {split!r}; choose one of: train, test, all")
+    images = jnp.asarray(images[order][..., None])
+    return ImageDataset(
+        name="digits",
+        images=resize_images(images, resolution),
+        labels=jnp.asarray(labels[order]),
+        num_classes=10,
+    )
+
+
+def load_tfds(
+    name: str,
+    resolution: int | None = None,
+    split: str = "train",
+    data_dir: str | None = None,
+    max_examples: int | None = None,
+) -> ImageDataset:
+    """Read an image classification dataset through ``tfds.data_source`` (no TensorFlow).
+
+    ``resolution=None`` keeps the native size (28 for MNIST, 32 for CIFAR-10).
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        source = tfds.data_source(name, split=split, data_dir=data_dir)
+        count = len(source) if max_examples is None else min(len(source), max_examples)
+        records = [source[i] for i in range(count)]
+        num_classes = int(source.dataset_info.features["label"].num_classes)
+    except Exception as err:  # tfds raises many types for "not prepared / no network"
+        raise DatasetUnavailableError(
+            f"could not read tfds dataset {name!r} split {split!r} ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no message'}); it downloads on "
+            "first use, which needs network access: prepare it once on a connected machine "
+            "or pass --data-dir to a prepared copy"
+        ) from err
+    if not records:
+        raise DatasetUnavailableError(f"tfds dataset {name!r} split {split!r} is empty")
+    images = jnp.asarray(uint8_to_unit_range(np.stack([r["image"] for r in records])))
+    labels = jnp.asarray(np.array([r["label"] for r in records], dtype=np.int32))
+    if resolution is not None:
+        images = resize_images(images, resolution)
+    return ImageDataset(name=name, images=images, labels=labels, num_classes=num_classes)
+
+
+def check_dataset_name(name: str) -> str:
+    """Return ``name`` if it is a known dataset, else raise :class:`UnknownDatasetError`."""
+    if name not in DATASETS:
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}"
+        )
+    return name
+
+
+def load_dataset(
+    name: str,
+    resolution: int | None = 32,
+    split: str = "train",
+    data_dir: str | None = None,
+    max_examples: int | None = None,
+) -> ImageDataset:
+    """Load any dataset of :data:`DATASETS` by name, resized to ``resolution``."""
+    check_dataset_name(name)
+    if name == "digits":
+        dataset = load_digits(resolution or 32, split)
+        if max_examples is not None:
+            dataset = dataclasses.replace(
+                dataset,
+                images=dataset.images[:max_examples],
+                labels=dataset.labels[:max_examples],
+            )
+        return dataset
+    return load_tfds(name, resolution, split, data_dir, max_examples)
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def random_batch(key: Array, data: Any, batch_size: int) -> Any:
+    """A batch of ``batch_size`` rows drawn uniformly *with replacement* from ``data``.
+
+    ``data`` is any pytree of arrays sharing their leading dimension (for example
+    ``(images, labels)``).  Pure ``jax.random`` indexing, so it runs on device inside
+    ``jit``/``lax.scan`` without host round trips.  With replacement keeps a step O(batch)
+    rather than O(N); over a run each example is seen equally often in expectation.
+    """
+    leaves = jax.tree.leaves(data)
+    indices = jax.random.randint(key, (batch_size,), 0, leaves[0].shape[0])
+    return jax.tree.map(lambda leaf: jnp.take(leaf, indices, axis=0), data)

@@ -1,0 +1,1 @@
+"""Flax (linen) network modules, used only through ``init`` and ``apply``."""

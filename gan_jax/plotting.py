@@ -1,0 +1,211 @@
+"""Matplotlib figures: sample grids, 2-D samples with mode centres, training curves.
+
+All functions take host or device arrays and write PNGs with the non-interactive Agg
+backend, so they work on a headless machine.  They never hold state between calls.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+CENTER_STYLE = {
+    "marker": "x",
+    "color": "crimson",
+    "s": 40,
+    "linewidths": 1.5,
+    "label": "mode centres",
+}
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
+    """Save ``fig`` to ``path`` (creating folders), close it, and return the path."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def image_grid(images: np.ndarray, ncols: int | None = None, padding: int = 1) -> np.ndarray:
+    """Tile ``(N, H, W, C)`` images in ``[-1, 1]`` into one ``(rows·(H+p)+p, cols·(W+p)+p, C)``
+    array in ``[0, 1]``, row-major, with ``padding`` pixels of white between tiles.
+
+    ``ncols`` defaults to ``ceil(sqrt(N))``; missing tiles of the last row stay white.
+    """
+    images = np.clip((np.asarray(images, dtype=np.float32) + 1.0) / 2.0, 0.0, 1.0)
+    n, h, w, c = images.shape
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    grid = np.ones(
+        (nrows * (h + padding) + padding, ncols * (w + padding) + padding, c), np.float32
+    )
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        grid[top : top + h, left : left + w] = images[i]
+    return grid
+
+
+def save_image_grid(
+    images: np.ndarray,
+    path: str | os.PathLike,
+    ncols: int | None = None,
+    title: str | None = None,
+    scale: float = 0.12,
+) -> str:
+    """Write :func:`image_grid` of ``images`` to ``path`` as a PNG (grey for one channel)."""
+    grid = image_grid(images, ncols)
+    height, width = grid.shape[:2]
+    fig, ax = plt.subplots(figsize=(max(3.0, width * scale / 4), max(3.0, height * scale / 4)))
+    if grid.shape[-1] == 1:
+        ax.imshow(grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def scatter_with_modes(
+    ax: Axes,
+    samples: np.ndarray,
+    centers: np.ndarray | None = None,
+    title: str | None = None,
+    limit: float | None = None,
+) -> Axes:
+    """2-D samples as a scatter, with the mixture's mode centres overlaid as red crosses."""
+    samples = np.asarray(samples)
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color="tab:blue", label="samples")
+    if centers is not None:
+        centers = np.asarray(centers)
+        ax.scatter(centers[:, 0], centers[:, 1], **CENTER_STYLE)
+    _finish_2d_axes(ax, title, limit)
+    return ax
+
+
+def density_with_modes(
+    ax: Axes,
+    samples: np.ndarray,
+    centers: np.ndarray | None = None,
+    title: str | None = None,
+    limit: float = 3.0,
+    bins: int = 100,
+) -> Axes:
+    """A 2-D histogram (log colour scale) of the samples on ``[-limit, limit]²``, with the
+    mode centres overlaid."""
+    samples = np.asarray(samples)
+    hist, xedges, yedges = np.histogram2d(
+        samples[:, 0], samples[:, 1], bins=bins, range=[[-limit, limit], [-limit, limit]]
+    )
+    ax.imshow(
+        np.log1p(hist.T),
+        origin="lower",
+        extent=(xedges[0], xedges[-1], yedges[0], yedges[-1]),
+        cmap="viridis",
+        aspect="equal",
+    )
+    if centers is not None:
+        centers = np.asarray(centers)
+        ax.scatter(centers[:, 0], centers[:, 1], **{**CENTER_STYLE, "color": "white"})
+    _finish_2d_axes(ax, title, limit)
+    return ax
+
+
+def _finish_2d_axes(ax: Axes, title: str | None, limit: float | None) -> None:
+    if limit is not None:
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    if title:
+        ax.set_title(title)
+
+
+def plot_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | os.PathLike,
+    xlabel: str = "step",
+    ylabel: str = "value",
+    title: str | None = None,
+    logy: bool = False,
+    hlines: Mapping[str, float] | None = None,
+) -> str:
+    """Curves over training steps, one line per ``name: (steps, values)``; optional
+    labelled horizontal reference lines (``hlines``)."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for name, (steps, values) in curves.items():
+        ax.plot(np.asarray(steps), np.asarray(values), label=name, linewidth=1.2)
+    for name, value in (hlines or {}).items():
+        ax.axhline(value, linestyle="--", color="gray", linewidth=1.0, label=name)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_optimal_discriminator(
+    x: np.ndarray,
+    panels: Sequence[Mapping[str, object]],
+    path: str | os.PathLike,
+) -> str:
+    """One panel per generator: ``p_data``, ``p_g``, the learned ``D`` and ``D*`` over ``x``.
+
+    Each panel mapping has keys ``mu``, ``p_data``, ``p_g``, ``d_learned``, ``d_star``,
+    ``max_abs_error``, ``value_mc`` and ``value_theory``.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, panel in zip(axes, panels):
+        ax.fill_between(x, panel["p_data"], color="tab:blue", alpha=0.2, linewidth=0)
+        ax.plot(x, panel["p_data"], color="tab:blue", linewidth=1.2, label="p_data = N(0,1)")
+        ax.fill_between(x, panel["p_g"], color="tab:orange", alpha=0.2, linewidth=0)
+        ax.plot(
+            x, panel["p_g"], color="tab:orange", linewidth=1.2, linestyle=":", label="p_g = N(μ,1)"
+        )
+        ax.plot(x, panel["d_star"], color="black", linewidth=2.0, label="D*(x) = σ(μ²/2 − μx)")
+        ax.plot(
+            x,
+            panel["d_learned"],
+            color="tab:red",
+            linestyle="--",
+            linewidth=1.8,
+            label="learned D(x)",
+        )
+        ax.set_title(f"μ = {panel['mu']:g}", fontsize=11)
+        ax.text(
+            0.97,
+            0.97,
+            f"max|D − D*| = {panel['max_abs_error']:.3f}\n"
+            f"V̂ = {panel['value_mc']:.4f}\nV* = {panel['value_theory']:.4f}",
+            transform=ax.transAxes,
+            fontsize=8,
+            va="top",
+            ha="right",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "lightgray"},
+        )
+        ax.set_xlabel("x")
+        ax.set_ylim(-0.02, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("density / D(x)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=9, bbox_to_anchor=(0.5, 1.08))
+    fig.suptitle("Optimal discriminator (Goodfellow et al. 2014, Prop. 1)", y=1.15)
+    return save_figure(fig, path)

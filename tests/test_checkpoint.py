@@ -1,0 +1,133 @@
+"""Checkpoint round trips are bit-exact, keep the last N, are atomic, and fail clearly."""
+
+from __future__ import annotations
+
+import os
+from unittest import mock
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from gan_jax.checkpoint import Checkpointer, CheckpointError
+from gan_jax.nets.mlp import MLPDiscriminator
+
+
+def make_state(seed: int = 0):
+    disc = MLPDiscriminator(width=16, depth=2)
+    params = disc.init(jax.random.key(seed), jnp.zeros((1, 2)))
+    opt = optax.adam(1e-3)
+    opt_state = opt.init(params)
+    # Take one real step so the Adam moments and count are non-trivial.
+    grads = jax.tree.map(lambda p: jnp.sin(p * 3.0 + 1.0), params)
+    _, opt_state = opt.update(grads, opt_state, params)
+    return {
+        "params": params,
+        "opt_state": opt_state,
+        "key": jax.random.key(seed + 100),
+        "raw_key": jax.random.PRNGKey(seed + 200),
+        "step": jnp.int32(17),
+        "ema": jax.tree.map(lambda p: (p * 0.3).astype(jnp.bfloat16), params),
+    }
+
+
+def leaves_as_numpy(tree):
+    def to_np(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return np.asarray(jax.random.key_data(x))
+        return np.asarray(x)
+
+    return [to_np(x) for x in jax.tree.leaves(tree)]
+
+
+def test_round_trip_is_bit_exact(tmp_path):
+    state = make_state()
+    with Checkpointer(tmp_path / "ckpt") as ckpt:
+        ckpt.save(5, state)
+    restored = Checkpointer(tmp_path / "ckpt", create=False).restore(template=make_state(seed=1))
+    assert jax.tree.structure(restored) == jax.tree.structure(state)
+    for got, want in zip(leaves_as_numpy(restored), leaves_as_numpy(state)):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+    # The restored typed key continues the exact random stream.
+    np.testing.assert_array_equal(
+        jax.random.normal(restored["key"], (4,)), jax.random.normal(state["key"], (4,))
+    )
+    assert isinstance(restored["opt_state"][0], optax.ScaleByAdamState)
+
+
+def test_keeps_the_last_n(tmp_path):
+    ckpt = Checkpointer(tmp_path, max_to_keep=2)
+    for step in (10, 20, 30):
+        ckpt.save(step, make_state(step))
+    assert ckpt.all_steps() == [20, 30] and ckpt.latest_step() == 30
+    restored = ckpt.restore(20, template=make_state())
+    assert leaves_as_numpy(restored)[0].tobytes() == leaves_as_numpy(make_state(20))[0].tobytes()
+
+
+def test_a_crash_during_save_leaves_the_previous_checkpoint(tmp_path):
+    from orbax.checkpoint._src.path import atomicity
+
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(1, make_state(1))
+
+    def crash(*args, **kwargs):
+        raise OSError("simulated crash before the atomic rename")
+
+    with (
+        mock.patch.object(atomicity.AtomicRenameTemporaryPath, "finalize", crash),
+        pytest.raises(OSError),
+    ):
+        ckpt.save(2, make_state(2))
+    reopened = Checkpointer(tmp_path)
+    assert reopened.all_steps() == [1]
+    restored = reopened.restore(template=make_state())
+    assert leaves_as_numpy(restored)[0].tobytes() == leaves_as_numpy(make_state(1))[0].tobytes()
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint directory"):
+        Checkpointer(tmp_path / "nope", create=False)
+
+
+def test_empty_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint in"):
+        Checkpointer(tmp_path).restore(template=make_state())
+
+
+def test_unknown_step(tmp_path):
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(3, make_state())
+    with pytest.raises(CheckpointError, match="have \\[3\\]"):
+        ckpt.restore(4, template=make_state())
+
+
+@pytest.mark.parametrize("damage", ["metadata", "array_data", "truncate"])
+def test_corrupt_checkpoint(tmp_path, damage):
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(7, make_state())
+    files = [os.path.join(root, f) for root, _, names in os.walk(tmp_path / "7") for f in names]
+    if damage == "metadata":
+        targets = [f for f in files if os.path.basename(f) in ("_METADATA", "_CHECKPOINT_METADATA")]
+    else:
+        targets = [
+            f for f in files if "ocdbt.process" in f or os.path.basename(f) == "manifest.ocdbt"
+        ]
+    assert targets
+    for path in targets:
+        if damage == "truncate":
+            open(path, "wb").close()
+        else:
+            with open(path, "wb") as f:
+                f.write(b"\x00garbage\xff" * 3)
+    with pytest.raises(CheckpointError, match="unreadable"):
+        Checkpointer(tmp_path).restore(template=make_state())
+
+
+def test_mismatched_template_is_a_clear_error(tmp_path):
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(1, {"w": jnp.ones((3,))})
+    with pytest.raises(CheckpointError):
+        ckpt.restore(template={"w": jnp.ones((3,)), "extra": jnp.zeros(2)})

@@ -1,0 +1,165 @@
+"""Mixtures, embedded digits, tfds via mock data, and on-device batching."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import data
+
+
+class TestMixtures:
+    def test_ring_has_eight_modes_at_2pik_over_8(self):
+        mix = data.mixture_of_gaussians("ring")
+        centers = np.asarray(mix.centers)
+        assert centers.shape == (8, 2) and mix.std == 0.02
+        np.testing.assert_allclose(np.linalg.norm(centers, axis=1), 2.0, rtol=1e-6)
+        angles = np.mod(np.arctan2(centers[:, 1], centers[:, 0]), 2 * math.pi)
+        np.testing.assert_allclose(np.sort(angles), 2 * math.pi * np.arange(8) / 8, atol=1e-6)
+        # 8 distinct modes (linspace(0, 2π, 8) would repeat the first one).
+        assert len({tuple(np.round(c, 5)) for c in centers}) == 8
+
+    def test_grid_is_5x5_from_minus4_to_4(self):
+        mix = data.mixture_of_gaussians("grid")
+        centers = np.asarray(mix.centers)
+        assert centers.shape == (25, 2) and mix.std == 0.02
+        for axis in range(2):
+            np.testing.assert_allclose(np.unique(centers[:, axis]), [-4, -2, 0, 2, 4])
+        assert len({tuple(c) for c in centers}) == 25
+
+    @pytest.mark.parametrize("kind", ["ring", "grid"])
+    def test_samples_follow_the_mixture(self, kind):
+        mix = data.mixture_of_gaussians(kind)
+        samples, modes = mix.sample_with_modes(jax.random.key(0), 200_000)
+        offsets = np.asarray(samples - mix.centers[modes])
+        np.testing.assert_allclose(offsets.std(axis=0), mix.std, rtol=0.01)
+        np.testing.assert_allclose(offsets.mean(axis=0), 0.0, atol=3e-4)
+        counts = np.bincount(np.asarray(modes), minlength=mix.num_modes) / 200_000
+        np.testing.assert_allclose(counts, 1 / mix.num_modes, atol=0.005)
+
+    def test_sample_is_jittable_and_deterministic(self):
+        mix = data.mixture_of_gaussians("ring", std=0.1)
+        sample = jax.jit(lambda m, k: m.sample(k, 64))
+        # Same draws; jit may fuse the multiply-add, so allow float32 rounding only.
+        np.testing.assert_allclose(
+            sample(mix, jax.random.key(3)), mix.sample(jax.random.key(3), 64), rtol=1e-6, atol=1e-6
+        )
+
+    def test_unknown_kind(self):
+        with pytest.raises(ValueError, match="ring, grid"):
+            data.mixture_of_gaussians("spiral")
+
+
+class TestDigits:
+    def test_shapes_range_and_split(self):
+        train = data.load_digits()
+        test = data.load_digits(split="test")
+        assert train.images.shape == (1797 - 360, 32, 32, 1) and test.images.shape == (
+            360,
+            32,
+            32,
+            1,
+        )
+        assert train.images.dtype == jnp.float32
+        for ds in (train, test):
+            assert float(ds.images.min()) == -1.0 and float(ds.images.max()) == 1.0
+            assert set(np.unique(np.asarray(ds.labels))) == set(range(10))
+            assert ds.num_classes == 10
+
+    def test_native_resolution_is_the_real_sklearn_data(self):
+        from sklearn.datasets import load_digits
+
+        ds = data.load_digits(resolution=8, split="all")
+        sk = load_digits()
+        assert ds.images.shape == (1797, 8, 8, 1)
+        # The same (image, label) pairs, permuted by the split, with 0..16 mapped to [-1, 1].
+        got = np.concatenate(
+            [np.asarray(ds.images).reshape(1797, 64), np.asarray(ds.labels)[:, None]], axis=1
+        )
+        expected = np.concatenate(
+            [(sk.images / 8.0 - 1.0).reshape(1797, 64), sk.target[:, None]], axis=1
+        )
+
+        def rows_sorted(a):
+            return a[np.lexsort(a.T[::-1])]
+
+        np.testing.assert_allclose(rows_sorted(got), rows_sorted(expected), rtol=0, atol=1e-6)
+
+    def test_train_and_test_are_disjoint(self):
+        train = np.asarray(data.load_digits(resolution=8).images).reshape(-1, 64)
+        test = np.asarray(data.load_digits(resolution=8, split="test").images).reshape(-1, 64)
+        train_rows = {row.tobytes() for row in train}
+        # sklearn's digits contain a few exact duplicate images; allow none beyond those.
+        overlap = sum(row.tobytes() in train_rows for row in test)
+        assert overlap <= 2
+
+    @pytest.mark.parametrize("resolution", [16, 64])
+    def test_other_resolutions(self, resolution):
+        ds = data.load_dataset("digits", resolution=resolution)
+        assert ds.image_shape == (resolution, resolution, 1)
+        assert -1.0 <= float(ds.images.min()) and float(ds.images.max()) <= 1.0
+
+
+@pytest.mark.parametrize(
+    "name,native,channels", [("mnist", 28, 1), ("fashion_mnist", 28, 1), ("cifar10", 32, 3)]
+)
+def test_tfds_through_mock_data(name, native, channels):
+    with tfds.testing.mock_data(num_examples=12):
+        ds = data.load_dataset(name, resolution=None)
+        resized = data.load_dataset(name, resolution=32, max_examples=5)
+    assert ds.images.shape == (12, native, native, channels)
+    assert ds.num_classes == 10 and ds.labels.dtype == jnp.int32
+    assert -1.0 <= float(ds.images.min()) and float(ds.images.max()) <= 1.0
+    assert resized.images.shape == (5, 32, 32, channels)
+
+
+def test_uint8_mapping():
+    got = data.uint8_to_unit_range(np.array([0, 255, 128], np.uint8))
+    assert got.dtype == np.float32
+    # float32 arithmetic on values of magnitude ≤ 1: one ulp is about 1.2e-7.
+    np.testing.assert_allclose(got, [-1, 1, 128 / 127.5 - 1], rtol=0, atol=2.4e-7)
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(data.UnknownDatasetError) as err:
+        data.load_dataset("imagenet")
+    for name in data.DATASETS:
+        assert name in str(err.value)
+
+
+def test_unprepared_tfds_dataset_gives_a_clear_error(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise ConnectionError("network unreachable")
+
+    monkeypatch.setattr(tfds, "data_source", no_network)
+    with pytest.raises(data.DatasetUnavailableError, match="network access"):
+        data.load_dataset("mnist", data_dir=str(tmp_path))
+
+
+class TestRandomBatch:
+    def test_rows_stay_aligned_across_the_pytree(self):
+        images = jnp.arange(50.0).reshape(50, 1, 1, 1)
+        labels = jnp.arange(50)
+        batch_images, batch_labels = jax.jit(data.random_batch, static_argnums=2)(
+            jax.random.key(0), (images, labels), 16
+        )
+        assert batch_images.shape == (16, 1, 1, 1) and batch_labels.shape == (16,)
+        np.testing.assert_array_equal(np.asarray(batch_images).ravel(), np.asarray(batch_labels))
+
+    def test_uniform_over_examples(self):
+        labels = jnp.arange(10)
+        draws = data.random_batch(jax.random.key(1), labels, 100_000)
+        np.testing.assert_allclose(np.bincount(np.asarray(draws)) / 100_000, 0.1, atol=0.005)
+
+    def test_deterministic_in_the_key(self):
+        x = jnp.arange(100)
+        a = data.random_batch(jax.random.key(5), x, 8)
+        b = data.random_batch(jax.random.key(5), x, 8)
+        c = data.random_batch(jax.random.key(6), x, 8)
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(np.asarray(a), np.asarray(c))
