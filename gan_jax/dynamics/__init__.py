@@ -1,0 +1,47 @@
+"""Two-player game dynamics: the game abstraction, update rules, toy games and analysis.
+
+The same :class:`Game` and schemes drive the 2-scalar bilinear game, Dirac-GAN, MLP GANs on
+2-D mixtures and the image GANs.
+"""
+
+from gan_jax.dynamics import theory
+from gan_jax.dynamics.analysis import (
+    eigenvalues,
+    flow_jacobian,
+    spectral_radius,
+    state_jacobian,
+    update_jacobian,
+)
+from gan_jax.dynamics.game import Game, GameState, fold_batch
+from gan_jax.dynamics.rollout import Trajectory, rollout
+from gan_jax.dynamics.schemes import (
+    alternating,
+    clip_parameters,
+    consensus,
+    extragradient,
+    optimistic,
+    simultaneous,
+)
+from gan_jax.dynamics.toy_games import bilinear, dirac_gan
+
+__all__ = [
+    "Game",
+    "GameState",
+    "Trajectory",
+    "alternating",
+    "bilinear",
+    "clip_parameters",
+    "consensus",
+    "dirac_gan",
+    "eigenvalues",
+    "extragradient",
+    "flow_jacobian",
+    "fold_batch",
+    "optimistic",
+    "rollout",
+    "simultaneous",
+    "spectral_radius",
+    "state_jacobian",
+    "theory",
+    "update_jacobian",
+]

@@ -1,0 +1,152 @@
+"""Closed forms for the bilinear game ``f(x, y) = a·x·y`` under ``optax.sgd(η)``.
+
+Each ``*_radius`` function is the spectral radius ρ of the linear update map of a scheme
+(ρ < 1: converges to the equilibrium 0 geometrically; ρ > 1: diverges; ρ = 1: neither).
+Write ``h = ηa`` and ``F(z) = a·(y, -x)``, whose Jacobian has eigenvalues ``±ia``.
+
+* simultaneous GDA: ``z⁺ = (I - ηJ)z`` → ``ρ = √(1 + h²)`` (always > 1: spirals out);
+* alternating GDA: ``det = 1``, ``tr = 2 - h²`` → ``ρ = 1`` for ``h ≤ 2`` (cycles forever),
+  else ``(|tr| + √(tr² - 4))/2``; it conserves ``x² + y² + h·xy`` (D first) or
+  ``x² + y² - h·xy`` (G first), an ellipse for ``h < 2``;
+* extragradient: ``I - ηJ + η²J²`` → ``ρ = √((1 - h²)² + h²)``, < 1 iff ``h < 1``;
+* optimistic GDA: ``λ² - (1 - 2ηb)λ - ηb = 0`` with ``b = ±ia`` (two-step recurrence);
+* consensus with γ: ``I - η(J + γJᵀJ)`` → ``ρ = √((1 - ηγa²)² + h²)``;
+* heavy-ball momentum β (``optax.sgd(η, momentum=β)``), with ``P(λ) = (λ - 1)(λ - β)``:
+  simultaneous ``P(λ) = ±ihλ``; alternating ``P(λ)² + h²λ³ = 0`` (Gidel et al. 2019,
+  arXiv:1807.04740: negative β makes alternating GDA converge; no β fixes simultaneous).
+
+Functions accept scalars or NumPy arrays of η (they broadcast).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ArrayLike = float | np.ndarray
+
+
+def _max_root_modulus(coefficients: np.ndarray) -> float:
+    return float(np.max(np.abs(np.roots(coefficients))))
+
+
+def _vectorize(fn):
+    vectorized = np.vectorize(fn, otypes=[float])
+
+    def wrapper(*args, **kwargs):
+        out = vectorized(*args, **kwargs)
+        return float(out) if np.ndim(out) == 0 else out
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def simultaneous_radius(eta: ArrayLike, a: float = 1.0) -> ArrayLike:
+    """``ρ = √(1 + (ηa)²)``: the norm grows by exactly this factor every step."""
+    return np.sqrt(1.0 + np.square(np.asarray(eta) * a))
+
+
+def alternating_radius(eta: ArrayLike, a: float = 1.0) -> ArrayLike:
+    """``ρ = 1`` for ``ηa ≤ 2``; beyond, the larger real root of ``λ² - (2 - h²)λ + 1``."""
+    trace = 2.0 - np.square(np.asarray(eta, dtype=float) * a)
+    excess = np.sqrt(np.maximum(trace * trace - 4.0, 0.0))
+    return np.where(np.abs(trace) <= 2.0, 1.0, (np.abs(trace) + excess) / 2.0)
+
+
+def extragradient_radius(eta: ArrayLike, a: float = 1.0) -> ArrayLike:
+    """``ρ = √((1 - h²)² + h²)``, below 1 exactly for ``0 < h < 1``."""
+    h2 = np.square(np.asarray(eta) * a)
+    return np.sqrt(np.square(1.0 - h2) + h2)
+
+
+@_vectorize
+def optimistic_radius(eta: float, a: float = 1.0) -> float:
+    """Largest root modulus of ``λ² - (1 - 2ηb)λ - ηb`` with ``b = ia`` (and its conjugate)."""
+    b = 1j * a
+    return _max_root_modulus(np.array([1.0, -(1.0 - 2.0 * eta * b), -eta * b]))
+
+
+def consensus_radius(eta: ArrayLike, gamma: float = 1.0, a: float = 1.0) -> ArrayLike:
+    """``ρ = √((1 - ηγa²)² + (ηa)²)``."""
+    eta = np.asarray(eta)
+    return np.sqrt(np.square(1.0 - eta * gamma * a * a) + np.square(eta * a))
+
+
+@_vectorize
+def simultaneous_momentum_radius(eta: float, beta: float, a: float = 1.0) -> float:
+    """Largest root modulus of ``λ² - (1 + β - iηa)λ + β`` (and its conjugate)."""
+    return _max_root_modulus(np.array([1.0, -(1.0 + beta - 1j * eta * a), beta]))
+
+
+@_vectorize
+def alternating_momentum_radius(eta: float, beta: float, a: float = 1.0) -> float:
+    """Largest root modulus of the quartic ``(λ - 1)²(λ - β)² + (ηa)²λ³``."""
+    p = np.polymul([1.0, -1.0], [1.0, -beta])
+    quartic = np.polyadd(np.polymul(p, p), [(eta * a) ** 2, 0.0, 0.0, 0.0])
+    return _max_root_modulus(quartic)
+
+
+def alternating_invariant(
+    x: ArrayLike, y: ArrayLike, eta: float, d_first: bool = True, a: float = 1.0
+) -> ArrayLike:
+    """The quantity alternating GDA conserves: ``x² + y² ± ηa·xy`` (+ when D moves first)."""
+    sign = 1.0 if d_first else -1.0
+    return np.square(x) + np.square(y) + sign * eta * a * np.asarray(x) * np.asarray(y)
+
+
+def alternating_period(eta: ArrayLike, a: float = 1.0) -> ArrayLike:
+    """Steps per revolution of alternating GDA: ``2π / arccos(1 - h²/2)`` (→ 2π/h as h → 0)."""
+    h = np.asarray(eta) * a
+    return 2.0 * np.pi / np.arccos(1.0 - h * h / 2.0)
+
+
+# Dirac-GAN (arXiv:1801.04406): eigenvalues of the Jacobian of the continuous gradient
+# field at the equilibrium, with a = f'(0) and b = f''(0).
+DIRAC_F_PRIME = {"gan": 0.5, "nsgan": 0.5, "wgan": 1.0}
+DIRAC_F_SECOND = {"gan": -0.25, "nsgan": -0.25, "wgan": 0.0}
+
+
+def dirac_jacobian(
+    loss: str = "gan",
+    regularizer: str | None = None,
+    gamma: float = 0.0,
+    noise_std: float = 1.0,
+    consensus_gamma: float = 0.0,
+) -> np.ndarray:
+    """Closed-form Jacobian at (θ, ψ) = (0, 0) of the Dirac-GAN gradient field ``ż = -F(z)``.
+
+    ``J = [[0, -a], [a, c]]`` with ``a = f'(0)``, ``c = -γ`` for R1/R2, ``c = 2bσ²`` for
+    instance noise (``b = f''(0)``), ``c = 0`` otherwise.  Consensus optimisation with
+    weight ``γ_c`` follows ``ż = -(F + γ_c ∇½‖F‖²)``, whose Jacobian is ``J - γ_c JᵀJ``.
+    WGAN-GP is not differentiable at ψ = 0 and has no entry here.
+    """
+    a = DIRAC_F_PRIME[loss]
+    if regularizer in ("r1", "r2"):
+        c = -gamma
+    elif regularizer == "instance_noise":
+        c = 2.0 * DIRAC_F_SECOND[loss] * noise_std**2
+    elif regularizer is None:
+        c = 0.0
+    else:
+        raise ValueError(f"no closed form for regularizer {regularizer!r}")
+    jacobian = np.array([[0.0, -a], [a, c]])
+    return jacobian - consensus_gamma * jacobian.T @ jacobian
+
+
+def dirac_eigenvalues(
+    loss: str = "gan",
+    regularizer: str | None = None,
+    gamma: float = 0.0,
+    noise_std: float = 1.0,
+    consensus_gamma: float = 0.0,
+) -> np.ndarray:
+    """Eigenvalues of :func:`dirac_jacobian`, sorted by imaginary part (complex, shape (2,)).
+
+    In closed form, ``λ = c/2 ± √(c²/4 - a²)``: ``±ia`` unregularised (``±i/2`` GAN, ``±i``
+    WGAN: purely imaginary, no convergence), ``-γ/2 ± √(γ²/4 - a²)`` for R1/R2,
+    ``bσ² ± √(b²σ⁴ - a²)`` for instance noise, and ``-γ_c a² ± ia`` for consensus.
+    """
+    eigenvalues = np.linalg.eigvals(
+        dirac_jacobian(loss, regularizer, gamma, noise_std, consensus_gamma)
+    )
+    return eigenvalues[np.argsort(eigenvalues.imag)]
