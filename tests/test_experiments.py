@@ -97,3 +97,65 @@ def test_full_study_meets_the_acceptance_bounds(repo_root, subprocess_env, tmp_p
         assert row["value_abs_error"] <= 0.02
     assert metrics["passes"]
     assert elapsed < 180
+
+
+@pytest.mark.parametrize("module", ["experiments.bilinear_game", "experiments.dirac_gan"])
+def test_dynamics_experiments_help_and_bad_flags(repo_root, subprocess_env, module):
+    result = run_module(module, ["--help"], subprocess_env, repo_root)
+    assert result.returncode == 0 and "--out" in result.stdout
+    result = run_module(module, ["--steps", "zero"], subprocess_env, repo_root)
+    assert result.returncode == cli.USER_ERROR_EXIT_CODE
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_bilinear_game_study(repo_root, subprocess_env, tmp_path):
+    result = run_module(
+        "experiments.bilinear_game",
+        ["--out", str(tmp_path), "--steps", "200", "--sweep-points", "32"],
+        subprocess_env,
+        repo_root,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    # The lecture's sign cycle of alternating GDA, in order.
+    assert metrics["sign_cycle"]["sign_sequence"][:5] == [
+        [1, 1],
+        [-1, 1],
+        [-1, -1],
+        [1, -1],
+        [1, 1],
+    ]
+    period = metrics["sign_cycle"]["period"]
+    for measured, exact in zip(period["measured_steps_per_revolution"], period["exact"]):
+        assert measured == pytest.approx(exact, rel=0.02)
+    schemes = metrics["schemes"]
+    assert schemes["simultaneous"]["final_distance"] > schemes["simultaneous"]["initial_distance"]
+    for name in ("extragradient", "optimistic", "consensus", "alternating + negative momentum"):
+        assert schemes[name]["converges"]
+        assert schemes[name]["final_distance"] < schemes[name]["initial_distance"]
+    for name in ("simultaneous", "extragradient", "optimistic", "consensus"):
+        assert schemes[name]["sweep_max_abs_error_rho"] < 1e-6  # rollouts match closed forms
+    for name in ("trajectories", "distance", "spectral_radius", "sign_cycle"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 20_000
+
+
+def test_dirac_gan_study(repo_root, subprocess_env, tmp_path):
+    result = run_module(
+        "experiments.dirac_gan", ["--out", str(tmp_path)], subprocess_env, repo_root
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    runs = metrics["runs"]
+    for rule in ("simultaneous", "alternating (1 D step)", "alternating (5 D steps)"):
+        assert not runs[f"GAN | {rule}"]["converged"]
+        assert runs[f"R1 (γ=0.3) | {rule}"]["final_distance"] < 1e-3
+    for name, row in metrics["eigenvalues"].items():
+        if "closed_form" in row:
+            assert row["max_abs_difference"] < 1e-6, name
+    for name in (
+        "dirac_simultaneous",
+        "dirac_alternating_1_D_step",
+        "dirac_alternating_5_D_steps",
+        "eigenvalues",
+    ):
+        assert (tmp_path / f"{name}.png").stat().st_size > 20_000

@@ -94,3 +94,25 @@ def eigenvalues(matrix: jax.Array | np.ndarray) -> np.ndarray:
 def spectral_radius(matrix: jax.Array | np.ndarray) -> float:
     """``max |λ|`` over the eigenvalues of ``matrix``."""
     return float(np.max(np.abs(eigenvalues(matrix))))
+
+
+def sign_change_steps(series: np.ndarray) -> np.ndarray:
+    """Indices ``t`` at which ``series[t]`` has the opposite sign of ``series[t - 1]``."""
+    signs = np.sign(np.asarray(series))
+    return np.nonzero(signs[1:] * signs[:-1] < 0)[0] + 1
+
+
+def steps_per_revolution(series: np.ndarray) -> float:
+    """Measured period of an oscillating coordinate: two sign changes per revolution, so
+    ``2·(last - first change) / (number of changes - 1)``; NaN with fewer than 3 changes."""
+    changes = sign_change_steps(series)
+    if len(changes) < 3:
+        return float("nan")
+    return float(2.0 * (changes[-1] - changes[0]) / (len(changes) - 1))
+
+
+def log_growth_rate(norms: jax.Array, start: int) -> jax.Array:
+    """Per-step growth rate ``(‖z_T‖ / ‖z_start‖)^{1/(T - start)}`` of a norm series along
+    its last axis, computed in log space; it tends to the spectral radius as T grows."""
+    steps = norms.shape[-1] - 1 - start
+    return jnp.exp((jnp.log(norms[..., -1]) - jnp.log(norms[..., start])) / steps)

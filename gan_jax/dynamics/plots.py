@@ -1,0 +1,305 @@
+"""Figures of game dynamics: phase portraits, vector fields, spectral radii, eigenvalues."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from gan_jax.plotting import plt, save_figure
+
+SCHEME_COLORS = {
+    "simultaneous": "tab:red",
+    "alternating": "tab:blue",
+    "extragradient": "tab:green",
+    "optimistic": "tab:purple",
+    "consensus": "tab:orange",
+    "alternating + negative momentum": "tab:cyan",
+    "simultaneous + momentum": "tab:brown",
+}
+
+
+def _color(name: str, index: int) -> str:
+    return SCHEME_COLORS.get(name, f"C{index % 10}")
+
+
+def plot_phase_portraits(
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    path: str | os.PathLike,
+    flow_radius: float | None = None,
+    suptitle: str | None = None,
+    xlabel: str = "x (g player)",
+    ylabel: str = "y (d player)",
+    ncols: int = 4,
+) -> str:
+    """One panel per ``(title, xs, ys)`` trajectory: the path, its start (circle) and end
+    (square); optionally the continuous-time gradient-flow circle of ``flow_radius``."""
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_axis_off()
+    for i, (ax, (title, xs, ys)) in enumerate(zip(axes.ravel(), panels)):
+        xs, ys = np.asarray(xs), np.asarray(ys)
+        finite = np.isfinite(xs) & np.isfinite(ys)
+        xs, ys = xs[finite], ys[finite]
+        reach = max(2.0, float(np.max(np.abs(np.concatenate([xs, ys])))) * 1.08)
+        if flow_radius is not None:
+            theta = np.linspace(0, 2 * np.pi, 200)
+            ax.plot(
+                flow_radius * np.cos(theta),
+                flow_radius * np.sin(theta),
+                color="gray",
+                linestyle="--",
+                linewidth=1.0,
+                label="gradient flow",
+            )
+        ax.plot(
+            xs, ys, color=_color(title.split("\n")[0], i), linewidth=0.9, marker=".", markersize=2
+        )
+        ax.plot(xs[0], ys[0], "o", color="black", markersize=5, label="start")
+        ax.plot(
+            xs[-1],
+            ys[-1],
+            "s",
+            color=_color(title.split("\n")[0], i),
+            markeredgecolor="black",
+            markersize=6,
+            label="end",
+        )
+        ax.axhline(0, color="lightgray", linewidth=0.8, zorder=0)
+        ax.axvline(0, color="lightgray", linewidth=0.8, zorder=0)
+        ax.set_xlim(-reach, reach)
+        ax.set_ylim(-reach, reach)
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes.ravel()[0].legend(fontsize=7, loc="lower left")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_spectral_radius(
+    etas: np.ndarray,
+    theory: Mapping[str, np.ndarray],
+    measured: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | os.PathLike,
+    title: str = "Spectral radius of the update map on f(x, y) = xy",
+) -> str:
+    """Closed-form ρ(η) curves (lines) and measured growth rates (markers), log y-axis."""
+    fig, ax = plt.subplots(figsize=(8.0, 5.0))
+    for i, (name, rho) in enumerate(theory.items()):
+        ax.plot(etas, rho, color=_color(name, i), linewidth=1.5, label=f"{name} (theory)")
+        if name in measured:
+            m_etas, m_rho = measured[name]
+            ax.plot(m_etas, m_rho, "o", color=_color(name, i), markersize=4, markerfacecolor="none")
+    ax.axhline(1.0, color="black", linewidth=1.0, linestyle=":")
+    ax.plot([], [], "o", color="gray", markerfacecolor="none", label="measured (rollouts)")
+    ax.set_yscale("log")
+    ax.set_xlabel("step size η")
+    ax.set_ylabel("spectral radius ρ   (< 1 converges)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    return save_figure(fig, path)
+
+
+def plot_sign_cycle(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    eta: float,
+    change_steps: Sequence[tuple[int, str]],
+    period_etas: np.ndarray,
+    measured_periods: np.ndarray,
+    path: str | os.PathLike,
+) -> str:
+    """The lecture's sign cycle of alternating GDA on xy.
+
+    Left: one revolution in the (x, y) plane, quadrants labelled by their sign pair, and
+    every sign change annotated with its step.  Middle: x_t and y_t over the steps.
+    Right: measured steps per revolution against 2π/η and the exact 2π/arccos(1 - η²/2).
+    """
+    fig, (ax, ax_t, ax_p) = plt.subplots(1, 3, figsize=(16.0, 5.0))
+    reach = 1.25 * float(np.max(np.abs(np.concatenate([xs, ys]))))
+    for sx, sy in [(1, 1), (-1, 1), (-1, -1), (1, -1)]:
+        label = f"({'+' if sx > 0 else '−'},{'+' if sy > 0 else '−'})"
+        ax.text(
+            sx * 0.8 * reach,
+            sy * 0.88 * reach,
+            label,
+            ha="center",
+            va="center",
+            fontsize=13,
+            color="dimgray",
+            weight="bold",
+        )
+    ax.plot(xs, ys, color="tab:blue", linewidth=1.2, marker=".", markersize=3)
+    ax.plot(xs[0], ys[0], "o", color="black", markersize=6)
+    for step, text in change_steps:
+        ax.plot(xs[step], ys[step], "D", color="tab:red", markersize=6)
+        ax.annotate(
+            f"step {step}: {text}",
+            (xs[step], ys[step]),
+            textcoords="offset points",
+            xytext=(6, 6),
+            fontsize=8,
+            color="tab:red",
+        )
+    ax.axhline(0, color="gray", linewidth=0.8)
+    ax.axvline(0, color="gray", linewidth=0.8)
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (g player)")
+    ax.set_ylabel("y (d player)")
+    ax.set_title(
+        f"Alternating GDA on xy, η = {eta:g}: (+,+) → (−,+) → (−,−) → (+,−) → (+,+)", fontsize=9
+    )
+
+    steps = np.arange(len(xs))
+    ax_t.plot(steps, xs, label="x_t", color="tab:blue")
+    ax_t.plot(steps, ys, label="y_t", color="tab:orange")
+    for step, _ in change_steps:
+        ax_t.axvline(step, color="tab:red", linewidth=0.8, linestyle=":")
+    ax_t.axhline(0, color="gray", linewidth=0.8)
+    ax_t.set_xlabel("step")
+    ax_t.set_ylabel("value")
+    ax_t.set_title("coordinates over time (red: sign changes)", fontsize=9)
+    ax_t.legend(fontsize=8)
+    ax_t.grid(alpha=0.3)
+
+    fine = np.linspace(period_etas.min(), period_etas.max(), 200)
+    ax_p.plot(fine, 2 * np.pi / fine, color="gray", linestyle="--", label="2π/η")
+    ax_p.plot(
+        fine,
+        2 * np.pi / np.arccos(1 - fine**2 / 2),
+        color="black",
+        linewidth=1.0,
+        label="2π / arccos(1 − η²/2) (exact)",
+    )
+    ax_p.plot(period_etas, measured_periods, "o", color="tab:red", label="measured")
+    ax_p.set_xscale("log")
+    ax_p.set_yscale("log")
+    ax_p.set_xlabel("step size η")
+    ax_p.set_ylabel("steps per revolution")
+    ax_p.set_title("period of the cycle", fontsize=9)
+    ax_p.legend(fontsize=8)
+    ax_p.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_vector_fields(
+    panels: Sequence[Mapping[str, np.ndarray | str]],
+    path: str | os.PathLike,
+    suptitle: str,
+    ncols: int = 4,
+    limit: float = 2.0,
+) -> str:
+    """Dirac-GAN style panels: the field (``grid_x, grid_y, u, v``) as a quiver plot and the
+    discrete trajectory (``xs, ys``) on top; ``title`` per panel."""
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.8 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_axis_off()
+    for ax, panel in zip(axes.ravel(), panels):
+        u, v = np.asarray(panel["u"]), np.asarray(panel["v"])
+        grid_x = np.asarray(panel["grid_x"])
+        spacing = float(grid_x[0, 1] - grid_x[0, 0])
+        speed = np.maximum(np.hypot(u, v), 1e-12)
+        # Unit arrows (direction only) of 0.7 grid spacings, shaded by log speed.
+        ax.quiver(
+            grid_x,
+            panel["grid_y"],
+            u / speed,
+            v / speed,
+            np.log10(speed),
+            cmap="Blues",
+            angles="xy",
+            scale_units="xy",
+            scale=1.0 / (0.7 * spacing),
+            pivot="mid",
+            width=0.005,
+            clim=(np.log10(speed).max() - 2.0, np.log10(speed).max()),
+        )
+        xs, ys = np.asarray(panel["xs"]), np.asarray(panel["ys"])
+        ax.plot(xs, ys, color="tab:red", linewidth=1.2)
+        ax.plot(xs[0], ys[0], "o", color="black", markersize=5)
+        ax.plot(xs[-1], ys[-1], "s", color="tab:red", markeredgecolor="black", markersize=6)
+        ax.plot(0, 0, "*", color="gold", markeredgecolor="black", markersize=11)
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+        ax.set_aspect("equal")
+        ax.set_title(str(panel["title"]), fontsize=9)
+        ax.set_xlabel("θ (generator)", fontsize=8)
+        ax.set_ylabel("ψ (discriminator)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(suptitle)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_eigenvalues(
+    measured: Mapping[str, np.ndarray],
+    closed_form: Mapping[str, np.ndarray],
+    path: str | os.PathLike,
+    title: str,
+) -> str:
+    """Eigenvalues in the complex plane: autodiff (filled) against closed forms (rings)."""
+    fig, ax = plt.subplots(figsize=(7.0, 5.5))
+    for i, (name, eigs) in enumerate(measured.items()):
+        eigs = np.asarray(eigs)
+        # Distinct, shrinking markers keep coinciding spectra (GAN = NS-GAN) visible.
+        ax.plot(
+            eigs.real,
+            eigs.imag,
+            "osD^vPX"[i % 7],
+            color=f"C{i}",
+            markersize=max(3, 9 - i),
+            label=name,
+            linestyle="none",
+        )
+        if name in closed_form:
+            ref = np.asarray(closed_form[name])
+            ax.plot(ref.real, ref.imag, "o", color=f"C{i}", markersize=13, markerfacecolor="none")
+    ax.plot([], [], "o", color="gray", markersize=13, markerfacecolor="none", label="closed form")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("Re λ   (< 0: locally convergent flow)")
+    ax.set_ylabel("Im λ")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return save_figure(fig, path)
+
+
+def plot_distances(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | os.PathLike,
+    title: str,
+    zoom: tuple[float, float] = (0.1, 20.0),
+) -> str:
+    """‖z_t‖ over steps on a log scale: the full range (left) and a zoom around the start
+    (right), where the slowly converging, cycling and slowly diverging rules separate."""
+    fig, axes = plt.subplots(1, 2, figsize=(12.0, 4.5))
+    for ax, limits in zip(axes, (None, zoom)):
+        for i, (name, (steps, values)) in enumerate(curves.items()):
+            ax.plot(steps, values, color=_color(name, i), linewidth=1.4, label=name)
+        ax.set_yscale("log")
+        if limits is not None:
+            ax.set_ylim(*limits)
+            ax.set_title("zoom", fontsize=10)
+        else:
+            ax.set_title("full range", fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel("‖(x, y)‖")
+        ax.grid(alpha=0.3, which="both")
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
