@@ -209,3 +209,76 @@ def plot_optimal_discriminator(
     fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=9, bbox_to_anchor=(0.5, 1.08))
     fig.suptitle("Optimal discriminator (Goodfellow et al. 2014, Prop. 1)", y=1.15)
     return save_figure(fig, path)
+
+
+def plot_sample_snapshots(
+    samples: Mapping[str, np.ndarray],
+    steps: Sequence[int],
+    centers: np.ndarray,
+    path: str | os.PathLike,
+    columns: int = 6,
+    limit: float | None = None,
+    title: str | None = None,
+) -> str:
+    """A grid of 2-D sample scatters: one row per run (``name: (snapshots, N, 2)``), one
+    column per chosen snapshot (``columns`` of them, evenly spaced and ending with the
+    last), with the mode centres overlaid, so collapse and mode hopping are visible."""
+    num_snapshots = len(steps)
+    chosen = np.unique(np.linspace(0, num_snapshots - 1, min(columns, num_snapshots)).round())
+    chosen = chosen.astype(int)
+    rows = len(samples)
+    fig, axes = plt.subplots(
+        rows, len(chosen), figsize=(1.9 * len(chosen), 1.9 * rows), squeeze=False
+    )
+    for r, (name, runs) in enumerate(samples.items()):
+        for c, index in enumerate(chosen):
+            ax = axes[r, c]
+            points = np.asarray(runs[index])
+            ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.3, color="tab:blue")
+            ax.scatter(centers[:, 0], centers[:, 1], **{**CENTER_STYLE, "s": 12, "linewidths": 0.8})
+            if limit is not None:
+                ax.set_xlim(-limit, limit)
+                ax.set_ylim(-limit, limit)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"step {int(steps[index])}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_mean_with_band(
+    runs: Mapping[str, np.ndarray],
+    steps: Sequence[float],
+    path: str | os.PathLike,
+    xlabel: str = "step",
+    ylabel: str = "value",
+    title: str | None = None,
+    hlines: Mapping[str, float] | None = None,
+) -> str:
+    """Curves over steps of many seeds: for each ``name: (seeds, steps)`` the mean over seeds
+    as a line and ± one standard error as a shaded band."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, values) in enumerate(runs.items()):
+        values = np.asarray(values, dtype=float)
+        mean = values.mean(axis=0)
+        se = values.std(axis=0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0 * mean
+        style = "--" if i >= len(cycle) else "-"
+        color = cycle[i % len(cycle)]
+        ax.plot(steps, mean, style, color=color, label=name, linewidth=1.3)
+        ax.fill_between(steps, mean - se, mean + se, color=color, alpha=0.15)
+    for name, value in (hlines or {}).items():
+        ax.axhline(value, linestyle=":", color="gray", linewidth=1.0, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return save_figure(fig, path)

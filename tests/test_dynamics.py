@@ -423,3 +423,28 @@ def test_rollout_shapes_jit_and_vmap():
     np.testing.assert_allclose(
         traj.metrics["loss_g"], np.asarray(traj.g[:-1]) * np.asarray(traj.d[:-1])
     )
+
+
+def test_rollout_thinned_with_every_is_the_full_trajectory_subsampled():
+    game = dy.bilinear()
+    scheme = dy.alternating(optax.sgd(0.1, momentum=0.5))
+    full = dy.rollout(game, scheme, f64(1.0), f64(0.5), 60)
+    thin = dy.rollout(game, scheme, f64(1.0), f64(0.5), 60, every=15)
+    assert thin.g.shape == (5,)
+    np.testing.assert_array_equal(thin.g, full.g[::15])
+    np.testing.assert_array_equal(thin.d, full.d[::15])
+    np.testing.assert_array_equal(thin.metrics["loss_g"], full.metrics["loss_g"])
+    with pytest.raises(ValueError, match="multiple of every"):
+        dy.rollout(game, scheme, f64(1.0), f64(0.5), 60, every=7)
+
+
+def test_rollout_batch_may_be_a_function_of_the_step():
+    game = dy.Game(loss_g=lambda g, d, b: g * d + b["shift"] * g, loss_d=lambda g, d, b: -g * d)
+    scheme = dy.simultaneous(optax.sgd(0.1))
+    shifts = f64(np.linspace(-1.0, 1.0, 8))
+    traj = dy.rollout(game, scheme, f64(0.3), f64(0.2), 8, lambda t: {"shift": shifts[t]})
+    g, d = 0.3, 0.2
+    for t in range(8):
+        g, d = g - 0.1 * (d + float(shifts[t])), d + 0.1 * g
+        np.testing.assert_allclose(float(traj.g[t + 1]), g, rtol=1e-12)
+        np.testing.assert_allclose(float(traj.d[t + 1]), d, rtol=1e-12)

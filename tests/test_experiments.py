@@ -159,3 +159,104 @@ def test_dirac_gan_study(repo_root, subprocess_env, tmp_path):
         "eigenvalues",
     ):
         assert (tmp_path / f"{name}.png").stat().st_size > 20_000
+
+
+def check_mode_collapse_metrics(metrics, mixtures, methods):
+    """Invariants of every mode-collapse result row."""
+    bounds = {"ring": 8, "grid": 25}
+    assert set(metrics["results"]) == set(mixtures)
+    for kind in mixtures:
+        assert set(metrics["results"][kind]) == set(methods)
+        for row in metrics["results"][kind].values():
+            num_modes = bounds[kind]
+            for modes in row["modes_per_seed"]:
+                assert modes == int(modes) and 0 <= modes <= num_modes
+            assert all(0.0 <= q <= 1.0 for q in row["high_quality_per_seed"])
+            assert all(
+                -1e-6 <= kl <= math.log(num_modes) + 1e-5 for kl in row["reverse_kl_per_seed"]
+            )
+            assert row["modes"] == pytest.approx(
+                sum(row["modes_per_seed"]) / len(row["modes_per_seed"])
+            )
+            assert len(row["modes_over_steps"]) == len(metrics["steps"])
+
+
+def test_mode_collapse_small_run(repo_root, subprocess_env, tmp_path):
+    methods = ["vanilla_sim", "unrolled5", "pacgan2", "mbstd", "wgan_gp"]
+    result = run_module(
+        "experiments.mode_collapse",
+        [
+            "--out",
+            str(tmp_path),
+            "--mixtures",
+            "ring",
+            "--methods",
+            *methods,
+            "--steps",
+            "20",
+            "--snapshots",
+            "2",
+            "--seeds",
+            "2",
+            "--batch-size",
+            "16",
+            "--width",
+            "16",
+            "--latent-dim",
+            "4",
+        ],
+        subprocess_env,
+        repo_root,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    check_mode_collapse_metrics(metrics, ["ring"], methods)
+    assert metrics["steps"] == [0, 10, 20]
+    assert "| ring | PacGAN2 |" in result.stdout
+    for name in ("snapshots_ring.png", "modes_ring.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--steps", "30", "--snapshots", "20"], "multiple of --snapshots"),
+        (["--methods", "vanilla"], "invalid choice: 'vanilla'"),
+        (["--mixtures", "spiral"], "invalid choice: 'spiral'"),
+    ],
+)
+def test_mode_collapse_user_errors(repo_root, subprocess_env, args, needle):
+    result = run_module("experiments.mode_collapse", args, subprocess_env, repo_root)
+    assert result.returncode == cli.USER_ERROR_EXIT_CODE
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+@pytest.mark.slow
+def test_mode_collapse_quick_preset_runs_under_three_minutes(repo_root, subprocess_env, tmp_path):
+    import time
+
+    start = time.perf_counter()
+    result = run_module(
+        "experiments.mode_collapse", ["--quick", "--out", str(tmp_path)], subprocess_env, repo_root
+    )
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    methods = [
+        "vanilla_alt",
+        "vanilla_sim",
+        "unrolled5",
+        "pacgan2",
+        "pacgan4",
+        "mbstd",
+        "r1",
+        "wgan_gp",
+    ]
+    check_mode_collapse_metrics(metrics, ["ring", "grid"], methods)
+    for kind in ("ring", "grid"):
+        for row in metrics["results"][kind].values():
+            assert row["diverged_seeds"] == 0
+        for name in (f"snapshots_{kind}.png", f"modes_{kind}.png"):
+            assert (tmp_path / name).stat().st_size > 20_000
+    assert elapsed < 180

@@ -34,30 +34,65 @@ class Game:
 
     Both losses have the signature ``(g, d, batch) -> scalar``.  Frozen and hashable, so
     a game can be a static argument of ``jax.jit``.
+
+    **Model state** (``has_aux=True``).  Players that carry non-trained state, such as
+    BatchNorm statistics in a flax variables dict ``{"params": …, "batch_stats": …}``,
+    return ``(loss, new_state)`` from their own loss: ``new_state`` is a dict of the
+    collections to replace in that player (``{"batch_stats": …}``, or ``{}``).  A scheme
+    applies the optimizer to the whole player (the loss does not depend on the state, so
+    its gradient is zero) and then writes ``new_state`` over it with :meth:`absorb`: each
+    player's state is updated by the forward passes of its own loss.
     """
 
     loss_g: Loss
     loss_d: Loss
+    has_aux: bool = False
+
+    def _value_and_grad(self, loss: Loss, argnum: int, g: PyTree, d: PyTree, batch: PyTree):
+        if self.has_aux:
+            (value, aux), grad = jax.value_and_grad(loss, argnums=argnum, has_aux=True)(g, d, batch)
+            return value, grad, aux
+        value, grad = jax.value_and_grad(loss, argnums=argnum)(g, d, batch)
+        return value, grad, None
+
+    def grad_g(self, g: PyTree, d: PyTree, batch: PyTree = None) -> tuple[Array, PyTree, PyTree]:
+        """``(loss_g, ∇_g loss_g, new model state of g or None)``."""
+        return self._value_and_grad(self.loss_g, 0, g, d, batch)
+
+    def grad_d(self, g: PyTree, d: PyTree, batch: PyTree = None) -> tuple[Array, PyTree, PyTree]:
+        """``(loss_d, ∇_d loss_d, new model state of d or None)``."""
+        return self._value_and_grad(self.loss_d, 1, g, d, batch)
 
     def losses(self, g: PyTree, d: PyTree, batch: PyTree = None) -> tuple[Array, Array]:
         """``(loss_g, loss_d)`` at ``(g, d)``."""
-        return self.loss_g(g, d, batch), self.loss_d(g, d, batch)
+        loss_g, loss_d = self.loss_g(g, d, batch), self.loss_d(g, d, batch)
+        if self.has_aux:
+            return loss_g[0], loss_d[0]
+        return loss_g, loss_d
 
     def gradients(
         self, g: PyTree, d: PyTree, batch: PyTree = None
-    ) -> tuple[tuple[Array, Array], tuple[PyTree, PyTree]]:
-        """``((loss_g, loss_d), (∇_g loss_g, ∇_d loss_d))``: each player's own gradient.
+    ) -> tuple[tuple[Array, Array], tuple[PyTree, PyTree], tuple[PyTree, PyTree]]:
+        """``((loss_g, loss_d), (∇_g loss_g, ∇_d loss_d), (state_g, state_d))``: each
+        player's own gradient (and new model state, ``None`` without ``has_aux``).
 
         ``(∇_g loss_g, ∇_d loss_d)`` is the game's (simultaneous) vector field; gradient
         descent on it is simultaneous GDA.
         """
-        loss_g, grad_g = jax.value_and_grad(self.loss_g, argnums=0)(g, d, batch)
-        loss_d, grad_d = jax.value_and_grad(self.loss_d, argnums=1)(g, d, batch)
-        return (loss_g, loss_d), (grad_g, grad_d)
+        loss_g, grad_g, aux_g = self.grad_g(g, d, batch)
+        loss_d, grad_d, aux_d = self.grad_d(g, d, batch)
+        return (loss_g, loss_d), (grad_g, grad_d), (aux_g, aux_d)
 
     def vector_field(self, g: PyTree, d: PyTree, batch: PyTree = None) -> tuple[PyTree, PyTree]:
         """``(∇_g loss_g, ∇_d loss_d)`` without the loss values."""
         return self.gradients(g, d, batch)[1]
+
+    @staticmethod
+    def absorb(player: PyTree, state: PyTree) -> PyTree:
+        """``player`` with the collections in ``state`` written over it (``None``: as is)."""
+        if not state:
+            return player
+        return {**player, **state}
 
 
 @flax.struct.dataclass

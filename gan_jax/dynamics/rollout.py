@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flax.struct
@@ -13,8 +14,9 @@ from gan_jax.dynamics.game import Game, PyTree, fold_batch
 
 @flax.struct.dataclass
 class Trajectory:
-    """``g`` and ``d`` stacked over ``num_steps + 1`` states (the initial one first), and the
-    per-step ``metrics`` stacked over ``num_steps``."""
+    """``g`` and ``d`` stacked over the kept states (the initial one first; all
+    ``num_steps + 1`` of them unless thinned with ``every``), and the per-step ``metrics``
+    stacked over ``num_steps``."""
 
     g: PyTree
     d: PyTree
@@ -27,23 +29,46 @@ def rollout(
     g0: PyTree,
     d0: PyTree,
     num_steps: int,
-    batch: PyTree = None,
+    batch: PyTree | Callable[[jax.Array], PyTree] = None,
     unroll: int = 1,
+    every: int = 1,
 ) -> Trajectory:
-    """Run ``num_steps`` steps of ``scheme`` from ``(g0, d0)`` and keep every state.
+    """Run ``num_steps`` steps of ``scheme`` from ``(g0, d0)`` and keep every ``every``-th state.
 
     Step ``t`` sees ``fold_batch(batch, t)``: typed PRNG keys in ``batch`` are folded with
-    the step index, so a stochastic game draws fresh noise each step.  Pure and built on
-    ``lax.scan``: jit it, and ``vmap`` it over step sizes (build the optimizer inside the
-    vmapped function) or initial points.  ``unroll`` is passed to ``lax.scan``.
-    """
+    the step index, so a stochastic game draws fresh noise each step.  ``batch`` may also
+    be a function ``t -> batch`` (for example one that samples real data on device from a
+    key folded with ``t``); it is traced once, inside the scan.
 
-    def body(state: Any, t: jax.Array) -> tuple[Any, tuple[PyTree, PyTree, dict]]:
-        new_state, metrics = scheme.step(game, state, fold_batch(batch, t))
-        return new_state, (new_state.g, new_state.d, metrics)
+    The trajectory holds ``num_steps // every + 1`` states (the initial one, then the state
+    after steps ``every, 2·every, …``; ``num_steps`` must be a multiple of ``every``) and
+    the metrics of every step.  Thinning with ``every > 1`` keeps memory at
+    ``O(num_steps / every)`` for networks; it is a nested ``lax.scan``, so the result is the
+    same as ``every = 1`` subsampled.  Pure: jit it, and ``vmap`` it over step sizes
+    (build the optimizer inside the vmapped function), seeds or initial points.
+    ``unroll`` is passed to the inner ``lax.scan``.
+    """
+    if every < 1 or num_steps % every:
+        raise ValueError(f"num_steps={num_steps} must be a positive multiple of every={every}")
+    batch_at = batch if callable(batch) else (lambda t: fold_batch(batch, t))
+
+    def step(state: Any, t: jax.Array) -> tuple[Any, dict]:
+        return scheme.step(game, state, batch_at(t))
+
+    def keep(state: Any, t: jax.Array) -> tuple[Any, tuple[PyTree, PyTree, dict]]:
+        state, metrics = step(state, t)
+        return state, (state.g, state.d, metrics)
+
+    def block(state: Any, start: jax.Array) -> tuple[Any, tuple[PyTree, PyTree, dict]]:
+        state, metrics = jax.lax.scan(step, state, start + jnp.arange(every), unroll=unroll)
+        return state, (state.g, state.d, metrics)
 
     state = scheme.init(game, g0, d0)
-    _, (gs, ds, metrics) = jax.lax.scan(body, state, jnp.arange(num_steps), unroll=unroll)
+    if every == 1:
+        _, (gs, ds, metrics) = jax.lax.scan(keep, state, jnp.arange(num_steps), unroll=unroll)
+    else:
+        _, (gs, ds, metrics) = jax.lax.scan(block, state, jnp.arange(0, num_steps, every))
+        metrics = jax.tree.map(lambda m: m.reshape((num_steps,) + m.shape[2:]), metrics)
 
     def prepend(first: jax.Array, rest: jax.Array) -> jax.Array:
         return jnp.concatenate([jnp.asarray(first, rest.dtype)[None], rest], axis=0)

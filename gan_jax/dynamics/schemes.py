@@ -80,12 +80,16 @@ class Scheme:
         raise NotImplementedError
 
     def _simultaneous_update(
-        self, state: GameState, grads: tuple[PyTree, PyTree], origin: GameState | None = None
+        self,
+        state: GameState,
+        grads: tuple[PyTree, PyTree],
+        model_states: tuple[PyTree, PyTree] = (None, None),
     ) -> GameState:
-        """Both players step with ``grads`` from ``origin``'s parameters (default: ``state``)."""
-        origin = state if origin is None else origin
-        g, opt_state_g = _apply(self.opt_g, grads[0], state.opt_state_g, origin.g)
-        d, opt_state_d = _apply(self.optimizer_d, grads[1], state.opt_state_d, origin.d)
+        """Both players step with ``grads`` from ``state``'s parameters, then absorb their new
+        model states (see :class:`~gan_jax.dynamics.game.Game`)."""
+        g, opt_state_g = _apply(self.opt_g, grads[0], state.opt_state_g, state.g)
+        d, opt_state_d = _apply(self.optimizer_d, grads[1], state.opt_state_d, state.d)
+        g, d = Game.absorb(g, model_states[0]), Game.absorb(d, model_states[1])
         return state.replace(
             g=g, d=d, opt_state_g=opt_state_g, opt_state_d=opt_state_d, step=state.step + 1
         )
@@ -100,8 +104,8 @@ class Simultaneous(Scheme):
     """Simultaneous gradient descent: both players step from the same point."""
 
     def step(self, game: Game, state: GameState, batch: PyTree = None) -> tuple[GameState, Metrics]:
-        losses, grads = game.gradients(state.g, state.d, batch)
-        return self._simultaneous_update(state, grads), _metrics(losses)
+        losses, grads, model_states = game.gradients(state.g, state.d, batch)
+        return self._simultaneous_update(state, grads, model_states), _metrics(losses)
 
 
 def _repeat(
@@ -139,18 +143,14 @@ class Alternating(Scheme):
         opt_d = self.optimizer_d
 
         def d_update(s: GameState, index: Any) -> tuple[GameState, jax.Array]:
-            loss, grad = jax.value_and_grad(game.loss_d, argnums=1)(
-                s.g, s.d, fold_batch(batch, index)
-            )
+            loss, grad, model_state = game.grad_d(s.g, s.d, fold_batch(batch, index))
             d, opt_state_d = _apply(opt_d, grad, s.opt_state_d, s.d)
-            return s.replace(d=d, opt_state_d=opt_state_d), loss
+            return s.replace(d=Game.absorb(d, model_state), opt_state_d=opt_state_d), loss
 
         def g_update(s: GameState, index: Any) -> tuple[GameState, jax.Array]:
-            loss, grad = jax.value_and_grad(game.loss_g, argnums=0)(
-                s.g, s.d, fold_batch(batch, index)
-            )
+            loss, grad, model_state = game.grad_g(s.g, s.d, fold_batch(batch, index))
             g, opt_state_g = _apply(self.opt_g, grad, s.opt_state_g, s.g)
-            return s.replace(g=g, opt_state_g=opt_state_g), loss
+            return s.replace(g=Game.absorb(g, model_state), opt_state_g=opt_state_g), loss
 
         if self.d_first:
             state, loss_d = _repeat(d_update, state, 0, self.d_steps)
@@ -169,14 +169,18 @@ class Extragradient(Scheme):
     With a stateful optimizer the extrapolation uses the current optimizer state and
     discards its update of it, so the optimizer sees one gradient (``F(z½)``) per step;
     this is Extra-SGD / Extra-Adam of Gidel et al. 2019 (arXiv:1802.10551) up to that
-    choice.
+    choice.  Model state (BatchNorm statistics) is taken from the evaluation at ``z½``.
     """
 
     def step(self, game: Game, state: GameState, batch: PyTree = None) -> tuple[GameState, Metrics]:
-        losses, grads = game.gradients(state.g, state.d, batch)
-        half = self._simultaneous_update(state, grads)
-        _, grads_half = game.gradients(half.g, half.d, fold_batch(batch, 1))
-        return self._simultaneous_update(state, grads_half), _metrics(losses)
+        losses, grads, model_states = game.gradients(state.g, state.d, batch)
+        half = self._simultaneous_update(state, grads, model_states)
+        _, grads_half, states_half = game.gradients(half.g, half.d, fold_batch(batch, 1))
+        # Step from z (its parameters, with the model state reached at z½).
+        origin = state.replace(
+            g=Game.absorb(state.g, states_half[0]), d=Game.absorb(state.d, states_half[1])
+        )
+        return self._simultaneous_update(origin, grads_half), _metrics(losses)
 
 
 class OptimisticMemory(NamedTuple):
@@ -198,13 +202,13 @@ class Optimistic(Scheme):
         return _init_state(self.opt_g, self.optimizer_d, g, d, memory=zeros)
 
     def step(self, game: Game, state: GameState, batch: PyTree = None) -> tuple[GameState, Metrics]:
-        losses, grads = game.gradients(state.g, state.d, batch)
+        losses, grads, model_states = game.gradients(state.g, state.d, batch)
         first = state.step == 0
         previous = jax.tree.map(
             lambda now, before: jnp.where(first, now, before), grads, tuple(state.memory)
         )
         optimistic = jax.tree.map(lambda now, before: 2.0 * now - before, grads, previous)
-        new_state = self._simultaneous_update(state, optimistic)
+        new_state = self._simultaneous_update(state, optimistic, model_states)
         return new_state.replace(memory=OptimisticMemory(*grads)), _metrics(losses)
 
 
@@ -219,11 +223,14 @@ class Consensus(Scheme):
     gamma: float = 1.0
 
     def step(self, game: Game, state: GameState, batch: PyTree = None) -> tuple[GameState, Metrics]:
-        losses = game.losses(state.g, state.d, batch)
-        field, vjp = jax.vjp(lambda g, d: game.vector_field(g, d, batch), state.g, state.d)
+        def field_with_aux(g: PyTree, d: PyTree):
+            losses, grads, model_states = game.gradients(g, d, batch)
+            return grads, (losses, model_states)
+
+        field, vjp, (losses, model_states) = jax.vjp(field_with_aux, state.g, state.d, has_aux=True)
         consensus_grad = vjp(field)
         grads = jax.tree.map(lambda v, c: v + self.gamma * c, field, consensus_grad)
-        return self._simultaneous_update(state, grads), _metrics(losses)
+        return self._simultaneous_update(state, grads, model_states), _metrics(losses)
 
 
 def simultaneous(

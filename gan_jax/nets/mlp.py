@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.nets.layers import MinibatchStdDev
+
 Activation = Callable[[jax.Array], jax.Array]
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -73,13 +75,24 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """Maps samples ``(batch, ...)`` to one raw logit each, shape ``(batch,)``.
 
-    LeakyReLU(0.2) by default, following DCGAN (arXiv:1511.06434).
+    LeakyReLU(0.2) by default, following DCGAN (arXiv:1511.06434).  With
+    ``minibatch_std_group > 0`` a :class:`~gan_jax.nets.layers.MinibatchStdDev` feature is
+    appended before the last hidden layer (Karras et al. 2018 put it before D's last block).
     """
 
     width: int = 128
     depth: int = 3
     activation: str | Activation = "leaky_relu"
+    minibatch_std_group: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return MLP(1, self.width, self.depth, self.activation, name="mlp")(x)[:, 0]
+        if not self.minibatch_std_group:
+            return MLP(1, self.width, self.depth, self.activation, name="mlp")(x)[:, 0]
+        act = get_activation(self.activation)
+        h = x.reshape(x.shape[0], -1)
+        for i in range(self.depth):
+            if i == self.depth - 1:
+                h = MinibatchStdDev(self.minibatch_std_group, name="minibatch_std")(h)
+            h = act(nn.Dense(self.width, name=f"hidden_{i}")(h))
+        return nn.Dense(1, name="head")(h)[:, 0]

@@ -1,0 +1,206 @@
+"""Build the :class:`~gan_jax.dynamics.Game` of a GAN, and the remedies for mode collapse as
+reusable pieces that work with every scheme and every network.
+
+:func:`gan_game` turns a (generator, discriminator, losses, penalties) tuple into a game
+whose players are flax variables dicts.  The batch is ``{"real": x, "key": key}``; fakes
+are ``G(z)`` with ``z ~ N(0, I)`` drawn from ``key`` (so multi-evaluation schemes, which
+fold the key, draw fresh latents), as many as real samples.
+
+Model state (BatchNorm statistics and any other non-``params`` collection) is handled
+through the game's ``has_aux`` protocol: each player's collections are updated by the
+forward passes of its own loss (D's while it scores real and fake samples in ``loss_d``,
+G's while it generates in ``loss_g``).  Networks with such collections must accept a
+``train: bool`` keyword.
+
+Remedies:
+
+* :func:`unrolled` — Unrolled GAN (Metz et al. 2017, arXiv:1611.02163): the generator's
+  loss is taken through ``k`` differentiable discriminator steps;
+* ``pack=m`` — PacGAN (Lin et al. 2018, arXiv:1712.04086): the discriminator scores packs
+  of ``m`` samples concatenated along the last (feature/channel) axis;
+* minibatch standard deviation (Karras et al. 2018, arXiv:1710.10196) is a layer,
+  :class:`gan_jax.nets.layers.MinibatchStdDev`, used inside a discriminator;
+* :func:`r1` and :func:`wgan_gp` — weighted penalties for ``penalties=[...]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import losses
+from gan_jax.dynamics.game import Game, PyTree, fold_batch
+
+Array = jax.Array
+# penalty(d_fn, real, fake, key) -> weighted scalar added to D's loss
+Penalty = Callable[[Callable[[Array], Array], Array, Array, Array], Array]
+
+# Fold offset of the inner discriminator steps of an unrolled generator loss, far from
+# the evaluation indices schemes use, so they draw their own latents.
+_UNROLL_FOLD_OFFSET = 1_000_003
+
+
+def r1(gamma: float) -> Penalty:
+    """``(γ/2)·R1``: ``(γ/2)·mean ‖∇D(x)‖²`` on real data (Mescheder et al. 2018)."""
+
+    def penalty(d_fn, real, fake, key):
+        return 0.5 * gamma * losses.r1_penalty(d_fn, real)
+
+    return penalty
+
+
+def wgan_gp(weight: float = 10.0, target: float = 1.0, one_sided: bool = False) -> Penalty:
+    """``λ·GP`` of WGAN-GP (Gulrajani et al. 2017, arXiv:1704.00028), λ = 10 by default."""
+
+    def penalty(d_fn, real, fake, key):
+        return weight * losses.wasserstein_gradient_penalty(
+            d_fn, real, fake, key, target=target, one_sided=one_sided
+        )
+
+    return penalty
+
+
+def pack_samples(x: Array, pack: int) -> Array:
+    """PacGAN packing: ``(N, ..., C) -> (N/m, ..., m·C)``, samples ``m·i … m·i+m-1`` side by
+    side along the last axis (features of a vector, channels of an image)."""
+    if pack == 1:
+        return x
+    n = x.shape[0]
+    if n % pack:
+        raise ValueError(f"batch size {n} is not a multiple of the pack size {pack}")
+    grouped = x.reshape((n // pack, pack) + x.shape[1:])
+    grouped = jnp.moveaxis(grouped, 1, -2)
+    return grouped.reshape(grouped.shape[:-2] + (pack * x.shape[-1],))
+
+
+def _collections(variables: PyTree) -> list[str]:
+    return [name for name in variables if name != "params"]
+
+
+def apply_model(module: nn.Module, variables: PyTree, x: Array) -> tuple[Array, dict]:
+    """``module(x)`` in training mode, returning ``(output, updated collections)``.
+
+    A module whose variables hold only ``params`` is applied plainly (and returns ``{}``);
+    one with other collections (``batch_stats``) is applied with ``train=True`` and
+    those collections mutable.
+    """
+    mutable = _collections(variables)
+    if not mutable:
+        return module.apply(variables, x), {}
+    return module.apply(variables, x, train=True, mutable=mutable)
+
+
+def init_players(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    key: Array,
+    real: Array,
+    latent_dim: int,
+    pack: int = 1,
+) -> tuple[PyTree, PyTree]:
+    """Initial flax variables ``(g, d)`` of G (on latent codes) and D (on packed ``real``)."""
+    key_g, key_d = jax.random.split(key)
+    g = generator.init(key_g, jnp.zeros((real.shape[0], latent_dim), real.dtype))
+    d = discriminator.init(key_d, pack_samples(real, pack))
+    return g, d
+
+
+def generate(generator: nn.Module, g: PyTree, z: Array) -> Array:
+    """``G(z)`` for evaluation: inference mode (``train=False``) when G has model state."""
+    if _collections(g):
+        return generator.apply(g, z, train=False)
+    return generator.apply(g, z)
+
+
+def latents(key: Array, n: int, latent_dim: int) -> Array:
+    """``n`` standard-normal latent codes ``z ~ N(0, I_latent_dim)``."""
+    return jax.random.normal(key, (n, latent_dim))
+
+
+def gan_game(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    g_loss: Callable[[Array], Array] = losses.modified_generator_loss,
+    d_loss: Callable[[Array, Array], Array] = losses.minimax_discriminator_loss,
+    penalties: Sequence[Penalty] = (),
+    latent_dim: int = 2,
+    pack: int = 1,
+) -> Game:
+    """The game of a GAN: ``g`` and ``d`` are the flax variables of G and D.
+
+    * ``loss_g(g, d, batch) = g_loss(D(pack(G(z))))``
+    * ``loss_d(g, d, batch) = d_loss(D(pack(x)), D(pack(G(z)))) + Σ penalties``
+
+    ``batch = {"real": x, "key": key}`` with a
+    typed key (``jax.random.key``).  Penalties see ``d_fn = D∘pack`` with D's collections
+    frozen, and unpacked real and fake samples; gradient penalties need a discriminator
+    that scores samples independently (no BatchNorm), as in WGAN-GP.  The game always has
+    ``has_aux=True``; for params-only networks the model state is empty.
+    """
+
+    def generate(g: PyTree, key: Array, n: int) -> tuple[Array, dict]:
+        return apply_model(generator, g, latents(key, n, latent_dim))
+
+    def score(d: PyTree, x: Array) -> tuple[Array, dict]:
+        return apply_model(discriminator, d, pack_samples(x, pack))
+
+    def loss_g(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
+        real = batch["real"]
+        fake, g_state = generate(g, jax.random.fold_in(batch["key"], 0), real.shape[0])
+        fake_logits, _ = score(d, fake)
+        return g_loss(fake_logits), g_state
+
+    def loss_d(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
+        real = batch["real"]
+        # No stop_gradient on the fakes: D's gradient is taken w.r.t. d only, and an unrolled
+        # generator loss differentiates D's update through them.
+        fake, _ = generate(g, jax.random.fold_in(batch["key"], 0), real.shape[0])
+        real_logits, d_state = score(d, real)
+        fake_logits, d_state = score(Game.absorb(d, d_state), fake)
+        total = d_loss(real_logits, fake_logits)
+        if penalties:
+            frozen = Game.absorb(d, d_state)
+
+            def d_fn(x: Array) -> Array:
+                return score(frozen, x)[0]
+
+            penalty_key = jax.random.fold_in(batch["key"], 1)
+            for i, penalty in enumerate(penalties):
+                total = total + penalty(d_fn, real, fake, jax.random.fold_in(penalty_key, i))
+        return total, d_state
+
+    return Game(loss_g=loss_g, loss_d=loss_d, has_aux=True)
+
+
+def unrolled(game: Game, optimizer: optax.GradientTransformation, steps: int) -> Game:
+    """Unrolled GAN (Metz et al. 2017, arXiv:1611.02163): ``loss_g(g, d) = loss_g(g, d_k(g))``
+    where ``d_k`` is ``k = steps`` optimizer steps of D on ``loss_d`` from ``d``, kept
+    differentiable so G's gradient sees how D would respond.  D's own loss is unchanged.
+
+    The inner optimizer starts from a fresh state at every evaluation.  With ``optax.sgd``
+    this is the paper's update (eq. 4) exactly; use it.  A fresh Adam is a poor inner
+    optimizer: its first step is ≈ ``η·sign(∇)``, whose derivative (which G's gradient goes
+    through) blows up near zero gradients; our ring runs with it went NaN.  Inner step ``i`` uses ``fold_batch(batch, offset + i)``.
+    ``steps = 0`` runs the same code with an empty scan, so ``d_0 = d`` and the game is the
+    plain one (a test pins this).
+    """
+    if steps < 0:
+        raise ValueError(f"unrolled steps must be ≥ 0, got {steps}")
+
+    def loss_g(g: PyTree, d: PyTree, batch: PyTree) -> Any:
+        def inner(carry: tuple[PyTree, PyTree], i: Array) -> tuple[tuple[PyTree, PyTree], None]:
+            d_i, opt_state = carry
+            _, grad, model_state = game.grad_d(g, d_i, fold_batch(batch, _UNROLL_FOLD_OFFSET + i))
+            updates, opt_state = optimizer.update(grad, opt_state, d_i)
+            d_next = Game.absorb(optax.apply_updates(d_i, updates), model_state)
+            return (d_next, opt_state), None
+
+        (d_k, _), _ = jax.lax.scan(inner, (d, optimizer.init(d)), jnp.arange(steps))
+        return game.loss_g(g, d_k, batch)
+
+    return Game(loss_g=loss_g, loss_d=game.loss_d, has_aux=game.has_aux)

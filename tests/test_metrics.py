@@ -1,0 +1,113 @@
+"""Mode coverage (VEEGAN/PacGAN protocol) pinned to closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import data, metrics
+
+# P(‖ε‖ ≤ 3σ) for ε ~ N(0, σ² I₂): the Rayleigh CDF at 3, 1 − e^(−9/2).
+HQ_2D = 1.0 - math.exp(-4.5)
+
+
+def standard_error(p: float, n: int) -> float:
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+@pytest.mark.parametrize("kind", ["ring", "grid"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_true_mixture_covers_every_mode(kind, seed):
+    mixture = data.mixture_of_gaussians(kind)
+    samples = mixture.sample(jax.random.key(seed), metrics.DEFAULT_NUM_SAMPLES)
+    result = metrics.mode_coverage(samples, mixture.centers, mixture.std)
+    assert int(result["modes"]) == mixture.num_modes
+    # 4 standard errors of a binomial proportion at n = 2,500 (s.e. = 0.0021).
+    tolerance = 4 * standard_error(HQ_2D, metrics.DEFAULT_NUM_SAMPLES)
+    assert abs(float(result["high_quality"]) - HQ_2D) < tolerance
+    # Multinomial noise only: E[KL] ≈ (K − 1) / (2n) (0.0014 ring, 0.0049 grid).
+    assert float(result["reverse_kl"]) < 4 * (mixture.num_modes - 1) / (2 * 2500)
+
+
+def test_high_quality_fraction_matches_rayleigh_cdf_at_large_n():
+    mixture = data.mixture_of_gaussians("grid")
+    n = 1_000_000
+    samples = mixture.sample(jax.random.key(7), n)
+    result = metrics.mode_coverage(samples, mixture.centers, mixture.std)
+    assert abs(float(result["high_quality"]) - HQ_2D) < 4 * standard_error(HQ_2D, n)
+
+
+@pytest.mark.parametrize("kind,num_modes", [("ring", 8), ("grid", 25)])
+def test_single_mode_scores_one_mode_and_log_k(kind, num_modes):
+    mixture = data.mixture_of_gaussians(kind)
+    center = mixture.centers[3]
+    samples = center + mixture.std * jax.random.normal(jax.random.key(0), (2500, 2))
+    result = metrics.mode_coverage(samples, mixture.centers, mixture.std)
+    assert int(result["modes"]) == 1
+    np.testing.assert_allclose(float(result["reverse_kl"]), math.log(num_modes), rtol=1e-6)
+    np.testing.assert_allclose(float(result["histogram"][3]), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["ring", "grid"])
+def test_far_samples_are_never_high_quality(kind):
+    mixture = data.mixture_of_gaussians(kind)
+    # Every centre shifted by (0.7, 0.3) (≥ 0.7 = 35σ from every centre on both mixtures)
+    # and points far outside the mixture.
+    between = mixture.centers + jnp.array([0.7, 0.3])
+    distances = jnp.linalg.norm(between[:, None] - mixture.centers[None], axis=-1)
+    assert float(distances.min()) > 0.5
+    far = jnp.concatenate([between, jnp.full((10, 2), 50.0), jnp.full((10, 2), -50.0)])
+    result = metrics.mode_coverage(far, mixture.centers, mixture.std)
+    assert float(result["high_quality"]) == 0.0
+    assert int(result["modes"]) == 0
+    # No histogram exists; the documented value is log K, a point mass's.
+    np.testing.assert_allclose(float(result["reverse_kl"]), math.log(mixture.num_modes))
+
+
+def test_reverse_kl_of_hand_built_histograms():
+    mixture = data.mixture_of_gaussians("ring")
+    c = mixture.centers
+    # Two modes equally: KL(p ‖ U_8) = log(8/2).
+    two = jnp.concatenate([jnp.repeat(c[:1], 50, 0), jnp.repeat(c[5:6], 50, 0)])
+    np.testing.assert_allclose(
+        float(metrics.mode_coverage(two, c, mixture.std)["reverse_kl"]), math.log(4.0), rtol=1e-6
+    )
+    # Histogram (3/4, 1/4) on two modes: Σ p log(8p).
+    skewed = jnp.concatenate([jnp.repeat(c[:1], 75, 0), jnp.repeat(c[2:3], 25, 0)])
+    expected = 0.75 * math.log(8 * 0.75) + 0.25 * math.log(8 * 0.25)
+    result = metrics.mode_coverage(skewed, c, mixture.std)
+    np.testing.assert_allclose(float(result["reverse_kl"]), expected, rtol=1e-6)
+    assert int(result["modes"]) == 2
+    # Uniform over all modes: 0.
+    uniform = jnp.repeat(c, 10, axis=0)
+    assert abs(float(metrics.mode_coverage(uniform, c, mixture.std)["reverse_kl"])) < 1e-6
+
+
+def test_three_sigma_boundary_and_low_quality_samples_do_not_count():
+    mixture = data.mixture_of_gaussians("ring")
+    c, std = mixture.centers, mixture.std
+    direction = jnp.array([0.0, 1.0])
+    inside = c[0] + 2.9 * std * direction
+    outside = c[1] + 3.1 * std * direction  # nearest to mode 1, but not high quality
+    result = metrics.mode_coverage(jnp.stack([inside, outside]), c, std)
+    assert float(result["high_quality"]) == 0.5
+    assert int(result["modes"]) == 1  # mode 1 has only a low-quality sample
+    # The threshold is a parameter.
+    loose = metrics.mode_coverage(jnp.stack([inside, outside]), c, std, threshold=4.0)
+    assert int(loose["modes"]) == 2
+
+
+def test_mode_coverage_is_jittable_and_vmappable():
+    mixture = data.mixture_of_gaussians("ring")
+    samples = jax.vmap(lambda k: mixture.sample(k, 500))(jax.random.split(jax.random.key(0), 3))
+    batched = jax.jit(jax.vmap(lambda s: metrics.mode_coverage(s, mixture.centers, mixture.std)))(
+        samples
+    )
+    for i in range(3):
+        single = metrics.mode_coverage(samples[i], mixture.centers, mixture.std)
+        assert int(batched["modes"][i]) == int(single["modes"])
+        np.testing.assert_allclose(batched["reverse_kl"][i], single["reverse_kl"], rtol=1e-6)
