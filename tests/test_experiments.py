@@ -40,6 +40,11 @@ def test_help(repo_root, subprocess_env):
 )
 def test_user_errors_are_one_line(repo_root, subprocess_env, args, needle):
     result = run_module("experiments.optimal_discriminator", args, subprocess_env, repo_root)
+    assert_one_line_user_error(result, needle)
+
+
+def assert_one_line_user_error(result, needle):
+    """Exit status 2 and a single ``error: …`` line containing ``needle``; no traceback."""
     assert result.returncode == cli.USER_ERROR_EXIT_CODE
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
@@ -227,9 +232,7 @@ def test_mode_collapse_small_run(repo_root, subprocess_env, tmp_path):
 )
 def test_mode_collapse_user_errors(repo_root, subprocess_env, args, needle):
     result = run_module("experiments.mode_collapse", args, subprocess_env, repo_root)
-    assert result.returncode == cli.USER_ERROR_EXIT_CODE
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert_one_line_user_error(result, needle)
 
 
 @pytest.mark.slow
