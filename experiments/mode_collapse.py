@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from gan_jax import cli, data, gan, losses, mixture_gan
 from gan_jax import dynamics as dy
+from gan_jax.metrics import mean_and_standard_error
 from gan_jax.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.plotting import plot_mean_with_band, plot_sample_snapshots
 
@@ -203,7 +204,7 @@ def summarise(result: dict[str, np.ndarray]) -> dict[str, float | list]:
     row: dict[str, float | list] = {}
     for name in ("modes", "high_quality", "reverse_kl"):
         final = result[name][:, -1]
-        mean, se = mixture_gan.mean_and_standard_error(final)
+        mean, se = mean_and_standard_error(final)
         row[name] = float(mean)
         row[f"{name}_se"] = float(se)
         row[f"{name}_per_seed"] = final.tolist()

@@ -35,6 +35,7 @@ import optax
 
 from gan_jax import losses
 from gan_jax.dynamics.game import Game, PyTree, fold_batch
+from gan_jax.dynamics.schemes import apply_update
 
 Array = jax.Array
 # penalty(d_fn, real, fake, key) -> weighted scalar added to D's loss
@@ -143,7 +144,7 @@ def gan_game(
     ``has_aux=True``; for params-only networks the model state is empty.
     """
 
-    def generate(g: PyTree, key: Array, n: int) -> tuple[Array, dict]:
+    def fake_samples(g: PyTree, key: Array, n: int) -> tuple[Array, dict]:
         return apply_model(generator, g, latents(key, n, latent_dim))
 
     def score(d: PyTree, x: Array) -> tuple[Array, dict]:
@@ -151,7 +152,7 @@ def gan_game(
 
     def loss_g(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
         real = batch["real"]
-        fake, g_state = generate(g, jax.random.fold_in(batch["key"], 0), real.shape[0])
+        fake, g_state = fake_samples(g, jax.random.fold_in(batch["key"], 0), real.shape[0])
         fake_logits, _ = score(d, fake)
         return g_loss(fake_logits), g_state
 
@@ -159,7 +160,7 @@ def gan_game(
         real = batch["real"]
         # No stop_gradient on the fakes: D's gradient is taken w.r.t. d only, and an unrolled
         # generator loss differentiates D's update through them.
-        fake, _ = generate(g, jax.random.fold_in(batch["key"], 0), real.shape[0])
+        fake, _ = fake_samples(g, jax.random.fold_in(batch["key"], 0), real.shape[0])
         real_logits, d_state = score(d, real)
         fake_logits, d_state = score(Game.absorb(d, d_state), fake)
         total = d_loss(real_logits, fake_logits)
@@ -185,8 +186,8 @@ def unrolled(game: Game, optimizer: optax.GradientTransformation, steps: int) ->
     The inner optimizer starts from a fresh state at every evaluation.  With ``optax.sgd``
     this is the paper's update (eq. 4) exactly; use it.  A fresh Adam is a poor inner
     optimizer: its first step is ≈ ``η·sign(∇)``, whose derivative (which G's gradient goes
-    through) blows up near zero gradients; our ring runs with it went NaN.  Inner step ``i`` uses ``fold_batch(batch, offset + i)``.
-    ``steps = 0`` runs the same code with an empty scan, so ``d_0 = d`` and the game is the
+    through) blows up near zero gradients; our ring runs with it went NaN.  Inner step ``i``
+    uses ``fold_batch(batch, offset + i)``.  ``steps = 0`` runs the same code with an empty scan, so ``d_0 = d`` and the game is the
     plain one (a test pins this).
     """
     if steps < 0:
@@ -196,8 +197,7 @@ def unrolled(game: Game, optimizer: optax.GradientTransformation, steps: int) ->
         def inner(carry: tuple[PyTree, PyTree], i: Array) -> tuple[tuple[PyTree, PyTree], None]:
             d_i, opt_state = carry
             _, grad, model_state = game.grad_d(g, d_i, fold_batch(batch, _UNROLL_FOLD_OFFSET + i))
-            updates, opt_state = optimizer.update(grad, opt_state, d_i)
-            d_next = Game.absorb(optax.apply_updates(d_i, updates), model_state)
+            d_next, opt_state = apply_update(optimizer, grad, opt_state, d_i, model_state)
             return (d_next, opt_state), None
 
         (d_k, _), _ = jax.lax.scan(inner, (d, optimizer.init(d)), jnp.arange(steps))

@@ -15,6 +15,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -49,3 +50,14 @@ def mode_coverage(
         "reverse_kl": reverse_kl,
         "histogram": histogram,
     }
+
+
+def mean_and_standard_error(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error ``s/√n`` (sample std, ``ddof = 1``) over ``axis`` (seeds);
+    the standard error of a single value is 0.  Host-side (numpy), for reporting."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[axis]
+    mean = values.mean(axis=axis)
+    if n < 2:
+        return mean, np.zeros_like(mean)
+    return mean, values.std(axis=axis, ddof=1) / np.sqrt(n)

@@ -24,7 +24,6 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from gan_jax import metrics
 from gan_jax.data import GaussianMixture
@@ -87,13 +86,3 @@ def coverage_over_training(
         return {**metrics.mode_coverage(samples, mixture.centers, mixture.std), "samples": samples}
 
     return jax.lax.map(score, generators)
-
-
-def mean_and_standard_error(values: Array, axis: int = 0) -> tuple[Array, Array]:
-    """Mean and standard error ``s/√n`` (sample std, ``ddof = 1``) over ``axis``."""
-    values = jnp.asarray(values, jnp.float32)
-    n = values.shape[axis]
-    mean = jnp.mean(values, axis=axis)
-    if n < 2:
-        return mean, jnp.zeros_like(mean)
-    return mean, jnp.std(values, axis=axis, ddof=1) / jnp.sqrt(n)

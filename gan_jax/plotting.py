@@ -19,6 +19,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from gan_jax.metrics import mean_and_standard_error
+
 CENTER_STYLE = {
     "marker": "x",
     "color": "crimson",
@@ -266,9 +268,7 @@ def plot_mean_with_band(
     fig, ax = plt.subplots(figsize=(7.0, 4.2))
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, values) in enumerate(runs.items()):
-        values = np.asarray(values, dtype=float)
-        mean = values.mean(axis=0)
-        se = values.std(axis=0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0 * mean
+        mean, se = mean_and_standard_error(values)
         style = "--" if i >= len(cycle) else "-"
         color = cycle[i % len(cycle)]
         ax.plot(steps, mean, style, color=color, label=name, linewidth=1.3)

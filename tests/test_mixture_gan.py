@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import data, gan, mixture_gan
+from gan_jax import data, gan, metrics, mixture_gan
 from gan_jax import dynamics as dy
 from gan_jax.nets.mlp import MLPDiscriminator, MLPGenerator
 
@@ -73,8 +73,8 @@ def test_coverage_over_training_scores_each_snapshot():
 
 def test_mean_and_standard_error():
     values = jnp.array([[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]])
-    mean, se = mixture_gan.mean_and_standard_error(values)
+    mean, se = metrics.mean_and_standard_error(values)
     np.testing.assert_allclose(mean, [3.0, 2.0])
     np.testing.assert_allclose(se, [2.0 / math.sqrt(3.0), 0.0], rtol=1e-6)
-    mean, se = mixture_gan.mean_and_standard_error(jnp.array([4.0]))
+    mean, se = metrics.mean_and_standard_error(jnp.array([4.0]))
     assert float(mean) == 4.0 and float(se) == 0.0

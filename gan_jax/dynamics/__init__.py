@@ -16,6 +16,7 @@ from gan_jax.dynamics.game import Game, GameState, fold_batch
 from gan_jax.dynamics.rollout import Trajectory, rollout
 from gan_jax.dynamics.schemes import (
     alternating,
+    apply_update,
     clip_parameters,
     consensus,
     extragradient,
@@ -29,6 +30,7 @@ __all__ = [
     "GameState",
     "Trajectory",
     "alternating",
+    "apply_update",
     "bilinear",
     "clip_parameters",
     "consensus",

@@ -37,11 +37,21 @@ from gan_jax.dynamics.game import Game, GameState, PyTree, fold_batch
 Metrics = dict[str, jax.Array]
 
 
-def _apply(
-    optimizer: optax.GradientTransformation, grads: PyTree, opt_state: PyTree, params: PyTree
+def apply_update(
+    optimizer: optax.GradientTransformation,
+    grads: PyTree,
+    opt_state: PyTree,
+    player: PyTree,
+    model_state: PyTree = None,
 ) -> tuple[PyTree, PyTree]:
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
+    """One optimizer step of ``player`` with ``grads``, then its new ``model_state`` written
+    over it (:meth:`~gan_jax.dynamics.game.Game.absorb`).  Returns ``(player, opt_state)``.
+
+    Every scheme updates a player through this, and so does the inner loop of
+    :func:`gan_jax.gan.unrolled`.
+    """
+    updates, opt_state = optimizer.update(grads, opt_state, player)
+    return Game.absorb(optax.apply_updates(player, updates), model_state), opt_state
 
 
 def _init_state(
@@ -87,9 +97,12 @@ class Scheme:
     ) -> GameState:
         """Both players step with ``grads`` from ``state``'s parameters, then absorb their new
         model states (see :class:`~gan_jax.dynamics.game.Game`)."""
-        g, opt_state_g = _apply(self.opt_g, grads[0], state.opt_state_g, state.g)
-        d, opt_state_d = _apply(self.optimizer_d, grads[1], state.opt_state_d, state.d)
-        g, d = Game.absorb(g, model_states[0]), Game.absorb(d, model_states[1])
+        g, opt_state_g = apply_update(
+            self.opt_g, grads[0], state.opt_state_g, state.g, model_states[0]
+        )
+        d, opt_state_d = apply_update(
+            self.optimizer_d, grads[1], state.opt_state_d, state.d, model_states[1]
+        )
         return state.replace(
             g=g, d=d, opt_state_g=opt_state_g, opt_state_d=opt_state_d, step=state.step + 1
         )
@@ -144,13 +157,13 @@ class Alternating(Scheme):
 
         def d_update(s: GameState, index: Any) -> tuple[GameState, jax.Array]:
             loss, grad, model_state = game.grad_d(s.g, s.d, fold_batch(batch, index))
-            d, opt_state_d = _apply(opt_d, grad, s.opt_state_d, s.d)
-            return s.replace(d=Game.absorb(d, model_state), opt_state_d=opt_state_d), loss
+            d, opt_state_d = apply_update(opt_d, grad, s.opt_state_d, s.d, model_state)
+            return s.replace(d=d, opt_state_d=opt_state_d), loss
 
         def g_update(s: GameState, index: Any) -> tuple[GameState, jax.Array]:
             loss, grad, model_state = game.grad_g(s.g, s.d, fold_batch(batch, index))
-            g, opt_state_g = _apply(self.opt_g, grad, s.opt_state_g, s.g)
-            return s.replace(g=Game.absorb(g, model_state), opt_state_g=opt_state_g), loss
+            g, opt_state_g = apply_update(self.opt_g, grad, s.opt_state_g, s.g, model_state)
+            return s.replace(g=g, opt_state_g=opt_state_g), loss
 
         if self.d_first:
             state, loss_d = _repeat(d_update, state, 0, self.d_steps)
@@ -176,11 +189,8 @@ class Extragradient(Scheme):
         losses, grads, model_states = game.gradients(state.g, state.d, batch)
         half = self._simultaneous_update(state, grads, model_states)
         _, grads_half, states_half = game.gradients(half.g, half.d, fold_batch(batch, 1))
-        # Step from z (its parameters, with the model state reached at z½).
-        origin = state.replace(
-            g=Game.absorb(state.g, states_half[0]), d=Game.absorb(state.d, states_half[1])
-        )
-        return self._simultaneous_update(origin, grads_half), _metrics(losses)
+        # Step from z with F(z½); the model state is the one reached at z½.
+        return self._simultaneous_update(state, grads_half, states_half), _metrics(losses)
 
 
 class OptimisticMemory(NamedTuple):
