@@ -16,8 +16,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -28,7 +31,18 @@ if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover
     from typing_extensions import Self
-from typing_extensions import Self
+
+
+@contextlib.contextmanager
+def _quiet_absl() -> Iterator[None]:
+    """Silence orbax's absl log lines while we turn its failures into one CheckpointError."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class CheckpointError(RuntimeError):
@@ -119,11 +133,12 @@ class Checkpointer:
                 "of those steps"
             )
         try:
-            if template is None:
-                return self._manager.restore(step)
-            restored = self._manager.restore(
-                step, args=ocp.args.StandardRestore(_restore_target(template))
-            )
+            with _quiet_absl():
+                if template is None:
+                    return self._manager.restore(step)
+                restored = self._manager.restore(
+                    step, args=ocp.args.StandardRestore(_restore_target(template))
+                )
         except Exception as err:  # orbax/tensorstore raise many types for damaged files
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise CheckpointError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -58,7 +59,12 @@ class ArgumentParser(argparse.ArgumentParser):
 def run_main(
     main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None
 ) -> None:
-    """Run an experiment's ``main(argv)``, mapping :data:`USER_ERRORS` to :func:`fail`."""
+    """Run an experiment's ``main(argv)``, mapping :data:`USER_ERRORS` to :func:`fail`.
+
+    orbax logs damaged checkpoints through absl before raising; the CLI reports them itself
+    as one :class:`CheckpointError` line, so absl's log lines are silenced here.
+    """
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
     try:
         main(argv)
     except USER_ERRORS as err:

@@ -282,3 +282,24 @@ def plot_mean_with_band(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save_figure(fig, path)
+
+
+def plot_classifier_metrics(
+    runs: Mapping[str, Sequence[Mapping[str, float]]], path: str | os.PathLike, fcd_floor: float
+) -> str:
+    """Fréchet classifier distance (log scale) and classes covered over training steps, one
+    line per run (rows with ``step``, ``fcd``, ``classes``), with the real held-out FCD as a
+    dashed reference."""
+    fig, (ax_fcd, ax_cls) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, evals in runs.items():
+        steps = [e["step"] for e in evals]
+        ax_fcd.plot(steps, [float(e["fcd"]) for e in evals], marker="o", ms=3, label=name)
+        ax_cls.plot(steps, [float(e["classes"]) for e in evals], marker="o", ms=3, label=name)
+    ax_fcd.axhline(fcd_floor, ls="--", color="gray", label="real held-out images")
+    ax_fcd.set_yscale("log")
+    ax_fcd.set(xlabel="step", ylabel="Fréchet classifier distance", title="FCD (lower is better)")
+    ax_cls.set(xlabel="step", ylabel="classes covered", title="class coverage", ylim=(0, 10.5))
+    for ax in (ax_fcd, ax_cls):
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    return save_figure(fig, path)

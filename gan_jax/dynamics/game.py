@@ -101,7 +101,11 @@ class GameState:
 
     ``g``, ``d``: the players' parameters.  ``opt_state_g``, ``opt_state_d``: their optax
     states.  ``step``: the number of scheme steps taken.  ``memory``: what a scheme keeps
-    besides that (the previous gradients for optimistic GDA), ``None`` for most.
+    besides that (the previous gradients for optimistic GDA), ``None`` for most.  ``key``:
+    the PRNG key of a training loop (:mod:`gan_jax.train` draws every step's data and noise
+    from it), ``None`` when the caller supplies batches itself.  Model state (BatchNorm
+    statistics) lives inside the players' variables dicts.  Schemes update the state with
+    ``replace``, so fields they do not know about pass through unchanged.
     """
 
     g: PyTree
@@ -110,6 +114,7 @@ class GameState:
     opt_state_d: PyTree
     step: Array
     memory: PyTree = None
+    key: PyTree = None
 
 
 def _is_typed_key(leaf: Any) -> bool:

@@ -1,0 +1,109 @@
+"""Throughput of the DCGAN-32 reference training step (:mod:`gan_jax.nets.dcgan`): one
+alternating D-then-G step, Adam(2e-4, β₁ = 0.5), batch 64, non-saturating loss, the real
+batch sampled on device, run as :func:`gan_jax.train.make_chunk` runs it (``lax.scan``
+chunks under ``jit``).  Prints one JSON object: compile seconds, steps/s, images/s.
+
+    python -m benchmarks.dcgan_step
+    python -m benchmarks.dcgan_step --upsample transpose       # the direct transposed conv
+    python -m benchmarks.dcgan_step --torch-python /tmp/torch/bin/python   # + PyTorch eager
+
+With ``--torch-python`` the PyTorch eager baseline (``benchmarks/dcgan_step_torch.py``, same
+architecture and step, in its own virtualenv) is timed in the same run, alternating with
+JAX over ``--rounds`` rounds, and the JSON gains its numbers and the ratio of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from gan_jax.image_gan import ImageGANConfig, build_image_gan, parameter_count
+from gan_jax.train import make_chunk
+
+
+def time_jax(args: argparse.Namespace) -> dict:
+    config = ImageGANConfig(channels=args.channels, upsample=args.upsample)
+    images = jax.random.uniform(jax.random.key(0), (1024, 32, 32, args.channels), minval=-1.0)
+    model = build_image_gan(config, images, jax.random.key(1))
+    chunk = make_chunk(model.step, args.chunk)
+    state = model.state
+    start = time.perf_counter()
+    state, metrics = chunk(state)
+    jax.block_until_ready(metrics)
+    first_call = time.perf_counter() - start
+    rates = []
+    for _ in range(args.chunks):
+        start = time.perf_counter()
+        state, metrics = chunk(state)
+        jax.block_until_ready(metrics)
+        rates.append(args.chunk / (time.perf_counter() - start))
+    steps_per_s = statistics.median(rates)
+    return {
+        "compile_s": round(first_call - args.chunk / steps_per_s, 3),
+        "steps_per_s": round(steps_per_s, 3),
+        "images_per_s": round(steps_per_s * config.batch_size, 1),
+        "rates": [round(r, 3) for r in rates],
+        "params_g": parameter_count(state.g),
+        "params_d": parameter_count(state.d),
+    }
+
+
+def time_torch(python: str, args: argparse.Namespace) -> dict:
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dcgan_step_torch.py")
+    command = [python, script, "--steps", str(args.chunk * args.chunks)]
+    command += ["--channels", str(args.channels)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--upsample", choices=("subpixel", "transpose"), default="subpixel")
+    parser.add_argument("--chunk", type=int, default=10, help="steps per jitted scan")
+    parser.add_argument("--chunks", type=int, default=8, help="timed chunks per round")
+    parser.add_argument("--rounds", type=int, default=3, help="JAX/PyTorch rounds")
+    parser.add_argument("--torch-python", help="python of a virtualenv with torch==2.13.0")
+    args = parser.parse_args()
+    result = {
+        "benchmark": "dcgan32_train_step",
+        "batch_size": 64,
+        "upsample": args.upsample,
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0].device_kind),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+    }
+    jax_runs, torch_runs = [], []
+    for _ in range(args.rounds if args.torch_python else 1):
+        jax_runs.append(time_jax(args))
+        if args.torch_python:
+            torch_runs.append(time_torch(args.torch_python, args))
+    result.update(jax_runs[np.argsort([r["steps_per_s"] for r in jax_runs])[len(jax_runs) // 2]])
+    result["steps_per_s_rounds"] = [r["steps_per_s"] for r in jax_runs]
+    if torch_runs:
+        torch_rates = [r["steps_per_s"] for r in torch_runs]
+        result["torch"] = {
+            "framework": torch_runs[0]["framework"],
+            "steps_per_s": statistics.median(torch_rates),
+            "steps_per_s_rounds": torch_rates,
+            "images_per_s": round(statistics.median(torch_rates) * 64, 1),
+        }
+        result["speedup_vs_torch"] = round(
+            result["steps_per_s"] / statistics.median(torch_rates), 3
+        )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

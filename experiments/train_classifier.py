@@ -1,0 +1,108 @@
+"""Train the small CNN whose features define the Fréchet classifier distance and whose
+predictions define class coverage (:mod:`gan_jax.feature_classifier`), and checkpoint it.
+
+    python -m experiments.train_classifier --dataset digits     # ≈ 1 minute on 2 CPU cores
+
+Writes the checkpoint (``--out``, default ``runs/classifier_<dataset>``), ``metrics.json``
+(held-out accuracy) and ``curves.png`` (training loss).  ``experiments.train_dcgan`` trains
+this classifier itself the first time it needs one and reuses the checkpoint after.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from gan_jax import cli, data
+from gan_jax.feature_classifier import accuracy, save_classifier, train_classifier
+from gan_jax.plotting import plot_curves
+
+DEFAULT_STEPS = 1500
+
+
+def default_classifier_dir(dataset: str, resolution: int) -> str:
+    return os.path.join("runs", f"classifier_{dataset}_{resolution}")
+
+
+def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
+    parser = cli.ArgumentParser(
+        prog="python -m experiments.train_classifier", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--dataset", default="digits", help=f"one of {', '.join(data.DATASETS)}")
+    parser.add_argument("--resolution", type=cli.positive_int, default=32)
+    parser.add_argument("--steps", type=cli.positive_int, default=DEFAULT_STEPS)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=128)
+    parser.add_argument("--lr", type=cli.positive_float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default=None, help="tfds data directory")
+    parser.add_argument("--out", default=None, help="checkpoint folder (default runs/...)")
+    return parser.parse_args(argv)
+
+
+def train_and_save(
+    dataset: str,
+    resolution: int,
+    out: str,
+    steps: int = DEFAULT_STEPS,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    data_dir: str | None = None,
+) -> dict:
+    """Train on the ``train`` split, measure on ``test``, checkpoint to ``out``."""
+    data.check_dataset_name(dataset)
+    train_set = data.load_dataset(dataset, resolution, "train", data_dir)
+    test_set = data.load_dataset(dataset, resolution, "test", data_dir)
+    start = time.perf_counter()
+    model, params, losses = train_classifier(train_set, jax.random.key(seed), steps, batch_size, lr)
+    metrics = {
+        "dataset": dataset,
+        "resolution": resolution,
+        "num_classes": train_set.num_classes,
+        "image_shape": list(train_set.image_shape),
+        "train_examples": len(train_set),
+        "test_examples": len(test_set),
+        "test_accuracy": accuracy(model, params, test_set),
+        "train_accuracy": accuracy(model, params, train_set),
+        "steps": steps,
+        "seconds": round(time.perf_counter() - start, 1),
+        "final_loss": float(np.mean(losses[-100:])),
+    }
+    save_classifier(out, params, metrics)
+    cli.write_metrics(out, metrics)
+    plot_curves(
+        {"cross-entropy": (np.arange(1, len(losses) + 1), losses)},
+        os.path.join(out, "curves.png"),
+        ylabel="training loss",
+        title=f"classifier on {dataset}: {metrics['test_accuracy']:.1%} held-out accuracy",
+        logy=True,
+    )
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    data.check_dataset_name(args.dataset)
+    out = args.out or default_classifier_dir(args.dataset, args.resolution)
+    metrics = train_and_save(
+        args.dataset,
+        args.resolution,
+        out,
+        args.steps,
+        args.batch_size,
+        args.lr,
+        args.seed,
+        args.data_dir,
+    )
+    print(
+        f"held-out accuracy {metrics['test_accuracy']:.2%} on {metrics['test_examples']} "
+        f"{args.dataset} images; checkpoint in {out}"
+    )
+
+
+if __name__ == "__main__":
+    cli.run_main(main)

@@ -1,0 +1,144 @@
+"""An image GAN (DCGAN by default) assembled from the library's parts, ready for
+:func:`gan_jax.train.fit`: networks, loss, scheme, optimizers, on-device batches, state.
+
+Everything here is a choice a researcher makes by name (``--loss``, ``--scheme``); the
+defaults are the DCGAN-32 reference of :mod:`gan_jax.nets.dcgan`: z = 100, Adam(2e-4,
+β₁ = 0.5) for both players, batch 64, the non-saturating loss, alternating updates with one
+D step first.  Each step draws its real batch uniformly with replacement from the dataset
+held on device (:func:`gan_jax.data.random_batch`) and its latents from the step's key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import numpy as np
+import optax
+from jax.sharding import Mesh
+
+from gan_jax import dynamics as dy
+from gan_jax import gan, losses, parallel, train
+from gan_jax.cli import UserError
+from gan_jax.data import random_batch
+from gan_jax.dynamics.game import Game, GameState
+from gan_jax.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+
+Array = jax.Array
+
+# name -> (generator loss, discriminator loss), on logits (gan_jax.losses, TF-GAN semantics)
+LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "ns": (losses.modified_generator_loss, losses.minimax_discriminator_loss),
+    "minimax": (losses.minimax_generator_loss, losses.minimax_discriminator_loss),
+    "hinge": (
+        losses.wasserstein_hinge_generator_loss,
+        losses.wasserstein_hinge_discriminator_loss,
+    ),
+    "lsgan": (losses.least_squares_generator_loss, losses.least_squares_discriminator_loss),
+}
+
+SCHEMES: dict[
+    str, Callable[[optax.GradientTransformation, optax.GradientTransformation], object]
+] = {
+    "alternating": lambda opt_g, opt_d: dy.alternating(opt_g, opt_d),
+    "simultaneous": lambda opt_g, opt_d: dy.simultaneous(opt_g, opt_d),
+    "extragradient": lambda opt_g, opt_d: dy.extragradient(opt_g, opt_d),
+    "optimistic": lambda opt_g, opt_d: dy.optimistic(opt_g, opt_d),
+    "consensus": lambda opt_g, opt_d: dy.consensus(opt_g, opt_d),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageGANConfig:
+    """The model and optimisation choices (defaults: the DCGAN-32 reference)."""
+
+    resolution: int = 32
+    channels: int = 1
+    latent_dim: int = 100
+    width: int = 64
+    loss: str = "ns"
+    scheme: str = "alternating"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 64
+    upsample: str = "subpixel"
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise UserError(f"unknown --loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        if self.scheme not in SCHEMES:
+            raise UserError(
+                f"unknown --scheme {self.scheme!r}; choose one of: {', '.join(SCHEMES)}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageGAN:
+    """The assembled pieces: ``step`` is the pure training step, ``state`` the initial
+    :class:`~gan_jax.dynamics.GameState` (replicated over ``mesh`` when there is one)."""
+
+    config: ImageGANConfig
+    generator: DCGANGenerator
+    discriminator: DCGANDiscriminator
+    game: Game
+    scheme: object
+    step: train.StepFn
+    state: GameState
+    mesh: Mesh | None
+
+    def generate(self, state: GameState, z: Array) -> Array:
+        """Images ``G(z)`` in inference mode (BatchNorm running statistics)."""
+        return gan.generate(self.generator, state.g, z)
+
+
+def build_image_gan(
+    config: ImageGANConfig, images: Array, key: Array, mesh: Mesh | None = None
+) -> ImageGAN:
+    """Networks, game, scheme, the pure step over ``images`` ``(N, R, R, C)`` in ``[-1, 1]``,
+    and the initial state from ``key`` (see module doc)."""
+    if images.shape[1:] != (config.resolution, config.resolution, config.channels):
+        raise ValueError(
+            f"images of shape {images.shape[1:]} do not match the config's "
+            f"{(config.resolution, config.resolution, config.channels)}"
+        )
+    if mesh is not None and config.batch_size % mesh.size:
+        raise UserError(
+            f"--batch-size {config.batch_size} does not split over {mesh.size} devices: use a "
+            "multiple of the device count"
+        )
+    generator = DCGANGenerator(
+        resolution=config.resolution,
+        channels=config.channels,
+        width=config.width,
+        upsample=config.upsample,
+    )
+    discriminator = DCGANDiscriminator(width=config.width)
+    g_loss, d_loss = LOSSES[config.loss]
+    game = gan.gan_game(generator, discriminator, g_loss, d_loss, latent_dim=config.latent_dim)
+    opt_g = optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2)
+    opt_d = optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2)
+    scheme = SCHEMES[config.scheme](opt_g, opt_d)
+    if mesh is not None:
+        images = parallel.replicate(images, mesh)
+
+    def batch_fn(key: Array, step: Array) -> dict:
+        key_data, key_noise = jax.random.split(key)
+        return {"real": random_batch(key_data, images, config.batch_size), "key": key_noise}
+
+    init_key, train_key = jax.random.split(key)
+    g, d = gan.init_players(
+        generator, discriminator, init_key, images[: config.batch_size], config.latent_dim
+    )
+    state = train.init_state(scheme, game, g, d, train_key)
+    if mesh is not None:
+        state = parallel.replicate(state, mesh)
+    step = train.make_train_step(game, scheme, batch_fn, mesh)
+    return ImageGAN(config, generator, discriminator, game, scheme, step, state, mesh)
+
+
+def parameter_count(tree: object) -> int:
+    """Number of scalars in the ``params`` collection of a flax variables dict."""
+    return int(sum(np.size(leaf) for leaf in jax.tree.leaves(tree["params"])))

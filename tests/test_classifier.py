@@ -1,0 +1,68 @@
+"""The metric's classifier: ≥ 97 % held-out accuracy on digits, a checkpoint that restores
+exactly, and an evaluator whose numbers behave on real images."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.train_classifier import train_and_save
+from gan_jax import data
+from gan_jax.checkpoint import CheckpointError
+from gan_jax.feature_classifier import ClassifierMetrics, load_classifier, random_shift
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("classifier"))
+    metrics = train_and_save("digits", 32, directory)  # the default recipe
+    return directory, metrics
+
+
+def test_held_out_accuracy_at_least_97_percent(trained):
+    directory, metrics = trained
+    assert metrics["test_examples"] == data.DIGITS_TEST_SIZE
+    assert metrics["test_accuracy"] >= 0.97
+    with open(f"{directory}/metrics.json") as f:
+        saved = json.load(f)
+    assert saved["test_accuracy"] == metrics["test_accuracy"]
+
+
+def test_checkpoint_round_trip_and_metric_sanity(trained):
+    directory, _ = trained
+    model, params, meta = load_classifier(directory)
+    assert meta["num_classes"] == 10 and meta["image_shape"] == [32, 32, 1]
+    train_set = data.load_dataset("digits", 32, "train")
+    test_set = data.load_dataset("digits", 32, "test")
+    measure = ClassifierMetrics(model, params, train_set.images)
+    real = measure(test_set.images)
+    # Held-out real digits: every class, nearly balanced predictions, small FCD.
+    assert real["classes"] == 10 and real["class_kl"] < 0.02
+    # One repeated digit: one class, KL near log 10, and a much larger FCD.
+    ones = jnp.repeat(test_set.images[test_set.labels == 1][:1], 200, axis=0)
+    collapsed = measure(ones)
+    assert collapsed["classes"] == 1
+    assert collapsed["class_kl"] == pytest.approx(np.log(10), rel=1e-5)
+    assert collapsed["fcd"] > 10 * real["fcd"]
+    # Pure noise is far from digits too.
+    noise = jax.random.uniform(jax.random.key(0), (360, 32, 32, 1), minval=-1.0)
+    assert measure(noise)["fcd"] > 10 * real["fcd"]
+
+
+def test_missing_classifier_names_the_fix(tmp_path):
+    with pytest.raises(CheckpointError, match="experiments.train_classifier"):
+        load_classifier(str(tmp_path))
+
+
+def test_random_shift_is_a_translation():
+    image = jnp.zeros((1, 8, 8, 1)).at[0, 3, 4, 0].set(1.0)
+    shifted = random_shift(jax.random.key(3), jnp.repeat(image, 64, axis=0), max_shift=2)
+    # Every output holds the single bright pixel exactly once, within ±2 of (3, 4).
+    ys, xs = np.nonzero(np.asarray(shifted[..., 0]).reshape(64, 8, 8).sum(0))
+    assert np.all(np.abs(ys - 3) <= 2) and np.all(np.abs(xs - 4) <= 2)
+    assert np.allclose(np.asarray(shifted).sum(axis=(1, 2, 3)), 1.0)
+    assert len(set(zip(ys, xs))) > 5

@@ -1,0 +1,98 @@
+"""DCGAN nets: the sub-pixel up-sampling equals the transposed convolution's definition;
+the reference config has the paper's layer sizes (parameter counts in closed form)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.image_gan import parameter_count
+from gan_jax.nets.dcgan import ConvTranspose4x4, DCGANDiscriminator, DCGANGenerator
+
+
+def transposed_conv_by_definition(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """out[2i − 1 + k] += in[i]·w[k] in both spatial axes (PyTorch's ConvTranspose2d(4, 2, 1))."""
+    n, h, w, _ = x.shape
+    out = np.zeros((n, 2 * h, 2 * w, kernel.shape[-1]))
+    for i in range(h):
+        for j in range(w):
+            for ky in range(4):
+                for kx in range(4):
+                    oy, ox = 2 * i - 1 + ky, 2 * j - 1 + kx
+                    if 0 <= oy < 2 * h and 0 <= ox < 2 * w:
+                        out[:, oy, ox] += x[:, i, j] @ kernel[ky, kx]
+    return out
+
+
+@pytest.mark.parametrize("method", ["subpixel", "transpose"])
+def test_up_sampling_equals_the_definition(method):
+    key_x, key_k = jax.random.split(jax.random.key(0))
+    x = jax.random.normal(key_x, (2, 3, 4, 5))
+    layer = ConvTranspose4x4(6, use_bias=False, method=method)
+    params = layer.init(key_k, x)
+    y = layer.apply(params, x)
+    expected = transposed_conv_by_definition(
+        np.asarray(x, np.float64), np.asarray(params["params"]["kernel"], np.float64)
+    )
+    assert y.shape == (2, 6, 8, 6)
+    np.testing.assert_allclose(np.asarray(y), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_subpixel_and_transpose_have_equal_gradients():
+    x = jax.random.normal(jax.random.key(1), (4, 4, 4, 8))
+    fast, direct = ConvTranspose4x4(3), ConvTranspose4x4(3, method="transpose")
+    params = fast.init(jax.random.key(2), x)
+    weights = jax.random.normal(jax.random.key(3), (4, 8, 8, 3))
+
+    def loss(layer):
+        return lambda p, x: jnp.sum(jnp.tanh(layer.apply(p, x)) * weights)
+
+    g_fast = jax.grad(loss(fast), argnums=(0, 1))(params, x)
+    g_direct = jax.grad(loss(direct), argnums=(0, 1))(params, x)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_direct)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_reference_config_parameter_counts():
+    # G: project 100→4·4·256 (no bias) + BN(256), up 256→128, BN(128), up 128→64, BN(64),
+    # up 64→1 with bias; D: 1→64 with bias, 64→128 + BN(128), 128→256 + BN(256), 256→1 + bias.
+    g_expected = 100 * 4096 + 2 * 256 + 16 * 256 * 128 + 2 * 128 + 16 * 128 * 64 + 2 * 64
+    g_expected += 16 * 64 * 1 + 1
+    d_expected = 16 * 1 * 64 + 64 + 16 * 64 * 128 + 2 * 128 + 16 * 128 * 256 + 2 * 256
+    d_expected += 16 * 256 + 1
+    z = jnp.zeros((2, 100))
+    g = DCGANGenerator().init(jax.random.key(0), z)
+    d = DCGANDiscriminator().init(jax.random.key(1), jnp.zeros((2, 32, 32, 1)))
+    assert parameter_count(g) == g_expected == 1_066_881
+    assert parameter_count(d) == d_expected == 661_313
+    # BatchNorm everywhere but G's output and D's input layer.
+    assert len(g["batch_stats"]) == 3 and len(d["batch_stats"]) == 2
+
+
+@pytest.mark.parametrize("resolution,channels", [(32, 1), (32, 3), (64, 1), (64, 3)])
+def test_shapes_ranges_and_batch_statistics(resolution, channels):
+    generator = DCGANGenerator(resolution=resolution, channels=channels)
+    discriminator = DCGANDiscriminator()
+    z = jax.random.normal(jax.random.key(0), (4, 100))
+    g = generator.init(jax.random.key(1), z)
+    images, state = generator.apply(g, z, train=True, mutable=["batch_stats"])
+    assert images.shape == (4, resolution, resolution, channels)
+    assert float(jnp.max(jnp.abs(images))) <= 1.0
+    changed = jax.tree.map(
+        lambda a, b: bool(jnp.any(a != b)), g["batch_stats"], state["batch_stats"]
+    )
+    assert all(jax.tree.leaves(changed))
+    d = discriminator.init(jax.random.key(2), images)
+    logits = discriminator.apply(d, images, train=False)
+    assert logits.shape == (4,)
+    # 64×64 gets one more stage: a 512-wide 4×4 map in G and a fourth conv in D.
+    if resolution == 64:
+        assert g["params"]["Dense_0"]["kernel"].shape == (100, 4 * 4 * 512)
+        assert "Conv_4" in d["params"]
+
+
+def test_resolution_must_be_four_times_a_power_of_two():
+    with pytest.raises(ValueError, match="4·2"):
+        DCGANGenerator(resolution=48).init(jax.random.key(0), jnp.zeros((1, 100)))

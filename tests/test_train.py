@@ -1,0 +1,300 @@
+"""The fit loop never loses work: exact resume, the NaN guard, Ctrl-C saves, clear errors,
+data-parallel sharding equal to one device, and tfds datasets end to end (mock data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from test_experiments import assert_one_line_user_error, run_module
+
+from gan_jax import train
+from gan_jax.checkpoint import Checkpointer, CheckpointError
+from gan_jax.data import random_batch
+from gan_jax.image_gan import ImageGANConfig, build_image_gan
+
+TINY = ImageGANConfig(resolution=8, channels=1, latent_dim=4, width=4, batch_size=8)
+
+
+def tiny_images(n: int = 32) -> jax.Array:
+    return jax.random.uniform(jax.random.key(7), (n, 8, 8, 1), minval=-1.0, maxval=1.0)
+
+
+def loss_rows(workdir) -> list[tuple[int, float, float]]:
+    return [
+        (r["step"], r["loss_d"], r["loss_g"]) for r in train.read_metrics(workdir) if "loss_d" in r
+    ]
+
+
+def test_resume_two_halves_equal_one_run(tmp_path):
+    model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
+    straight = train.fit(
+        model.step,
+        model.state,
+        tmp_path / "a",
+        train.FitConfig(100, 10, 50, 0, 0),
+        progress=False,
+    )
+    half = train.fit(
+        model.step,
+        model.state,
+        tmp_path / "b",
+        train.FitConfig(50, 10, 50, 0, 0),
+        progress=False,
+    )
+    assert half.step == 50
+    resumed = train.fit(
+        model.step,
+        model.state,
+        tmp_path / "b",
+        train.FitConfig(100, 10, 50, 0, 0),
+        resume=True,
+        progress=False,
+    )
+    rows_a, rows_b = loss_rows(tmp_path / "a"), loss_rows(tmp_path / "b")
+    assert [r[0] for r in rows_a] == list(range(1, 101))
+    assert rows_a == rows_b  # bit-identical loss sequence
+    for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state)):
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            a, b = jax.random.key_data(a), jax.random.key_data(b)
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
+    images = tiny_images()
+
+    def poisoned_batch(key, step):
+        key_data, key_noise = jax.random.split(key)
+        real = random_batch(key_data, images, TINY.batch_size)
+        real = jnp.where(step >= 35, jnp.nan, real)  # the 36th step sees a NaN
+        return {"real": real, "key": key_noise}
+
+    step = train.make_train_step(model.game, model.scheme, poisoned_batch)
+    with pytest.raises(train.NonFiniteLossError, match="at step 36") as err:
+        train.fit(step, model.state, tmp_path, train.FitConfig(60, 10, 20, 0, 0), progress=False)
+    assert "last good checkpoint (step 20)" in str(err.value)
+    checkpointer = Checkpointer(tmp_path / "checkpoints", create=False)
+    assert checkpointer.all_steps()[-1] == 20
+    restored = checkpointer.restore(template=model.state)
+    assert int(restored.step) == 20
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves((restored.g, restored.d)))
+    # Nothing past the last finished chunk was logged; nothing from the bad chunk at all.
+    assert max(r[0] for r in loss_rows(tmp_path)) == 30
+
+
+def test_fit_refuses_to_overwrite_a_run_and_to_resume_nothing(tmp_path):
+    model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
+    config = train.FitConfig(10, 10, 10, 0, 0)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        train.fit(model.step, model.state, tmp_path / "x", config, resume=True, progress=False)
+    train.fit(model.step, model.state, tmp_path / "y", config, progress=False)
+    with pytest.raises(train.UserError, match="--resume"):
+        train.fit(model.step, model.state, tmp_path / "y", config, progress=False)
+
+
+def test_fit_config_intervals_must_divide():
+    with pytest.raises(train.UserError, match="multiple of --log-every"):
+        train.FitConfig(steps=100, log_every=30)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory):
+    from experiments.train_classifier import train_and_save
+
+    directory = str(tmp_path_factory.mktemp("classifier"))
+    train_and_save("digits", 32, directory, steps=20)
+    return directory
+
+
+def dcgan_args(workdir, out, classifier, steps=40):
+    return [
+        "--steps",
+        str(steps),
+        "--width",
+        "8",
+        "--log-every",
+        "10",
+        "--eval-every",
+        "20",
+        "--sample-every",
+        "20",
+        "--checkpoint-every",
+        "20",
+        "--eval-samples",
+        "50",
+        "--workdir",
+        str(workdir),
+        "--out",
+        str(out),
+        "--classifier",
+        classifier,
+        "--no-progress",
+    ]
+
+
+def test_cli_outputs_and_corrupt_checkpoint_error(
+    repo_root, subprocess_env, tmp_path, tiny_classifier
+):
+    workdir, out = tmp_path / "run", tmp_path / "out"
+    result = run_module(
+        "experiments.train_dcgan",
+        dcgan_args(workdir, out, tiny_classifier),
+        subprocess_env,
+        repo_root,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 40 and 0 <= metrics["classes"] <= 10
+    assert metrics["fcd"] > 0 and metrics["fcd_real_test"] > 0
+    assert [e["step"] for e in metrics["history"]] == [20, 40]
+    for name in ("samples.png", "curves.png", "eval_curves.png"):
+        assert (out / name).stat().st_size > 1000
+    assert (workdir / "samples" / "step_0000020.png").exists()
+
+    # Damage every file of the latest checkpoint: --resume must fail with one clear line.
+    step_dir = workdir / "checkpoints" / "40"
+    for root, _, files in os.walk(step_dir):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"not a checkpoint")
+    result = run_module(
+        "experiments.train_dcgan",
+        dcgan_args(workdir, out, tiny_classifier, steps=60) + ["--resume"],
+        subprocess_env,
+        repo_root,
+    )
+    assert_one_line_user_error(result, "unreadable")
+
+
+def test_sigint_saves_a_checkpoint_and_resume_finishes(
+    repo_root, subprocess_env, tmp_path, tiny_classifier
+):
+    workdir, out = tmp_path / "run", tmp_path / "out"
+    args = dcgan_args(workdir, out, tiny_classifier, steps=100000)
+    args[args.index("--checkpoint-every") + 1] = "100000"  # only the Ctrl-C save
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train_dcgan", *args],
+        cwd=repo_root,
+        env=subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics_file = workdir / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if metrics_file.exists() and len(metrics_file.read_text().splitlines()) >= 30:
+            break
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    assert "interrupted at step" in stdout and "--resume" in stdout
+    steps = Checkpointer(workdir / "checkpoints", create=False).all_steps()
+    saved = steps[-1]
+    assert saved >= 30 and saved % 10 == 0
+    logged = [r for r in train.read_metrics(workdir) if "loss_d" in r]
+    assert logged[-1]["step"] == saved
+
+    args = dcgan_args(workdir, out, tiny_classifier, steps=saved + 20) + ["--resume"]
+    args[args.index("--steps") + 1] = str(saved + 20)
+    result = run_module("experiments.train_dcgan", args, subprocess_env, repo_root)
+    # --steps is not run-defining, so a longer run can continue the interrupted one.
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "metrics.json").read_text())["steps"] == saved + 20
+
+
+def test_tpu_flag_without_tpu_is_one_line(repo_root, subprocess_env, tmp_path):
+    start = time.time()
+    result = run_module(
+        "experiments.train_dcgan",
+        ["--tpu", "--workdir", str(tmp_path)],
+        subprocess_env,
+        repo_root,
+    )
+    assert_one_line_user_error(result, "--tpu needs TPU devices")
+    assert "cpu" in result.stderr
+    assert time.time() - start < 60  # fails at once, before data or compilation
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--scheme", "sideways"], "unknown --scheme"),
+        (["--loss", "nope"], "unknown --loss"),
+        (["--dataset", "imagenet"], "unknown dataset"),
+        (["--devices", "64"], "--devices 64"),
+        (["--steps", "0"], "must be a positive integer"),
+    ],
+)
+def test_cli_user_errors(repo_root, subprocess_env, tmp_path, args, needle):
+    result = run_module(
+        "experiments.train_dcgan", [*args, "--workdir", str(tmp_path)], subprocess_env, repo_root
+    )
+    assert_one_line_user_error(result, needle)
+
+
+def test_sharded_step_equals_unsharded_on_four_host_devices(repo_root, subprocess_env):
+    env = dict(subprocess_env, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    result = subprocess.run(
+        [sys.executable, os.path.join("tests", "sharding_check.py")],
+        cwd=repo_root,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 4
+    assert report["state_devices"] == 4  # replicated on every device
+    assert report["all_reduces"] > 0  # the batch was split: XLA inserted the collectives
+    assert report["max_abs_difference"] < 1e-5
+    assert report["params_changed"] > 1e-4  # the step moved the parameters
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_tfds_datasets_train_under_mock_data(tmp_path, name):
+    from experiments import train_dcgan
+    from experiments.train_classifier import train_and_save
+
+    with tfds.testing.mock_data(num_examples=64):
+        train_and_save(name, 32, str(tmp_path / "cls"), steps=5)
+        args = dcgan_args(tmp_path / "run", tmp_path / "out", str(tmp_path / "cls"), steps=20)
+        metrics = train_dcgan.main([*args, "--dataset", name, "--batch-size", "16"])
+    assert metrics["steps"] == 20 and metrics["dataset"] == name
+    assert np.isfinite(metrics["fcd"]) and np.isfinite(metrics["final_loss_d"])
+    channels = 3 if name == "cifar10" else 1
+    ckpt = Checkpointer(tmp_path / "run" / "checkpoints", create=False)
+    restored = ckpt.restore()
+    assert ckpt.all_steps()[-1] == 20
+    first = restored["g"]["params"]["Dense_0"]["kernel"]
+    assert first.shape[0] == 100
+    last_conv = restored["g"]["params"]["ConvTranspose4x4_2"]["kernel"]
+    assert last_conv.shape[-1] == channels
+
+
+def test_device_selection_errors_and_distributed_opt_in():
+    from gan_jax import parallel
+
+    with pytest.raises(train.UserError, match="--tpu needs TPU devices"):
+        parallel.select_devices(tpu=True)
+    count = len(jax.devices())
+    with pytest.raises(train.UserError, match=f"--devices {count + 1}"):
+        parallel.select_devices(num_devices=count + 1)
+    assert parallel.select_devices(num_devices=1) == jax.devices()[:1]
+    assert parallel.initialize_distributed({}) is False  # nothing asks for multi-host
