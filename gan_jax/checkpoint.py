@@ -16,16 +16,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from gan_jax.dynamics.game import is_typed_key
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -33,33 +32,17 @@ else:  # pragma: no cover
     from typing_extensions import Self
 
 
-@contextlib.contextmanager
-def _quiet_absl() -> Iterator[None]:
-    """Silence orbax's absl log lines while we turn its failures into one CheckpointError."""
-    logger = logging.getLogger("absl")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 class CheckpointError(RuntimeError):
     """A checkpoint directory is missing, empty or unreadable."""
 
 
-def _is_typed_key(leaf: Any) -> bool:
-    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
-
-
 def _keys_to_data(tree: Any) -> Any:
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_typed_key(x) else x, tree)
+    return jax.tree.map(lambda x: jax.random.key_data(x) if is_typed_key(x) else x, tree)
 
 
 def _data_to_keys(restored: Any, template: Any) -> Any:
     def rewrap(data: Any, like: Any) -> Any:
-        if _is_typed_key(like):
+        if is_typed_key(like):
             return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like))
         return data
 
@@ -133,12 +116,11 @@ class Checkpointer:
                 "of those steps"
             )
         try:
-            with _quiet_absl():
-                if template is None:
-                    return self._manager.restore(step)
-                restored = self._manager.restore(
-                    step, args=ocp.args.StandardRestore(_restore_target(template))
-                )
+            if template is None:
+                return self._manager.restore(step)
+            restored = self._manager.restore(
+                step, args=ocp.args.StandardRestore(_restore_target(template))
+            )
         except Exception as err:  # orbax/tensorstore raise many types for damaged files
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise CheckpointError(

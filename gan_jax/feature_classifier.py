@@ -138,7 +138,7 @@ class ClassifierMetrics:
 
     def __post_init__(self) -> None:
         self._apply = jax.jit(
-            lambda p, x: (self.model.apply(p, x, method=Classifier.embed), self.model.apply(p, x))
+            lambda p, x: self.model.apply(p, x, method=Classifier.features_and_logits)
         )
         self.real_features, _ = self.features_and_logits(self.real_images)
 

@@ -41,11 +41,11 @@ LOSSES: dict[str, tuple[Callable, Callable]] = {
 SCHEMES: dict[
     str, Callable[[optax.GradientTransformation, optax.GradientTransformation], object]
 ] = {
-    "alternating": lambda opt_g, opt_d: dy.alternating(opt_g, opt_d),
-    "simultaneous": lambda opt_g, opt_d: dy.simultaneous(opt_g, opt_d),
-    "extragradient": lambda opt_g, opt_d: dy.extragradient(opt_g, opt_d),
-    "optimistic": lambda opt_g, opt_d: dy.optimistic(opt_g, opt_d),
-    "consensus": lambda opt_g, opt_d: dy.consensus(opt_g, opt_d),
+    "alternating": dy.alternating,
+    "simultaneous": dy.simultaneous,
+    "extragradient": dy.extragradient,
+    "optimistic": dy.optimistic,
+    "consensus": dy.consensus,
 }
 
 

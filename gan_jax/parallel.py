@@ -26,6 +26,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gan_jax.cli import UserError
+from gan_jax.dynamics.game import is_typed_key
 
 DATA_AXIS = "data"
 
@@ -86,10 +87,6 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
     return jax.device_put(tree, replicated(mesh))
 
 
-def _is_typed_key(leaf: Any) -> bool:
-    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
-
-
 def constrain_batch(batch: Any, mesh: Mesh | None) -> Any:
     """Inside ``jit``: shard every data leaf of ``batch`` (arrays with a leading batch axis)
     along ``"data"``; keys and scalars stay replicated.  ``mesh=None`` is a no-op."""
@@ -97,7 +94,7 @@ def constrain_batch(batch: Any, mesh: Mesh | None) -> Any:
         return batch
 
     def constrain(leaf: Any) -> Any:
-        if _is_typed_key(leaf) or getattr(leaf, "ndim", 0) == 0:
+        if is_typed_key(leaf) or getattr(leaf, "ndim", 0) == 0:
             return leaf
         if leaf.shape[0] % mesh.size:
             raise ValueError(

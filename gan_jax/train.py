@@ -33,6 +33,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,7 +96,6 @@ class FitResult:
     state: GameState
     step: int
     interrupted: bool
-    evaluations: list[dict[str, float]]
 
 
 def make_train_step(game: Game, scheme: Any, batch_fn: BatchFn, mesh: Mesh | None = None) -> StepFn:
@@ -258,7 +258,6 @@ def fit(
             "resume with the --log-every the run was started with"
         )
     chunk = make_chunk(step, config.log_every)
-    evaluations: list[dict[str, float]] = []
     interrupted = False
     current = start
 
@@ -291,7 +290,6 @@ def fit(
             bar.set_postfix({k: f"{float(v[-1]):.3f}" for k, v in host.items()})
             if evaluate is not None and config.eval_every and current % config.eval_every == 0:
                 numbers = {k: _json_number(v) for k, v in evaluate(state).items()}
-                evaluations.append({"step": current, **numbers})
                 log.write(json.dumps({"step": current, "eval": True, **numbers}) + "\n")
                 log.flush()
                 _plot_losses(workdir)
@@ -311,7 +309,7 @@ def fit(
         bar.close()
     _plot_losses(workdir)
     checkpointer.close()
-    return FitResult(state=state, step=current, interrupted=interrupted, evaluations=evaluations)
+    return FitResult(state=state, step=current, interrupted=interrupted)
 
 
 def _save_samples(images: np.ndarray, workdir: str, step: int) -> None:
@@ -319,9 +317,9 @@ def _save_samples(images: np.ndarray, workdir: str, step: int) -> None:
 
     images = np.asarray(images)
     ncols = math.ceil(math.sqrt(images.shape[0]))
-    folder = os.path.join(workdir, "samples")
-    save_image_grid(images, os.path.join(folder, f"step_{step:07d}.png"), ncols, f"step {step}")
-    save_image_grid(images, os.path.join(workdir, "samples.png"), ncols, f"step {step}")
+    path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
+    save_image_grid(images, path, ncols, f"step {step}")
+    shutil.copyfile(path, os.path.join(workdir, "samples.png"))
 
 
 def init_state(scheme: Any, game: Game, g: PyTree, d: PyTree, key: jax.Array) -> GameState:

@@ -117,7 +117,8 @@ class GameState:
     key: PyTree = None
 
 
-def _is_typed_key(leaf: Any) -> bool:
+def is_typed_key(leaf: Any) -> bool:
+    """Whether ``leaf`` is a new-style typed PRNG key array (``jax.random.key``)."""
     return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
@@ -131,7 +132,7 @@ def fold_batch(batch: PyTree, index: int | Array) -> PyTree:
         return batch
 
     def fold(leaf: Any) -> Any:
-        if not _is_typed_key(leaf):
+        if not is_typed_key(leaf):
             return leaf
         folded = jax.random.fold_in(leaf, index)
         if isinstance(index, int):

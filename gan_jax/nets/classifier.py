@@ -20,8 +20,8 @@ Array = jax.Array
 
 
 class Classifier(nn.Module):
-    """``images (N, H, W, C) -> logits (N, num_classes)``; ``features(x)`` gives the
-    ``(N, features)`` penultimate activations."""
+    """``images (N, H, W, C) -> logits (N, num_classes)``; ``embed(x)`` gives the
+    ``(N, features)`` penultimate activations, ``features_and_logits(x)`` both at once."""
 
     num_classes: int = 10
     features: int = 128
@@ -41,5 +41,9 @@ class Classifier(nn.Module):
             x = nn.relu(conv(x))
         return nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
 
+    def features_and_logits(self, x: Array) -> tuple[Array, Array]:
+        features = self.embed(x)
+        return features, self.head(features)
+
     def __call__(self, x: Array) -> Array:
-        return self.head(self.embed(x))
+        return self.features_and_logits(x)[1]
