@@ -1,10 +1,12 @@
 """Throughput of the DCGAN-32 reference training step (:mod:`gan_jax.nets.dcgan`): one
 alternating D-then-G step, Adam(2e-4, β₁ = 0.5), batch 64, non-saturating loss, the real
-batch sampled on device, run as :func:`gan_jax.train.make_chunk` runs it (``lax.scan``
-chunks under ``jit``).  Prints one JSON object: compile seconds, steps/s, images/s.
+batch sampled on device, run as :func:`gan_jax.train.make_chunk` runs it in training (jitted
+donated steps, compiled with :func:`gan_jax.train.step_compiler_options`).  Prints one JSON
+object: compile seconds, steps/s, images/s.
 
     python -m benchmarks.dcgan_step
     python -m benchmarks.dcgan_step --upsample transpose       # the direct transposed conv
+    python -m benchmarks.dcgan_step --upsample subpixel        # phases also for G's output
     python -m benchmarks.dcgan_step --torch-python /tmp/torch/bin/python   # + PyTorch eager
 
 With ``--torch-python`` the PyTorch eager baseline (``benchmarks/dcgan_step_torch.py``, same
@@ -69,7 +71,9 @@ def main() -> None:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument("--upsample", choices=("subpixel", "transpose"), default="subpixel")
+    parser.add_argument(
+        "--upsample", choices=("auto", "subpixel", "overlap_add", "transpose"), default="auto"
+    )
     parser.add_argument("--chunk", type=int, default=10, help="steps per jitted scan")
     parser.add_argument("--chunks", type=int, default=8, help="timed chunks per round")
     parser.add_argument("--rounds", type=int, default=3, help="JAX/PyTorch rounds")

@@ -64,7 +64,7 @@ class ImageGANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 64
-    upsample: str = "subpixel"
+    upsample: str = "auto"
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:

@@ -1,5 +1,7 @@
-"""DCGAN nets: the sub-pixel up-sampling equals the transposed convolution's definition;
-the reference config has the paper's layer sizes (parameter counts in closed form)."""
+"""DCGAN nets: every way of computing the up-sampling equals the transposed convolution's
+definition, and every way of computing the down-sampling equals the strided convolution,
+with equal gradients; the reference config has the paper's layer sizes (parameter counts in
+closed form)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,13 @@ import numpy as np
 import pytest
 
 from gan_jax.image_gan import parameter_count
-from gan_jax.nets.dcgan import ConvTranspose4x4, DCGANDiscriminator, DCGANGenerator
+from gan_jax.nets.dcgan import (
+    Conv4x4Down,
+    ConvTranspose4x4,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    im2col_4x4_stride2,
+)
 
 
 def transposed_conv_by_definition(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -26,33 +34,78 @@ def transposed_conv_by_definition(x: np.ndarray, kernel: np.ndarray) -> np.ndarr
     return out
 
 
-@pytest.mark.parametrize("method", ["subpixel", "transpose"])
-def test_up_sampling_equals_the_definition(method):
+UP_METHODS = ["subpixel", "overlap_add", "transpose", "auto"]
+
+
+@pytest.mark.parametrize("method", UP_METHODS)
+@pytest.mark.parametrize("features", [1, 6])
+def test_up_sampling_equals_the_definition(method, features):
     key_x, key_k = jax.random.split(jax.random.key(0))
     x = jax.random.normal(key_x, (2, 3, 4, 5))
-    layer = ConvTranspose4x4(6, use_bias=False, method=method)
+    layer = ConvTranspose4x4(features, use_bias=False, method=method)
     params = layer.init(key_k, x)
     y = layer.apply(params, x)
     expected = transposed_conv_by_definition(
         np.asarray(x, np.float64), np.asarray(params["params"]["kernel"], np.float64)
     )
-    assert y.shape == (2, 6, 8, 6)
+    assert y.shape == (2, 6, 8, features)
     np.testing.assert_allclose(np.asarray(y), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_subpixel_and_transpose_have_equal_gradients():
-    x = jax.random.normal(jax.random.key(1), (4, 4, 4, 8))
-    fast, direct = ConvTranspose4x4(3), ConvTranspose4x4(3, method="transpose")
-    params = fast.init(jax.random.key(2), x)
-    weights = jax.random.normal(jax.random.key(3), (4, 8, 8, 3))
+def assert_equal_gradients(layers, x, weights):
+    """Gradients w.r.t. parameters and input of ``Σ tanh(layer(x))·weights`` agree."""
+    params = layers[0].init(jax.random.key(2), x)
 
     def loss(layer):
         return lambda p, x: jnp.sum(jnp.tanh(layer.apply(p, x)) * weights)
 
-    g_fast = jax.grad(loss(fast), argnums=(0, 1))(params, x)
-    g_direct = jax.grad(loss(direct), argnums=(0, 1))(params, x)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_direct)):
-        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    reference = jax.grad(loss(layers[0]), argnums=(0, 1))(params, x)
+    for layer in layers[1:]:
+        grads = jax.grad(loss(layer), argnums=(0, 1))(params, x)
+        for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(reference)):
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("features", [1, 3])
+def test_up_sampling_methods_have_equal_gradients(features):
+    x = jax.random.normal(jax.random.key(1), (4, 4, 4, 8))
+    weights = jax.random.normal(jax.random.key(3), (4, 8, 8, features))
+    layers = [ConvTranspose4x4(features, method=m) for m in ["transpose"] + UP_METHODS[:2]]
+    assert_equal_gradients(layers, x, weights)
+
+
+def test_im2col_patches_are_the_strided_windows():
+    x = jax.random.normal(jax.random.key(0), (2, 6, 8, 3))
+    patches = np.asarray(im2col_4x4_stride2(x)).reshape(2, 3, 4, 4, 4, 3)
+    padded = np.pad(np.asarray(x), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    for i in range(3):
+        for j in range(4):
+            np.testing.assert_array_equal(
+                patches[:, i, j], padded[:, 2 * i : 2 * i + 4, 2 * j : 2 * j + 4]
+            )
+
+
+@pytest.mark.parametrize("channels", [1, 3, 8])
+def test_down_sampling_methods_equal_the_strided_convolution(channels):
+    x = jax.random.normal(jax.random.key(0), (3, 8, 8, channels))
+    weights = jax.random.normal(jax.random.key(3), (3, 4, 4, 5))
+    layers = [Conv4x4Down(5, method=m) for m in ("conv", "im2col", "auto")]
+    params = layers[0].init(jax.random.key(2), x)
+    kernel, bias = params["params"]["kernel"], params["params"]["bias"]
+    expected = (
+        jax.lax.conv_general_dilated(
+            x,
+            kernel,
+            (2, 2),
+            ((1, 1), (1, 1)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            precision=jax.lax.Precision.HIGHEST,
+        )
+        + bias
+    )
+    for layer in layers:
+        np.testing.assert_allclose(layer.apply(params, x), expected, atol=1e-5, rtol=1e-5)
+    assert_equal_gradients(layers, x, weights)
 
 
 def test_reference_config_parameter_counts():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -36,3 +38,92 @@ class MinibatchStdDev(nn.Module):
             per_sample.reshape((n,) + (1,) * (x.ndim - 1)), x.shape[:-1] + (1,)
         )
         return jnp.concatenate([x, feature.astype(x.dtype)], axis=-1)
+
+
+def channel_sum(x: jax.Array) -> jax.Array:
+    """``Σ`` over every axis but the last: ``(…, C) -> (C,)``, written as the product
+    ``1ᵀ X`` of a ones vector with ``X`` reshaped to ``(M, C)``.
+
+    Same value as ``x.sum(axis=(0, …, ndim−2))``, but a matrix product rather than a
+    reduction: with XLA:CPU's Eigen back end (:data:`gan_jax.train.XLA_CPU_OPTIONS`) a
+    per-channel reduction of a 64×16×16×64 map takes ≈ 2 ms, the product ≈ 0.25 ms.
+    """
+    flat = x.reshape(-1, x.shape[-1])
+    return jnp.ones((flat.shape[0],), x.dtype) @ flat
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def batch_normalize(
+    x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Batch normalisation with batch statistics (Ioffe & Szegedy 2015, arXiv:1502.03167)
+    over every axis but the last: returns ``(y, μ, σ²)`` with
+
+        μ = mean(x),  σ² = mean(x²) − μ²,  x̂ = (x − μ)/√(σ² + ε),  y = γ·x̂ + β.
+
+    The backward pass is the closed form (``m`` elements per channel)
+
+        ∂β = Σ ∂y,  ∂γ = Σ ∂y·x̂,  ∂x = γ/(m·√(σ² + ε))·(m·∂y − ∂β − x̂·∂γ)
+               + ∂μ/m + 2·∂σ²·(x − μ)/m,
+
+    with every ``Σ`` a :func:`channel_sum`.  Tests pin value and gradient to autodiff of the
+    formula above.
+    """
+    return _batch_normalize_forward(x, scale, bias, epsilon)[0]
+
+
+def _batch_normalize_forward(x, scale, bias, epsilon):
+    m = x.size // x.shape[-1]
+    mean = channel_sum(x) / m
+    var = jnp.maximum(channel_sum(x * x) / m - mean * mean, 0.0)
+    inv_std = jax.lax.rsqrt(var + epsilon)
+    x_hat = (x - mean) * inv_std
+    return (x_hat * scale + bias, mean, var), (x_hat, inv_std, scale)
+
+
+def _batch_normalize_backward(epsilon, residuals, cotangents):
+    del epsilon
+    x_hat, inv_std, scale = residuals
+    dy, d_mean, d_var = cotangents
+    m = x_hat.size // x_hat.shape[-1]
+    d_bias = channel_sum(dy)
+    d_scale = channel_sum(dy * x_hat)
+    dx = (scale * inv_std / m) * (m * dy - d_bias - x_hat * d_scale)
+    dx = dx + d_mean / m + (2.0 / m) * d_var * x_hat / inv_std
+    return dx, d_scale, d_bias
+
+
+batch_normalize.defvjp(_batch_normalize_forward, _batch_normalize_backward)
+
+
+class BatchNorm(nn.Module):
+    """Batch normalisation over all axes but the last, a drop-in for ``flax.linen.BatchNorm``
+    with the same variables (``params``: ``scale``, ``bias``; ``batch_stats``: ``mean``,
+    ``var``) and semantics: :func:`batch_normalize` in training mode, running averages
+    ``r ← momentum·r + (1 − momentum)·batch`` (biased batch variance, not updated while
+    initialising), and ``(x − r_μ)/√(r_σ² + ε)·γ + β`` with ``use_running_average``.
+
+    Ours because its statistics and gradients are matrix products (:func:`channel_sum`),
+    which XLA:CPU runs an order of magnitude faster than the reductions flax emits.
+    """
+
+    use_running_average: bool = False
+    momentum: float = 0.99
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (channels,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (channels,), jnp.float32)
+        running_mean = self.variable("batch_stats", "mean", jnp.zeros, (channels,), jnp.float32)
+        running_var = self.variable("batch_stats", "var", jnp.ones, (channels,), jnp.float32)
+        if self.use_running_average:
+            inv_std = jax.lax.rsqrt(running_var.value + self.epsilon)
+            return (x - running_mean.value) * inv_std * scale + bias
+        y, mean, var = batch_normalize(x, scale, bias, self.epsilon)
+        if not self.is_initializing():
+            keep = self.momentum
+            running_mean.value = keep * running_mean.value + (1 - keep) * mean
+            running_var.value = keep * running_var.value + (1 - keep) * var
+        return y

@@ -1,0 +1,81 @@
+"""Our BatchNorm (reductions as matrix products, closed-form backward pass) against flax's
+BatchNorm and against autodiff of the textbook formula."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.nets.layers import BatchNorm, batch_normalize, channel_sum
+
+
+def test_channel_sum_is_the_sum_over_all_but_the_last_axis():
+    x = jax.random.normal(jax.random.key(0), (3, 4, 5, 6))
+    np.testing.assert_allclose(channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+
+
+def textbook_batch_norm(x, scale, bias, epsilon):
+    mean = x.mean(axis=tuple(range(x.ndim - 1)))
+    var = (x * x).mean(axis=tuple(range(x.ndim - 1))) - mean**2
+    return (x - mean) / jnp.sqrt(var + epsilon) * scale + bias, mean, var
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (4, 3, 3, 6)])
+def test_value_and_gradient_equal_autodiff_of_the_formula(shape):
+    with jax.enable_x64(True):
+        keys = jax.random.split(jax.random.key(0), 6)
+        x = 2.0 + 3.0 * jax.random.normal(keys[0], shape, jnp.float64)
+        scale = jax.random.normal(keys[1], shape[-1:], jnp.float64)
+        bias = jax.random.normal(keys[2], shape[-1:], jnp.float64)
+        # cotangents for all three outputs, including the batch statistics
+        cotangents = (
+            jax.random.normal(keys[3], shape, jnp.float64),
+            jax.random.normal(keys[4], shape[-1:], jnp.float64),
+            jax.random.normal(keys[5], shape[-1:], jnp.float64),
+        )
+        ours, vjp_ours = jax.vjp(lambda *a: batch_normalize(*a, 1e-3), x, scale, bias)
+        reference, vjp_ref = jax.vjp(lambda *a: textbook_batch_norm(*a, 1e-3), x, scale, bias)
+        for a, b in zip(ours, reference):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+        for a, b in zip(vjp_ours(cotangents), vjp_ref(cotangents)):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("momentum", [0.9, 0.99])
+def test_matches_flax_batch_norm(momentum):
+    x = 1.5 + jax.random.normal(jax.random.key(0), (8, 4, 4, 5))
+    ours = BatchNorm(momentum=momentum, epsilon=1e-5)
+    theirs = nn.BatchNorm(use_running_average=False, momentum=momentum, epsilon=1e-5)
+    variables = theirs.init(jax.random.key(1), x)
+    assert jax.tree.structure(ours.init(jax.random.key(1), x)) == jax.tree.structure(variables)
+    variables = {
+        "params": {"scale": jnp.linspace(0.5, 1.5, 5), "bias": jnp.linspace(-1.0, 1.0, 5)},
+        "batch_stats": {"mean": jnp.full((5,), 0.3), "var": jnp.full((5,), 2.0)},
+    }
+    weights = jax.random.normal(jax.random.key(2), x.shape)
+
+    def loss(module):
+        def f(params, x):
+            y, state = module.apply({**variables, "params": params}, x, mutable=["batch_stats"])
+            return jnp.sum(jnp.sin(y) * weights), state
+
+        return f
+
+    (value_ours, state_ours), grads_ours = jax.value_and_grad(
+        loss(ours), argnums=(0, 1), has_aux=True
+    )(variables["params"], x)
+    (value_theirs, state_theirs), grads_theirs = jax.value_and_grad(
+        loss(theirs), argnums=(0, 1), has_aux=True
+    )(variables["params"], x)
+    np.testing.assert_allclose(value_ours, value_theirs, rtol=1e-5)
+    for a, b in zip(
+        jax.tree.leaves((state_ours, grads_ours)), jax.tree.leaves((state_theirs, grads_theirs))
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # inference mode normalises with the running statistics
+    inference = BatchNorm(use_running_average=True).apply(variables, x)
+    expected = nn.BatchNorm(use_running_average=True).apply(variables, x)
+    np.testing.assert_allclose(inference, expected, rtol=1e-5, atol=1e-5)
