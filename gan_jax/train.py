@@ -115,6 +115,7 @@ def make_train_step(game: Game, scheme: Any, batch_fn: BatchFn, mesh: Mesh | Non
 XLA_CPU_OPTIONS: dict[str, Any] = {
     "xla_cpu_experimental_ynn_fusion_type": "",
     "xla_cpu_use_xnnpack": False,
+    "xla_cpu_prefer_vector_width": 512,
 }
 
 

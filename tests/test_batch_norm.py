@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.nets.layers import BatchNorm, batch_normalize, channel_sum
+from gan_jax.nets.layers import BatchNorm, add_channel_bias, batch_normalize, channel_sum
 
 
 def test_channel_sum_is_the_sum_over_all_but_the_last_axis():
@@ -79,3 +79,18 @@ def test_matches_flax_batch_norm(momentum):
     inference = BatchNorm(use_running_average=True).apply(variables, x)
     expected = nn.BatchNorm(use_running_average=True).apply(variables, x)
     np.testing.assert_allclose(inference, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_channel_bias_gradient_is_the_channel_sum():
+    x = jax.random.normal(jax.random.key(0), (2, 3, 4, 5))
+    bias = jax.random.normal(jax.random.key(1), (5,))
+    weights = jax.random.normal(jax.random.key(2), x.shape)
+
+    def loss(add):
+        return lambda x, b: jnp.sum(jnp.sin(add(x, b)) * weights)
+
+    ours = jax.grad(loss(add_channel_bias), argnums=(0, 1))(x, bias)
+    reference = jax.grad(loss(lambda x, b: x + b), argnums=(0, 1))(x, bias)
+    np.testing.assert_allclose(add_channel_bias(x, bias), x + bias)
+    for a, b in zip(ours, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

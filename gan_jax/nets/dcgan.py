@@ -39,7 +39,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.nets.layers import BatchNorm
+from gan_jax.nets.layers import BatchNorm, add_channel_bias
 
 Array = jax.Array
 
@@ -58,9 +58,10 @@ _PHASE_PADDING = ((1, 0), (0, 1))
 
 def phase_kernel(kernel: Array, a: int, b: int) -> Array:
     """The 2×2 kernel of output phase ``(a, b)`` (rows ``2m + a``, columns ``2n + b``) of the
-    4×4 stride-2 padding-1 transposed convolution with ``kernel`` ``(4, 4, C_in, C_out)``."""
-    rows, cols = _PHASE_TAPS[a], _PHASE_TAPS[b]
-    return jnp.stack([jnp.stack([kernel[r, c] for c in cols]) for r in rows])
+    4×4 stride-2 padding-1 transposed convolution with ``kernel`` ``(4, 4, C_in, C_out)``:
+    taps :data:`_PHASE_TAPS` ``[a] × [b]``, i.e. ``(3, 1)`` / ``(2, 0)``, which is the strided
+    slice ``kernel[::-1, ::-1][a::2, b::2]`` (one slice, whose gradient is one pad)."""
+    return kernel[::-1, ::-1][a::2, b::2]
 
 
 def depth_to_space(x: Array, block: int = 2) -> Array:
@@ -96,6 +97,23 @@ def _shifted_phase_sum(u: Array) -> Array:
     return depth_to_space(jnp.concatenate(phases, axis=-1))
 
 
+def subpixel_conv_transpose(x: Array, kernel: Array) -> Array:
+    """The 4×4 stride-2 padding-1 transposed convolution of ``x`` with ``kernel``
+    ``(4, 4, C_in, C_out)`` as four 2×2 phase convolutions and a depth-to-space shuffle."""
+    phases = [
+        jax.lax.conv_general_dilated(
+            x,
+            phase_kernel(kernel, a, b),
+            window_strides=(1, 1),
+            padding=(_PHASE_PADDING[a], _PHASE_PADDING[b]),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        for a in (0, 1)
+        for b in (0, 1)
+    ]
+    return depth_to_space(jnp.concatenate(phases, axis=-1))
+
+
 class ConvTranspose4x4(nn.Module):
     """A 4×4, stride-2, padding-1 transposed convolution (doubles H and W).  ``kernel`` is
     ``(4, 4, C_in, C_out)`` with PyTorch's tap convention ``out[2i − 1 + k] += in[i]·kernel[k]``.
@@ -127,18 +145,7 @@ class ConvTranspose4x4(nn.Module):
         if method == "auto":
             method = "overlap_add" if self.features <= NARROW_CHANNELS else "subpixel"
         if method == "subpixel":
-            phases = [
-                jax.lax.conv_general_dilated(
-                    x,
-                    phase_kernel(kernel, a, b),
-                    window_strides=(1, 1),
-                    padding=(_PHASE_PADDING[a], _PHASE_PADDING[b]),
-                    dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                )
-                for a in (0, 1)
-                for b in (0, 1)
-            ]
-            y = depth_to_space(jnp.concatenate(phases, axis=-1))
+            y = subpixel_conv_transpose(x, kernel)
         elif method == "overlap_add":
             n, h, w, c_in = x.shape
             patches = x.reshape(-1, c_in) @ kernel.transpose(2, 0, 1, 3).reshape(c_in, -1)
@@ -159,7 +166,7 @@ class ConvTranspose4x4(nn.Module):
                 "transpose"
             )
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+            y = add_channel_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
         return y
 
 
@@ -211,7 +218,8 @@ class Conv4x4Down(nn.Module):
         else:
             raise ValueError(f"unknown convolution method {self.method!r}: auto, im2col or conv")
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+            bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+            y = add_channel_bias(y, bias)
         return y
 
 

@@ -52,6 +52,25 @@ def channel_sum(x: jax.Array) -> jax.Array:
     return jnp.ones((flat.shape[0],), x.dtype) @ flat
 
 
+@jax.custom_vjp
+def add_channel_bias(x: jax.Array, bias: jax.Array) -> jax.Array:
+    """``x + bias`` broadcast over the last axis, whose bias gradient ``Σ ∂y`` is a
+    :func:`channel_sum` (a matrix product) rather than the reduction autodiff would emit."""
+    return x + bias
+
+
+def _add_channel_bias_forward(x, bias):
+    return x + bias, None
+
+
+def _add_channel_bias_backward(residuals, dy):
+    del residuals
+    return dy, channel_sum(dy)
+
+
+add_channel_bias.defvjp(_add_channel_bias_forward, _add_channel_bias_backward)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def batch_normalize(
     x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float
