@@ -124,13 +124,14 @@ def step_compiler_options() -> dict[str, Any] | None:
     backend, none elsewhere.
 
     They route XLA:CPU's convolutions and matrix products to its Eigen kernels instead of
-    the YNNPACK library fusions that jax 0.10 uses by default.  Eigen's convolutions are
-    faster here (the D's 16×16×64 → 8×8×128 forward on 2 cores: 5.8 ms vs 7.7 ms), its
-    per-channel reductions ≈ 10× slower, which is why the DCGAN's BatchNorm sums are
-    matrix products (:class:`gan_jax.nets.layers.BatchNorm`).  Whole DCGAN-32 step, fresh
-    process per measurement, 4 interleaved rounds: 3.64 steps/s median with these options
-    and those layers, 3.51 before; the 2-core machine's noise (±15 % between rounds) is as
-    large as the difference.
+    the YNNPACK library fusions that jax 0.10 uses by default, and let element-wise code use
+    512-bit vectors.  Eigen's convolutions are faster here (the D's 16×16×64 → 8×8×128
+    forward on 2 cores: 5.8 ms vs 7.7 ms), its per-channel reductions ≈ 10× slower, which is
+    why the DCGAN's BatchNorm and bias gradients are matrix products
+    (:mod:`gan_jax.nets.layers`).  With both, ``benchmarks/dcgan_step.py`` measured 1.05×
+    PyTorch eager where the YNNPACK default had given 0.83–0.92× (README, benchmark
+    section; this 2-core machine's noise is ±15 % between rounds).  Options are per jit:
+    the process's ``XLA_FLAGS`` and every other computation are left alone.
     """
     return dict(XLA_CPU_OPTIONS) if jax.default_backend() == "cpu" else None
 
