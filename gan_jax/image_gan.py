@@ -11,6 +11,7 @@ held on device (:func:`gan_jax.data.random_batch`) and its latents from the step
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import jax
@@ -140,5 +141,6 @@ def build_image_gan(
 
 
 def parameter_count(tree: object) -> int:
-    """Number of scalars in the ``params`` collection of a flax variables dict."""
-    return int(sum(np.size(leaf) for leaf in jax.tree.leaves(tree["params"])))
+    """Number of scalars in the ``params`` collection of a flax variables dict (arrays or the
+    shapes ``jax.eval_shape`` gives)."""
+    return int(sum(math.prod(np.shape(leaf)) for leaf in jax.tree.leaves(tree["params"])))

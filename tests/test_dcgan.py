@@ -59,9 +59,9 @@ def assert_equal_gradients(layers, x, weights):
     def loss(layer):
         return lambda p, x: jnp.sum(jnp.tanh(layer.apply(p, x)) * weights)
 
-    reference = jax.grad(loss(layers[0]), argnums=(0, 1))(params, x)
+    reference = jax.jit(jax.grad(loss(layers[0]), argnums=(0, 1)))(params, x)
     for layer in layers[1:]:
-        grads = jax.grad(loss(layer), argnums=(0, 1))(params, x)
+        grads = jax.jit(jax.grad(loss(layer), argnums=(0, 1)))(params, x)
         for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(reference)):
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
@@ -116,8 +116,8 @@ def test_reference_config_parameter_counts():
     d_expected = 16 * 1 * 64 + 64 + 16 * 64 * 128 + 2 * 128 + 16 * 128 * 256 + 2 * 256
     d_expected += 16 * 256 + 1
     z = jnp.zeros((2, 100))
-    g = DCGANGenerator().init(jax.random.key(0), z)
-    d = DCGANDiscriminator().init(jax.random.key(1), jnp.zeros((2, 32, 32, 1)))
+    g = jax.eval_shape(DCGANGenerator().init, jax.random.key(0), z)
+    d = jax.eval_shape(DCGANDiscriminator().init, jax.random.key(1), jnp.zeros((2, 32, 32, 1)))
     assert parameter_count(g) == g_expected == 1_066_881
     assert parameter_count(d) == d_expected == 661_313
     # BatchNorm everywhere but G's output and D's input layer.
