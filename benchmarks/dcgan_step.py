@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument(
         "--upsample", choices=("auto", "subpixel", "overlap_add", "transpose"), default="auto"
     )
-    parser.add_argument("--chunk", type=int, default=10, help="steps per jitted scan")
+    parser.add_argument("--chunk", type=int, default=10, help="steps per timed chunk")
     parser.add_argument("--chunks", type=int, default=8, help="timed chunks per round")
     parser.add_argument("--rounds", type=int, default=3, help="JAX/PyTorch rounds")
     parser.add_argument("--torch-python", help="python of a virtualenv with torch==2.13.0")

@@ -114,7 +114,33 @@ def subpixel_conv_transpose(x: Array, kernel: Array) -> Array:
     return depth_to_space(jnp.concatenate(phases, axis=-1))
 
 
-class ConvTranspose4x4(nn.Module):
+class _Conv4x4Layer(nn.Module):
+    """What the 4×4 stride-2 layers share: ``nn.Conv``'s variables (``kernel``
+    ``(4, 4, C_in, C_out)`` in float32, optional ``bias``) and a ``method`` that picks how
+    the layer's one function is computed, ``"auto"`` choosing by the narrow side's width."""
+
+    features: int
+    use_bias: bool = True
+    kernel_init: nn.initializers.Initializer = DCGAN_INIT
+    method: str = "auto"
+
+    def _kernel(self, x: Array) -> Array:
+        shape = (4, 4, x.shape[-1], self.features)
+        return self.param("kernel", self.kernel_init, shape, jnp.float32).astype(x.dtype)
+
+    def _method(self, narrow_channels: int, narrow: str, wide: str) -> str:
+        if self.method != "auto":
+            return self.method
+        return narrow if narrow_channels <= NARROW_CHANNELS else wide
+
+    def _add_bias(self, y: Array) -> Array:
+        if not self.use_bias:
+            return y
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        return add_channel_bias(y, bias)
+
+
+class ConvTranspose4x4(_Conv4x4Layer):
     """A 4×4, stride-2, padding-1 transposed convolution (doubles H and W).  ``kernel`` is
     ``(4, 4, C_in, C_out)`` with PyTorch's tap convention ``out[2i − 1 + k] += in[i]·kernel[k]``.
 
@@ -132,18 +158,10 @@ class ConvTranspose4x4(nn.Module):
     * ``"transpose"``: ``lax.conv_transpose``, the textbook form, kept for comparison.
     """
 
-    features: int
-    use_bias: bool = True
-    kernel_init: nn.initializers.Initializer = DCGAN_INIT
-    method: str = "auto"
-
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
-        kernel = kernel.astype(x.dtype)
-        method = self.method
-        if method == "auto":
-            method = "overlap_add" if self.features <= NARROW_CHANNELS else "subpixel"
+        kernel = self._kernel(x)
+        method = self._method(self.features, narrow="overlap_add", wide="subpixel")
         if method == "subpixel":
             y = subpixel_conv_transpose(x, kernel)
         elif method == "overlap_add":
@@ -165,9 +183,7 @@ class ConvTranspose4x4(nn.Module):
                 f"unknown up-sampling method {self.method!r}: auto, subpixel, overlap_add or "
                 "transpose"
             )
-        if self.use_bias:
-            y = add_channel_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
-        return y
+        return self._add_bias(y)
 
 
 def im2col_4x4_stride2(x: Array) -> Array:
@@ -180,7 +196,7 @@ def im2col_4x4_stride2(x: Array) -> Array:
     return jnp.stack(taps, axis=3).reshape(n * (h // 2) * (w // 2), 16 * c)
 
 
-class Conv4x4Down(nn.Module):
+class Conv4x4Down(_Conv4x4Layer):
     """A 4×4, stride-2, padding-1 convolution (halves H and W) with ``nn.Conv``'s variables
     (``kernel`` ``(4, 4, C_in, C_out)``, ``bias``).
 
@@ -190,19 +206,11 @@ class Conv4x4Down(nn.Module):
     ``lax.conv_general_dilated`` otherwise (``"conv"``); ``"im2col"`` forces the former.
     """
 
-    features: int
-    use_bias: bool = True
-    kernel_init: nn.initializers.Initializer = DCGAN_INIT
-    method: str = "auto"
-
     @nn.compact
     def __call__(self, x: Array) -> Array:
         c_in = x.shape[-1]
-        kernel = self.param("kernel", self.kernel_init, (4, 4, c_in, self.features), jnp.float32)
-        kernel = kernel.astype(x.dtype)
-        method = self.method
-        if method == "auto":
-            method = "im2col" if c_in <= NARROW_CHANNELS else "conv"
+        kernel = self._kernel(x)
+        method = self._method(c_in, narrow="im2col", wide="conv")
         if method == "im2col":
             n, h, w, _ = x.shape
             y = im2col_4x4_stride2(x) @ kernel.reshape(16 * c_in, self.features)
@@ -217,10 +225,7 @@ class Conv4x4Down(nn.Module):
             )
         else:
             raise ValueError(f"unknown convolution method {self.method!r}: auto, im2col or conv")
-        if self.use_bias:
-            bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-            y = add_channel_bias(y, bias)
-        return y
+        return self._add_bias(y)
 
 
 def _num_stages(resolution: int) -> int:
