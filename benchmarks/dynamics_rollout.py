@@ -17,12 +17,13 @@ import argparse
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from gan_jax import cli
 from gan_jax import dynamics as dy
 from gan_jax.dynamics.analysis import log_growth_rate
 
@@ -48,19 +49,27 @@ def time_compiled(fn: Callable, *args, repeats: int) -> tuple[float, float]:
     return compile_seconds, best
 
 
-def main() -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=1_000_000)
-    parser.add_argument("--sweep-etas", type=int, default=256)
-    parser.add_argument("--sweep-steps", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--unroll", type=int, default=1, help="lax.scan unroll of the rollout")
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=cli.positive_int, default=1_000_000)
+    parser.add_argument("--sweep-etas", type=cli.positive_int, default=256)
+    parser.add_argument("--sweep-steps", type=cli.positive_int, default=10_000)
+    parser.add_argument("--repeats", type=cli.positive_int, default=3)
+    parser.add_argument(
+        "--unroll", type=cli.positive_int, default=1, help="lax.scan unroll of the rollout"
+    )
+    cli.add_toy_device_flag(parser)
+    args = parser.parse_args(argv)
+    with cli.toy_device(args.device):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> dict:
     game = dy.bilinear()
     one = jnp.float32(1.0)
     eta = jnp.float32(0.01)
     results: dict = {
-        "device": str(jax.devices()[0]),
+        "device": str(jnp.zeros(()).devices().pop()),
         "backend": jax.default_backend(),
         "jax": jax.__version__,
         "machine": platform.machine(),
@@ -120,4 +129,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run_main(main)

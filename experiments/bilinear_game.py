@@ -65,6 +65,7 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         default=0.1,
         help="step size of the sign-cycle figure",
     )
+    cli.add_toy_device_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -103,6 +104,11 @@ def closed_forms(args: cli.argparse.Namespace) -> dict[str, Callable[[np.ndarray
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
+    with cli.toy_device(args.device):
+        return run(args)
+
+
+def run(args: cli.argparse.Namespace) -> dict:
     game = dy.bilinear()
     factories = schemes(args)
     forms = closed_forms(args)

@@ -54,6 +54,7 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     parser.add_argument(
         "--grid", type=cli.positive_int, default=17, help="vector-field arrows per axis"
     )
+    cli.add_toy_device_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -135,6 +136,11 @@ def vector_field(game: dy.Game, scheme: Callable, limit: float, n: int) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
+    with cli.toy_device(args.device):
+        return run(args)
+
+
+def run(args: cli.argparse.Namespace) -> dict:
     theta0, psi0 = (jnp.float32(v) for v in args.start)
     opt = optax.sgd(args.h)
     metrics: dict = {"config": vars(args), "runs": {}, "eigenvalues": {}}

@@ -127,8 +127,8 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     preset = QUICK if args.quick else FULL
     args.steps = args.steps or preset["steps"]
     args.seeds = args.seeds or preset["seeds"]
-    if args.steps % args.snapshots:
-        parser.error(f"--steps {args.steps} must be a multiple of --snapshots {args.snapshots}")
+    # snapshots every steps // snapshots steps (at least 1), plus the final step
+    args.every = max(1, args.steps // args.snapshots)
     return args
 
 
@@ -172,7 +172,6 @@ def run_method(
 ) -> dict[str, np.ndarray]:
     """Train ``args.seeds`` seeds of ``method`` in one vmapped program; coverage per snapshot."""
     game, scheme, generator, discriminator = build(method, args)
-    every = args.steps // args.snapshots
 
     def one_seed(key: jax.Array) -> dict[str, jax.Array]:
         key_train, key_eval = jax.random.split(key)
@@ -186,7 +185,7 @@ def run_method(
             num_steps=args.steps,
             batch_size=args.batch_size * method.pack,
             latent_dim=args.latent_dim,
-            every=every,
+            every=args.every,
             pack=method.pack,
         )
         coverage = mixture_gan.coverage_over_training(
@@ -230,7 +229,7 @@ def markdown_table(summary: dict[str, dict[str, dict]], num_modes: dict[str, int
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     start = time.time()
-    steps = np.arange(args.snapshots + 1) * (args.steps // args.snapshots)
+    steps = dy.kept_steps(args.steps, args.every)
     metrics: dict = {"config": vars(args), "steps": steps, "results": {}, "seconds": {}}
     num_modes = {}
     jobs = [(kind, name) for kind in args.mixtures for name in args.methods]

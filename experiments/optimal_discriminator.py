@@ -32,6 +32,7 @@ from gan_jax.optimal_discriminator import (
     gaussian_shift_optimal_discriminator,
     optimal_value,
 )
+from gan_jax.train import chunk_lengths
 
 MAX_ABS_ERROR_TARGET = 0.05
 VALUE_ERROR_TARGET = 0.02
@@ -92,10 +93,6 @@ def sample_fake(mu: jax.Array, key: jax.Array, n: int) -> jax.Array:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
-    if args.steps % args.log_every:
-        raise cli.UserError(
-            f"--steps ({args.steps}) must be a multiple of --log-every ({args.log_every})"
-        )
     mus = jnp.asarray(args.mus, dtype=jnp.float32)
     discriminator = MLPDiscriminator(width=args.width, depth=args.depth, activation=args.activation)
     optimizer = optax.adam(optax.cosine_decay_schedule(args.lr, args.steps))
@@ -105,12 +102,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     key_init, key_eval = jax.random.split(jax.random.key(args.seed))
     fits = jax.vmap(init)(jax.random.split(key_init, len(args.mus)), mus)
-    run_chunk = jax.jit(jax.vmap(lambda fit, mu: run(fit, mu, args.log_every)))
+    lengths = chunk_lengths(0, args.steps, args.log_every)  # the last one may be shorter
+    run_chunk = {n: jax.jit(jax.vmap(lambda fit, mu, n=n: run(fit, mu, n))) for n in set(lengths)}
 
     start = time.perf_counter()
     losses = []
-    for _ in tqdm(range(args.steps // args.log_every), desc="fitting D", unit="chunk"):
-        fits, chunk_losses = run_chunk(fits, mus)
+    for length in tqdm(lengths, desc="fitting D", unit="chunk"):
+        fits, chunk_losses = run_chunk[length](fits, mus)
         losses.append(np.asarray(chunk_losses))
     losses = np.concatenate(losses, axis=1)  # (num_mu, steps)
     train_seconds = time.perf_counter() - start

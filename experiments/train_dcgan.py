@@ -2,6 +2,7 @@
 
     python -m experiments.train_dcgan                        # digits, 32×32, ≈ 10 min on 2 cores
     python -m experiments.train_dcgan --resume               # continue the run in --workdir
+    python -m experiments.train_dcgan --resume-from 1500     # or from an earlier checkpoint
     python -m experiments.train_dcgan --tpu --dataset cifar10   # every TPU core, data-parallel
 
 Defaults are the DCGAN-32 reference (:mod:`gan_jax.nets.dcgan`): z = 100, Adam(2e-4,
@@ -33,7 +34,7 @@ from gan_jax import cli, data, parallel, train
 from gan_jax.checkpoint import CheckpointError
 from gan_jax.feature_classifier import ClassifierMetrics, load_classifier
 from gan_jax.gan import latents
-from gan_jax.image_gan import LOSSES, SCHEMES, ImageGANConfig, build_image_gan
+from gan_jax.image_gan import LOSSES, SCHEMES, ImageGANConfig, build_image_gan, resolution_flag
 from gan_jax.metrics import frechet_feature_distance
 from gan_jax.plotting import plot_classifier_metrics, save_image_grid
 
@@ -49,7 +50,6 @@ RUN_DEFINING = (
     "lr_d",
     "beta1",
     "width",
-    "log_every",
     "max_examples",
 )
 NUM_SAMPLES = 100
@@ -68,11 +68,21 @@ def build_parser() -> cli.ArgumentParser:
     parser.add_argument("--lr-d", type=cli.positive_float, default=2e-4, help="D's Adam rate")
     parser.add_argument("--beta1", type=float, default=0.5, help="Adam β₁ of both players")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resolution", type=cli.positive_int, default=32, help="32 or 64")
+    parser.add_argument(
+        "--resolution", type=resolution_flag, default=32, help="4·2^k: 8, 16, 32, 64, …"
+    )
     parser.add_argument("--width", type=cli.positive_int, default=64, help="D's first width")
     parser.add_argument("--workdir", default=None, help="checkpoints (default runs/dcgan_<data>)")
     parser.add_argument("--out", default="figures/train_dcgan", help="figures + metrics.json")
     parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
+    parser.add_argument(
+        "--resume-from",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="continue from this earlier checkpoint (when the newest is damaged); newer "
+        "checkpoints are moved aside, not deleted",
+    )
     parser.add_argument("--tpu", action="store_true", help="shard the batch over every TPU")
     parser.add_argument("--devices", type=cli.positive_int, default=None, help="use N devices")
     parser.add_argument("--log-every", type=cli.positive_int, default=50)
@@ -126,6 +136,7 @@ def get_classifier(args: cli.argparse.Namespace) -> tuple:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    args.resume = args.resume or args.resume_from is not None
     data.check_dataset_name(args.dataset)
     parallel.initialize_distributed()
     devices = parallel.select_devices(args.tpu, args.devices)
@@ -181,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         evaluate=evaluate,
         sample_fn=samples,
         resume=args.resume,
+        resume_from=args.resume_from,
         progress=not args.no_progress,
         description=f"DCGAN {args.dataset} ({args.scheme})",
     )

@@ -16,7 +16,8 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import numpy as np
@@ -85,6 +86,33 @@ def positive_float(text: str) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+TOY_DEVICES = ("cpu", "default")
+
+
+def add_toy_device_flag(parser: argparse.ArgumentParser) -> None:
+    """``--device cpu|default`` for CLIs whose games are scalars or tiny arrays."""
+    parser.add_argument(
+        "--device",
+        choices=TOY_DEVICES,
+        default="cpu",
+        help="where the rollouts run: a scalar game is bound by kernel launches on an "
+        "accelerator (about 700x slower on an H200 than on 2 CPU cores), so the CPU by "
+        "default; 'default' is JAX's default device",
+    )
+
+
+@contextmanager
+def toy_device(name: str) -> Iterator[None]:
+    """Run the enclosed JAX work on the CPU (``"cpu"``) or on JAX's default device."""
+    if name == "default":
+        yield
+        return
+    import jax
+
+    with jax.default_device(jax.devices("cpu")[0]):
+        yield
 
 
 def _to_builtin(value: Any) -> Any:

@@ -19,6 +19,7 @@ Image datasets are float32 arrays of shape ``(N, H, W, C)`` in ``[-1, 1]`` (the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax.struct
@@ -133,6 +134,7 @@ class ImageDataset:
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def resize_images(images: Array, resolution: int) -> Array:
     """Bicubic resize of ``(N, H, W, C)`` images in ``[-1, 1]`` to ``resolution²``, clipped."""
     n, h, w, c = images.shape
@@ -189,12 +191,7 @@ def load_tfds(
         records = [source[i] for i in range(count)]
         num_classes = int(source.dataset_info.features["label"].num_classes)
     except Exception as err:  # tfds raises many types for "not prepared / no network"
-        raise DatasetUnavailableError(
-            f"could not read tfds dataset {name!r} split {split!r} ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else 'no message'}); it downloads on "
-            "first use, which needs network access: prepare it once on a connected machine "
-            "or pass --data-dir to a prepared copy"
-        ) from err
+        raise DatasetUnavailableError(_tfds_failure(name, split, err)) from err
     if not records:
         raise DatasetUnavailableError(f"tfds dataset {name!r} split {split!r} is empty")
     images = jnp.asarray(uint8_to_unit_range(np.stack([r["image"] for r in records])))
@@ -202,6 +199,54 @@ def load_tfds(
     if resolution is not None:
         images = resize_images(images, resolution)
     return ImageDataset(name=name, images=images, labels=labels, num_classes=num_classes)
+
+
+def _network_error_types() -> tuple[type[BaseException], ...]:
+    import socket
+    import urllib.error
+
+    types: list[type[BaseException]] = [
+        ConnectionError,
+        TimeoutError,
+        socket.gaierror,
+        urllib.error.URLError,
+    ]
+    try:
+        import requests  # what tfds downloads with
+
+        types.append(requests.exceptions.RequestException)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def _tfds_failure(name: str, split: str, err: BaseException) -> str:
+    """One line for a failed tfds read that names the actual cause: the network only when
+    some error in the chain is a network error, a missing package by name, else the error."""
+    chain, seen = [], set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    first = chain[0]
+    detail = f"{type(first).__name__}: {str(first).splitlines()[0] if str(first) else '-'}"
+    what = f"could not read tfds dataset {name!r} split {split!r}"
+    if any(isinstance(e, _network_error_types()) for e in chain):
+        return (
+            f"{what}: downloading it failed ({detail[:200]}); it downloads on first use, "
+            "which needs network access: prepare it once on a connected machine or pass "
+            "--data-dir to a prepared copy"
+        )
+    missing = next((e for e in chain if isinstance(e, ModuleNotFoundError)), None)
+    if missing is not None:
+        return (
+            f"{what}: tensorflow-datasets needs the package {missing.name!r}, which is not "
+            f"installed: pip install {missing.name}"
+        )
+    return (
+        f"{what} ({detail[:200]}): check the name and --data-dir, or prepare it with "
+        f"tfds build {name}"
+    )
 
 
 def check_dataset_name(name: str) -> str:

@@ -24,6 +24,7 @@ from gan_jax.checkpoint import Checkpointer, CheckpointError
 from gan_jax.data import ImageDataset, random_batch
 from gan_jax.metrics import class_coverage, frechet_feature_distance
 from gan_jax.nets.classifier import Classifier
+from gan_jax.train import step_compiler_options
 
 Array = jax.Array
 META_FILE = "classifier.json"
@@ -68,7 +69,6 @@ def train_classifier(
     optimizer = optax.adam(learning_rate)
     data = (train_set.images, train_set.labels)
 
-    @jax.jit
     def step(params, opt_state, key):
         key_batch, key_shift = jax.random.split(key)
         images, labels = random_batch(key_batch, data, batch_size)
@@ -82,6 +82,8 @@ def train_classifier(
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
+    # Eigen convolutions on XLA:CPU, as for the GAN steps (25 % faster here)
+    step = jax.jit(step, compiler_options=step_compiler_options())
     opt_state = optimizer.init(params)
     history = []
     for i in tqdm(range(steps), desc="classifier", disable=not progress, unit="step"):
@@ -118,8 +120,15 @@ def load_classifier(directory: str) -> tuple[Classifier, dict, dict]:
             f"classifier metadata {meta_path} is unreadable ({err}): retrain with python -m "
             "experiments.train_classifier"
         ) from err
-    template = model.init(jax.random.key(0), jnp.zeros((1,) + shape))
-    params = Checkpointer(directory, max_to_keep=1, create=False).restore(template=template)
+    template = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1,) + shape))
+    try:
+        params = Checkpointer(directory, max_to_keep=1, create=False).restore(template=template)
+    except CheckpointError as err:
+        # the damage itself, without the run-resuming advice restore() adds to it
+        problem = err.__cause__ if isinstance(err.__cause__, CheckpointError) else err
+        raise CheckpointError(
+            f"{problem}: retrain it with python -m experiments.train_classifier --out {directory}"
+        ) from err
     return model, params, meta
 
 

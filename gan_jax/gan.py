@@ -104,10 +104,14 @@ def init_players(
     latent_dim: int,
     pack: int = 1,
 ) -> tuple[PyTree, PyTree]:
-    """Initial flax variables ``(g, d)`` of G (on latent codes) and D (on packed ``real``)."""
+    """Initial flax variables ``(g, d)`` of G (on latent codes) and D (on packed ``real``).
+
+    Each ``init`` runs as one jitted program: run eagerly, every initializer and layer op
+    compiles on its own (about 240 small programs and 6 s for the DCGAN-32 on 2 cores).
+    """
     key_g, key_d = jax.random.split(key)
-    g = generator.init(key_g, jnp.zeros((real.shape[0], latent_dim), real.dtype))
-    d = discriminator.init(key_d, pack_samples(real, pack))
+    g = jax.jit(generator.init)(key_g, jnp.zeros((real.shape[0], latent_dim), real.dtype))
+    d = jax.jit(discriminator.init)(key_d, pack_samples(real, pack))
     return g, d
 
 

@@ -10,6 +10,7 @@ held on device (:func:`gan_jax.data.random_batch`) and its latents from the step
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from gan_jax import gan, losses, parallel, train
 from gan_jax.cli import UserError
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
-from gan_jax.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_jax.nets.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages
 
 Array = jax.Array
 
@@ -48,6 +49,15 @@ SCHEMES: dict[
     "optimistic": dy.optimistic,
     "consensus": dy.consensus,
 }
+
+
+def resolution_flag(text: str) -> int:
+    """argparse type of ``--resolution``: a size the DCGAN networks build (4·2^k ≥ 8)."""
+    try:
+        num_stages(int(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
+    return int(text)
 
 
 @dataclasses.dataclass(frozen=True)

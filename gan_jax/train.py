@@ -7,9 +7,12 @@ ever losing work.
   and applies ``scheme.step``.  Everything a step depends on (parameters, BatchNorm
   statistics, optimizer states, the step count, the key) is in the
   :class:`~gan_jax.dynamics.GameState`.
-* **Chunks.**  :func:`make_chunk` runs ``log_every`` jitted steps (state buffers donated),
-  returning every step's metrics (see there for why this is not a ``lax.scan`` on CPU).  Host work (logging,
-  evaluation, sample grids, checkpoints, the progress bar) happens between chunks.
+* **Chunks.**  :func:`make_chunk` runs jitted steps (state buffers donated) up to the next
+  multiple of ``log_every``, returning every step's metrics (see there for why this is not
+  a ``lax.scan`` on CPU).  Host work (logging, evaluation, sample grids, checkpoints, the
+  progress bar) happens between chunks.  ``steps`` need not be a multiple of
+  ``log_every``: the last chunk is shorter, and it is logged, evaluated, sampled and
+  checkpointed like any other.
 * **Logging.**  ``workdir/metrics.jsonl``: one row per step (``step``, ``loss_g``,
   ``loss_d``) and one per evaluation (``step`` plus the evaluator's numbers).
   ``workdir/curves.png`` is re-rendered at every evaluation.
@@ -20,8 +23,13 @@ ever losing work.
   ``log_every`` steps), its state is saved and :func:`fit` returns with
   ``interrupted=True``.  A second Ctrl-C aborts at once (the last checkpoint stays).
 * **Resume.**  ``resume=True`` restores the latest checkpoint, drops ``metrics.jsonl`` rows
-  past it, and continues.  Because the key is part of the state and chunks always hold
-  ``log_every`` steps, 2 × 50 resumed steps give bit-identical losses to 100 straight ones.
+  past it, and continues.  Because the key is part of the state and every step is the
+  same jitted function of it, however the steps are cut into chunks, 2 × 50 resumed steps
+  give bit-identical losses to 100 straight ones, and so do 2 × 37 and 74.
+  ``resume_from=STEP`` continues from an earlier checkpoint instead (the fall-back when
+  the newest is damaged: its :class:`~gan_jax.checkpoint.CheckpointError` lists the intact
+  steps); the newer steps are moved aside, not deleted
+  (:meth:`~gan_jax.checkpoint.Checkpointer.set_aside_after`).
 * **NaN guard.**  After every chunk the losses are checked; a non-finite one raises
   :class:`NonFiniteLossError` naming the first bad step, *before* anything from that chunk is
   saved, so the last good checkpoint is what is on disk.
@@ -67,7 +75,8 @@ class FitConfig:
     """How long to train and how often to do host-side work (all in steps).
 
     ``checkpoint_every``, ``eval_every`` and ``sample_every`` must be multiples of
-    ``log_every`` (the chunk length); ``0`` switches evaluation or samples off.
+    ``log_every`` (the chunk length); ``0`` switches periodic evaluation or samples off
+    (the final step is still evaluated).  ``steps`` is any positive count.
     """
 
     steps: int
@@ -85,10 +94,6 @@ class FitConfig:
                     f"--{name.replace('_', '-')} {value} must be a multiple of --log-every "
                     f"{self.log_every}"
                 )
-        if self.steps % self.log_every:
-            raise UserError(
-                f"--steps {self.steps} must be a multiple of --log-every {self.log_every}"
-            )
 
 
 @dataclasses.dataclass
@@ -145,7 +150,7 @@ def make_chunk(
     times from Python: dispatch is asynchronous, so nothing waits on the host inside a chunk.
     ``scan=True`` runs the steps in one ``lax.scan``; that is the right choice for tiny
     steps (toy games), but on XLA:CPU (jax 0.10) convolutions inside a loop body lose their
-    fast library path: the DCGAN-32 step ran 0.21 s straight and 6.7 s inside a scan.
+    fast path: the DCGAN-32 step ran 0.21 s straight and 6.7 s inside a scan.
     Both compile with :func:`step_compiler_options`.
     """
     options = step_compiler_options()
@@ -156,16 +161,34 @@ def make_chunk(
 
         return jax.jit(scanned, donate_argnums=0, compiler_options=options)
 
-    jitted = jax.jit(step, donate_argnums=0, compiler_options=options)
+    run = _step_runner(step)
+    return lambda state: run(state, length)
 
-    def chunk(state: GameState) -> tuple[GameState, Metrics]:
+
+def _step_runner(step: StepFn) -> Callable[[GameState, int], tuple[GameState, Metrics]]:
+    """``run(state, n)``: ``n`` dispatches of one jitted step, so chunks of any length share
+    one compilation."""
+    jitted = jax.jit(step, donate_argnums=0, compiler_options=step_compiler_options())
+
+    def run(state: GameState, length: int) -> tuple[GameState, Metrics]:
         history = []
         for _ in range(length):
             state, metrics = jitted(state)
             history.append(metrics)
         return state, jax.tree.map(lambda *xs: jnp.stack(xs), *history)
 
-    return chunk
+    return run
+
+
+def chunk_lengths(start: int, stop: int, every: int) -> list[int]:
+    """Chunk lengths from step ``start`` to ``stop``, each ending on a multiple of ``every``
+    or at ``stop``: ``chunk_lengths(37, 74, 10) == [3, 10, 10, 10, 4]``."""
+    lengths, current = [], start
+    while current < stop:
+        end = min(stop, (current // every + 1) * every)
+        lengths.append(end - current)
+        current = end
+    return lengths
 
 
 def first_non_finite(metrics: dict[str, np.ndarray]) -> tuple[int, str, float] | None:
@@ -252,12 +275,14 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     description: str = "train",
+    resume_from: int | None = None,
 ) -> FitResult:
     """Train ``state`` with ``step`` until ``state.step == config.steps`` (see module doc).
 
     ``state`` is the freshly initialised state; with ``resume=True`` it is the template the
     latest checkpoint is restored into (a :class:`~gan_jax.checkpoint.CheckpointError` if
-    there is none or it does not fit).  ``evaluate(state)`` returns numbers logged as an
+    there is none, it does not fit or it fails its digests); ``resume_from=STEP`` restores
+    that step instead and sets the newer ones aside.  ``evaluate(state)`` returns numbers logged as an
     ``eval`` row; ``sample_fn(state)`` returns images ``(N, H, W, C)`` in ``[-1, 1]``.
     """
     workdir = os.path.abspath(os.fspath(workdir))
@@ -266,8 +291,11 @@ def fit(
         os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=config.max_to_keep, create=True
     )
     metrics_path = os.path.join(workdir, METRICS_FILE)
-    if resume:
-        state = checkpointer.restore(template=state)
+    if resume or resume_from is not None:
+        state = checkpointer.restore(resume_from, template=state)
+        if resume_from is not None:
+            for path in checkpointer.set_aside_after(resume_from):
+                print(f"set aside the newer checkpoint {path}")
         _truncate_metrics(workdir, int(state.step))
     else:
         # The chunks donate their input buffers; never consume the caller's arrays.
@@ -279,12 +307,7 @@ def fit(
             )
         open(metrics_path, "w").close()
     start = int(state.step)
-    if start % config.log_every:
-        raise UserError(
-            f"checkpoint step {start} is not a multiple of --log-every {config.log_every}: "
-            "resume with the --log-every the run was started with"
-        )
-    chunk = make_chunk(step, config.log_every)
+    run_steps = _step_runner(step)
     interrupted = False
     current = start
 
@@ -294,8 +317,8 @@ def fit(
         )
         if start == 0:
             checkpointer.save(0, state)
-        while current < config.steps:
-            new_state, metrics = chunk(state)
+        for length in chunk_lengths(start, config.steps, config.log_every):
+            new_state, metrics = run_steps(state, length)
             host = {k: np.asarray(v) for k, v in metrics.items()}
             bad = first_non_finite(host)
             if bad is not None:
@@ -308,14 +331,16 @@ def fit(
                     "or another loss"
                 )
             state = new_state
-            for i in range(config.log_every):
+            for i in range(length):
                 row = {"step": current + i + 1}
                 row.update({k: _json_number(v[i]) for k, v in host.items()})
                 log.write(json.dumps(row) + "\n")
-            current += config.log_every
-            bar.update(config.log_every)
+            current += length
+            bar.update(length)
             bar.set_postfix({k: f"{float(v[-1]):.3f}" for k, v in host.items()})
-            if evaluate is not None and config.eval_every and current % config.eval_every == 0:
+            if evaluate is not None and (
+                (config.eval_every and current % config.eval_every == 0) or current == config.steps
+            ):
                 numbers = {k: _json_number(v) for k, v in evaluate(state).items()}
                 log.write(json.dumps({"step": current, "eval": True, **numbers}) + "\n")
                 log.flush()
@@ -350,5 +375,5 @@ def _save_samples(images: np.ndarray, workdir: str, step: int) -> None:
 
 
 def init_state(scheme: Any, game: Game, g: PyTree, d: PyTree, key: jax.Array) -> GameState:
-    """``scheme.init(game, g, d)`` with the training key attached."""
-    return scheme.init(game, g, d).replace(key=key)
+    """``scheme.init(game, g, d)`` with the training key attached (one jitted program)."""
+    return jax.jit(lambda g, d: scheme.init(game, g, d))(g, d).replace(key=key)

@@ -13,8 +13,9 @@ from gan_jax.nets.layers import BatchNorm, add_channel_bias, batch_normalize, ch
 
 
 def test_channel_sum_is_the_sum_over_all_but_the_last_axis():
-    x = jax.random.normal(jax.random.key(0), (3, 4, 5, 6))
-    np.testing.assert_allclose(channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+    with jax.enable_x64(True):  # two summation orders: compared in float64
+        x = jax.random.normal(jax.random.key(0), (3, 4, 5, 6), jnp.float64)
+        np.testing.assert_allclose(channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-12)
 
 
 def textbook_batch_norm(x, scale, bias, epsilon):
@@ -46,51 +47,61 @@ def test_value_and_gradient_equal_autodiff_of_the_formula(shape):
 
 @pytest.mark.parametrize("momentum", [0.9, 0.99])
 def test_matches_flax_batch_norm(momentum):
-    x = 1.5 + jax.random.normal(jax.random.key(0), (8, 4, 4, 5))
-    ours = BatchNorm(momentum=momentum, epsilon=1e-5)
-    theirs = nn.BatchNorm(use_running_average=False, momentum=momentum, epsilon=1e-5)
-    variables = theirs.init(jax.random.key(1), x)
-    assert jax.tree.structure(ours.init(jax.random.key(1), x)) == jax.tree.structure(variables)
-    variables = {
-        "params": {"scale": jnp.linspace(0.5, 1.5, 5), "bias": jnp.linspace(-1.0, 1.0, 5)},
-        "batch_stats": {"mean": jnp.full((5,), 0.3), "var": jnp.full((5,), 2.0)},
-    }
-    weights = jax.random.normal(jax.random.key(2), x.shape)
+    """Outputs, running statistics and gradients equal flax's BatchNorm.  Both sides run in
+    float64: they are two summation algorithms (matrix products vs reductions), whose
+    float32 rounding differs with the CPU's vector width and kernel library (a 5e-6
+    difference on values of 0.05 was seen on an AVX2 machine) and with TF32 on GPU."""
+    with jax.enable_x64(True):
+        x = 1.5 + jax.random.normal(jax.random.key(0), (8, 4, 4, 5), jnp.float64)
+        ours = BatchNorm(momentum=momentum, epsilon=1e-5)
+        theirs = nn.BatchNorm(use_running_average=False, momentum=momentum, epsilon=1e-5)
+        variables = theirs.init(jax.random.key(1), x)
+        assert jax.tree.structure(ours.init(jax.random.key(1), x)) == jax.tree.structure(variables)
+        variables = {
+            "params": {"scale": jnp.linspace(0.5, 1.5, 5), "bias": jnp.linspace(-1.0, 1.0, 5)},
+            "batch_stats": {"mean": jnp.full((5,), 0.3), "var": jnp.full((5,), 2.0)},
+        }
+        weights = jax.random.normal(jax.random.key(2), x.shape, jnp.float64)
 
-    def loss(module):
-        def f(params, x):
-            y, state = module.apply({**variables, "params": params}, x, mutable=["batch_stats"])
-            return jnp.sum(jnp.sin(y) * weights), state
+        def loss(module):
+            def f(params, x):
+                y, state = module.apply({**variables, "params": params}, x, mutable=["batch_stats"])
+                return jnp.sum(jnp.sin(y) * weights), state
 
-        return f
+            return f
 
-    (value_ours, state_ours), grads_ours = jax.value_and_grad(
-        loss(ours), argnums=(0, 1), has_aux=True
-    )(variables["params"], x)
-    (value_theirs, state_theirs), grads_theirs = jax.value_and_grad(
-        loss(theirs), argnums=(0, 1), has_aux=True
-    )(variables["params"], x)
-    np.testing.assert_allclose(value_ours, value_theirs, rtol=1e-5)
-    for a, b in zip(
-        jax.tree.leaves((state_ours, grads_ours)), jax.tree.leaves((state_theirs, grads_theirs))
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    # inference mode normalises with the running statistics
-    inference = BatchNorm(use_running_average=True).apply(variables, x)
-    expected = nn.BatchNorm(use_running_average=True).apply(variables, x)
-    np.testing.assert_allclose(inference, expected, rtol=1e-5, atol=1e-5)
+        (value_ours, state_ours), grads_ours = jax.value_and_grad(
+            loss(ours), argnums=(0, 1), has_aux=True
+        )(variables["params"], x)
+        (value_theirs, state_theirs), grads_theirs = jax.value_and_grad(
+            loss(theirs), argnums=(0, 1), has_aux=True
+        )(variables["params"], x)
+        assert value_ours.dtype == jnp.float64
+        np.testing.assert_allclose(value_ours, value_theirs, rtol=1e-12)
+        for a, b in zip(
+            jax.tree.leaves((state_ours, grads_ours)),
+            jax.tree.leaves((state_theirs, grads_theirs)),
+        ):
+            assert a.dtype == jnp.float64
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        # inference mode normalises with the running statistics
+        inference = BatchNorm(use_running_average=True).apply(variables, x)
+        expected = nn.BatchNorm(use_running_average=True).apply(variables, x)
+        np.testing.assert_allclose(inference, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_channel_bias_gradient_is_the_channel_sum():
-    x = jax.random.normal(jax.random.key(0), (2, 3, 4, 5))
-    bias = jax.random.normal(jax.random.key(1), (5,))
-    weights = jax.random.normal(jax.random.key(2), x.shape)
+    with jax.enable_x64(True):  # a matrix product vs autodiff's reduction: float64
+        x = jax.random.normal(jax.random.key(0), (2, 3, 4, 5), jnp.float64)
+        bias = jax.random.normal(jax.random.key(1), (5,), jnp.float64)
+        weights = jax.random.normal(jax.random.key(2), x.shape, jnp.float64)
 
-    def loss(add):
-        return lambda x, b: jnp.sum(jnp.sin(add(x, b)) * weights)
+        def loss(add):
+            return lambda x, b: jnp.sum(jnp.sin(add(x, b)) * weights)
 
-    ours = jax.grad(loss(add_channel_bias), argnums=(0, 1))(x, bias)
-    reference = jax.grad(loss(lambda x, b: x + b), argnums=(0, 1))(x, bias)
-    np.testing.assert_allclose(add_channel_bias(x, bias), x + bias)
-    for a, b in zip(ours, reference):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        ours = jax.grad(loss(add_channel_bias), argnums=(0, 1))(x, bias)
+        reference = jax.grad(loss(lambda x, b: x + b), argnums=(0, 1))(x, bias)
+        np.testing.assert_array_equal(add_channel_bias(x, bias), x + bias)
+        for a, b in zip(ours, reference):
+            assert a.dtype == jnp.float64
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -15,21 +15,37 @@ from gan_jax import data
 from gan_jax.checkpoint import CheckpointError
 from gan_jax.feature_classifier import ClassifierMetrics, load_classifier, random_shift
 
+pytestmark = pytest.mark.xdist_group("trained_classifier")  # one worker trains it once
+
+
+# The default recipe's 1,500 steps are a study (≈ 50 s on 2 cores): the default suite
+# trains the same recipe for 300 steps (99.7 % measured), the slow test the full recipe.
+SHORT_RECIPE_STEPS = 300
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("classifier"))
-    metrics = train_and_save("digits", 32, directory)  # the default recipe
+    metrics = train_and_save("digits", 32, directory, steps=SHORT_RECIPE_STEPS)
     return directory, metrics
 
 
-def test_held_out_accuracy_at_least_97_percent(trained):
-    directory, metrics = trained
+def check_held_out_accuracy(directory, metrics):
     assert metrics["test_examples"] == data.DIGITS_TEST_SIZE
     assert metrics["test_accuracy"] >= 0.97
     with open(f"{directory}/metrics.json") as f:
         saved = json.load(f)
     assert saved["test_accuracy"] == metrics["test_accuracy"]
+
+
+def test_held_out_accuracy_at_least_97_percent(trained):
+    check_held_out_accuracy(*trained)
+
+
+@pytest.mark.slow
+def test_default_recipe_held_out_accuracy_at_least_97_percent(tmp_path):
+    directory = str(tmp_path / "classifier")
+    check_held_out_accuracy(directory, train_and_save("digits", 32, directory))
 
 
 def test_checkpoint_round_trip_and_metric_sanity(trained):

@@ -132,13 +132,49 @@ def test_unknown_dataset_lists_valid_names():
         assert name in str(err.value)
 
 
-def test_unprepared_tfds_dataset_gives_a_clear_error(tmp_path, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise ConnectionError("network unreachable")
+def test_real_tfds_path_reaches_the_download_and_reports_the_network(tmp_path, monkeypatch):
+    """The non-mock ``tfds.data_source`` path, with every HTTP request failing as it does
+    offline: it gets as far as downloading (every import it needs is installed) and ends
+    in our network message."""
+    import requests
+    from tensorflow_datasets.core.utils import gcs_utils
 
-    monkeypatch.setattr(tfds, "data_source", no_network)
-    with pytest.raises(data.DatasetUnavailableError, match="network access"):
+    requests_made = []
+
+    def offline(session, request, **kwargs):
+        requests_made.append(request.url)
+        raise requests.exceptions.ConnectionError(f"mocked: no route to {request.url}")
+
+    monkeypatch.setattr(gcs_utils, "_is_gcs_disabled", True)  # no GCS mirror lookups
+    monkeypatch.setattr(requests.Session, "send", offline)
+    with pytest.raises(data.DatasetUnavailableError) as err:
         data.load_dataset("mnist", data_dir=str(tmp_path))
+    assert requests_made and "mnist" in requests_made[0]  # it reached the download
+    message = str(err.value)
+    assert "downloading it failed" in message and "network access" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "error,needle,not_needle",
+    [
+        (
+            ModuleNotFoundError("no", name="importlib_resources"),
+            "pip install importlib_resources",
+            "network",
+        ),
+        (ValueError("bad split 'trian'"), "bad split 'trian'", "network"),
+        (ConnectionError("unreachable"), "network access", "pip install"),
+    ],
+)
+def test_tfds_errors_name_their_real_cause(tmp_path, monkeypatch, error, needle, not_needle):
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(tfds, "data_source", failing)
+    with pytest.raises(data.DatasetUnavailableError) as err:
+        data.load_dataset("mnist", data_dir=str(tmp_path))
+    assert needle in str(err.value) and not_needle not in str(err.value)
 
 
 class TestRandomBatch:

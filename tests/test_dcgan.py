@@ -37,24 +37,36 @@ def transposed_conv_by_definition(x: np.ndarray, kernel: np.ndarray) -> np.ndarr
 UP_METHODS = ["subpixel", "overlap_add", "transpose", "auto"]
 
 
+# Every comparison of two numerical forms below runs in float64, so that it holds on any
+# CPU (summation order differs with vector width and kernel library) and on GPU (TF32
+# convolutions): the forms agree to ~1e-15 relative, and 1e-10 leaves room for nothing
+# but rounding.
+
+
+def as_float64(tree):
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+
+
 @pytest.mark.parametrize("method", UP_METHODS)
 @pytest.mark.parametrize("features", [1, 6])
 def test_up_sampling_equals_the_definition(method, features):
-    key_x, key_k = jax.random.split(jax.random.key(0))
-    x = jax.random.normal(key_x, (2, 3, 4, 5))
-    layer = ConvTranspose4x4(features, use_bias=False, method=method)
-    params = layer.init(key_k, x)
-    y = layer.apply(params, x)
-    expected = transposed_conv_by_definition(
-        np.asarray(x, np.float64), np.asarray(params["params"]["kernel"], np.float64)
-    )
-    assert y.shape == (2, 6, 8, features)
-    np.testing.assert_allclose(np.asarray(y), expected, atol=1e-5, rtol=1e-5)
+    with jax.enable_x64(True):
+        key_x, key_k = jax.random.split(jax.random.key(0))
+        x = jax.random.normal(key_x, (2, 3, 4, 5), jnp.float64)
+        layer = ConvTranspose4x4(features, use_bias=False, method=method)
+        params = as_float64(layer.init(key_k, x))
+        y = layer.apply(params, x)
+        assert y.dtype == jnp.float64 and y.shape == (2, 6, 8, features)
+        expected = transposed_conv_by_definition(
+            np.asarray(x), np.asarray(params["params"]["kernel"])
+        )
+        np.testing.assert_allclose(np.asarray(y), expected, atol=1e-10, rtol=1e-10)
 
 
 def assert_equal_gradients(layers, x, weights):
-    """Gradients w.r.t. parameters and input of ``Σ tanh(layer(x))·weights`` agree."""
-    params = layers[0].init(jax.random.key(2), x)
+    """Gradients w.r.t. parameters and input of ``Σ tanh(layer(x))·weights`` agree (call
+    under ``jax.enable_x64``, with float64 ``x`` and ``weights``)."""
+    params = as_float64(layers[0].init(jax.random.key(2), x))
 
     def loss(layer):
         return lambda p, x: jnp.sum(jnp.tanh(layer.apply(p, x)) * weights)
@@ -63,15 +75,17 @@ def assert_equal_gradients(layers, x, weights):
     for layer in layers[1:]:
         grads = jax.jit(jax.grad(loss(layer), argnums=(0, 1)))(params, x)
         for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(reference)):
-            np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+            assert a.dtype == jnp.float64
+            np.testing.assert_allclose(a, b, atol=1e-10, rtol=1e-10)
 
 
 @pytest.mark.parametrize("features", [1, 3])
 def test_up_sampling_methods_have_equal_gradients(features):
-    x = jax.random.normal(jax.random.key(1), (4, 4, 4, 8))
-    weights = jax.random.normal(jax.random.key(3), (4, 8, 8, features))
-    layers = [ConvTranspose4x4(features, method=m) for m in ["transpose"] + UP_METHODS[:2]]
-    assert_equal_gradients(layers, x, weights)
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.key(1), (4, 4, 4, 8), jnp.float64)
+        weights = jax.random.normal(jax.random.key(3), (4, 8, 8, features), jnp.float64)
+        layers = [ConvTranspose4x4(features, method=m) for m in ["transpose"] + UP_METHODS[:2]]
+        assert_equal_gradients(layers, x, weights)
 
 
 def test_im2col_patches_are_the_strided_windows():
@@ -87,25 +101,28 @@ def test_im2col_patches_are_the_strided_windows():
 
 @pytest.mark.parametrize("channels", [1, 3, 8])
 def test_down_sampling_methods_equal_the_strided_convolution(channels):
-    x = jax.random.normal(jax.random.key(0), (3, 8, 8, channels))
-    weights = jax.random.normal(jax.random.key(3), (3, 4, 4, 5))
-    layers = [Conv4x4Down(5, method=m) for m in ("conv", "im2col", "auto")]
-    params = layers[0].init(jax.random.key(2), x)
-    kernel, bias = params["params"]["kernel"], params["params"]["bias"]
-    expected = (
-        jax.lax.conv_general_dilated(
-            x,
-            kernel,
-            (2, 2),
-            ((1, 1), (1, 1)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            precision=jax.lax.Precision.HIGHEST,
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.key(0), (3, 8, 8, channels), jnp.float64)
+        weights = jax.random.normal(jax.random.key(3), (3, 4, 4, 5), jnp.float64)
+        layers = [Conv4x4Down(5, method=m) for m in ("conv", "im2col", "auto")]
+        params = as_float64(layers[0].init(jax.random.key(2), x))
+        kernel, bias = params["params"]["kernel"], params["params"]["bias"]
+        expected = (
+            jax.lax.conv_general_dilated(
+                x,
+                kernel,
+                (2, 2),
+                ((1, 1), (1, 1)),
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                precision=jax.lax.Precision.HIGHEST,
+            )
+            + bias
         )
-        + bias
-    )
-    for layer in layers:
-        np.testing.assert_allclose(layer.apply(params, x), expected, atol=1e-5, rtol=1e-5)
-    assert_equal_gradients(layers, x, weights)
+        for layer in layers:
+            y = layer.apply(params, x)
+            assert y.dtype == jnp.float64
+            np.testing.assert_allclose(y, expected, atol=1e-10, rtol=1e-10)
+        assert_equal_gradients(layers, x, weights)
 
 
 def test_reference_config_parameter_counts():

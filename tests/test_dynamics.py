@@ -434,8 +434,17 @@ def test_rollout_thinned_with_every_is_the_full_trajectory_subsampled():
     np.testing.assert_array_equal(thin.g, full.g[::15])
     np.testing.assert_array_equal(thin.d, full.d[::15])
     np.testing.assert_array_equal(thin.metrics["loss_g"], full.metrics["loss_g"])
-    with pytest.raises(ValueError, match="multiple of every"):
-        dy.rollout(game, scheme, f64(1.0), f64(0.5), 60, every=7)
+    # every need not divide num_steps: the final state is kept as well
+    ragged = dy.rollout(game, scheme, f64(1.0), f64(0.5), 60, every=7)
+    kept = dy.kept_steps(60, 7)
+    np.testing.assert_array_equal(kept, [0, 7, 14, 21, 28, 35, 42, 49, 56, 60])
+    np.testing.assert_array_equal(ragged.g, full.g[kept])
+    np.testing.assert_array_equal(ragged.d, full.d[kept])
+    np.testing.assert_array_equal(ragged.metrics["loss_g"], full.metrics["loss_g"])
+    short = dy.rollout(game, scheme, f64(1.0), f64(0.5), 5, every=7)  # fewer steps than every
+    np.testing.assert_array_equal(short.g, full.g[np.array([0, 5])])
+    with pytest.raises(ValueError, match="must be positive"):
+        dy.rollout(game, scheme, f64(1.0), f64(0.5), 60, every=0)
 
 
 def test_rollout_batch_may_be_a_function_of_the_step():

@@ -132,17 +132,20 @@ def test_fit_discriminator_learns_d_star():
 
 
 def test_fit_is_vmappable_and_matches_single_fits():
-    disc = MLPDiscriminator(width=8, depth=1)
-    init, run = od.fit_discriminator(
-        disc,
-        optax.sgd(0.1),
-        sample_real=lambda mu, k, n: jax.random.normal(k, (n, 1)),
-        sample_fake=lambda mu, k, n: mu + jax.random.normal(k, (n, 1)),
-        batch_size=32,
-    )
-    mus = jnp.array([0.0, 2.0])
-    keys = jax.random.split(jax.random.key(0), 2)
-    _fits, losses = jax.vmap(lambda k, m: run(init(k, m), m, 20))(keys, mus)
-    for i in range(2):
-        _single, single_losses = run(init(keys[i], mus[i]), mus[i], 20)
-        np.testing.assert_allclose(losses[i], single_losses, rtol=1e-5, atol=1e-6)
+    # float64: batched and unbatched products may round differently in float32
+    with jax.enable_x64(True):
+        disc = MLPDiscriminator(width=8, depth=1, param_dtype=jnp.float64)
+        init, run = od.fit_discriminator(
+            disc,
+            optax.sgd(0.1),
+            sample_real=lambda mu, k, n: jax.random.normal(k, (n, 1), jnp.float64),
+            sample_fake=lambda mu, k, n: mu + jax.random.normal(k, (n, 1), jnp.float64),
+            batch_size=32,
+        )
+        mus = jnp.array([0.0, 2.0], jnp.float64)
+        keys = jax.random.split(jax.random.key(0), 2)
+        _fits, losses = jax.vmap(lambda k, m: run(init(k, m), m, 20))(keys, mus)
+        assert losses.dtype == jnp.float64
+        for i in range(2):
+            _single, single_losses = run(init(keys[i], mus[i]), mus[i], 20)
+            np.testing.assert_allclose(losses[i], single_losses, rtol=1e-10, atol=1e-12)

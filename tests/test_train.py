@@ -3,8 +3,10 @@ data-parallel sharding equal to one device, and tfds datasets end to end (mock d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,38 +37,47 @@ def loss_rows(workdir) -> list[tuple[int, float, float]]:
     ]
 
 
-def test_resume_two_halves_equal_one_run(tmp_path):
+def assert_same_state(a, b) -> None:
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_resume_and_resume_from_equal_one_run_for_any_step_count(tmp_path):
+    """74 straight steps == 37 + 37 resumed == 37, newest step damaged, --resume-from 20,
+    with --log-every 10: neither 37 nor 74 is a multiple of it."""
     model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
-    straight = train.fit(
-        model.step,
-        model.state,
-        tmp_path / "a",
-        train.FitConfig(100, 10, 50, 0, 0),
-        progress=False,
-    )
-    half = train.fit(
-        model.step,
-        model.state,
-        tmp_path / "b",
-        train.FitConfig(50, 10, 50, 0, 0),
-        progress=False,
-    )
-    assert half.step == 50
+    config = train.FitConfig(74, log_every=10, checkpoint_every=20, eval_every=0, sample_every=0)
+    straight = train.fit(model.step, model.state, tmp_path / "a", config, progress=False)
+    first = dataclasses.replace(config, steps=37)
+    half = train.fit(model.step, model.state, tmp_path / "b", first, progress=False)
+    assert half.step == 37
+    assert Checkpointer(tmp_path / "b" / "checkpoints").all_steps() == [0, 20, 37]
+    shutil.copytree(tmp_path / "b", tmp_path / "c")
     resumed = train.fit(
-        model.step,
-        model.state,
-        tmp_path / "b",
-        train.FitConfig(100, 10, 50, 0, 0),
-        resume=True,
-        progress=False,
+        model.step, model.state, tmp_path / "b", config, resume=True, progress=False
     )
-    rows_a, rows_b = loss_rows(tmp_path / "a"), loss_rows(tmp_path / "b")
-    assert [r[0] for r in rows_a] == list(range(1, 101))
-    assert rows_a == rows_b  # bit-identical loss sequence
-    for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state)):
-        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
-            a, b = jax.random.key_data(a), jax.random.key_data(b)
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    rows_a = loss_rows(tmp_path / "a")
+    assert [r[0] for r in rows_a] == list(range(1, 75))
+    assert loss_rows(tmp_path / "b") == rows_a  # bit-identical loss sequence
+    assert_same_state(straight.state, resumed.state)
+
+    # The newest step (37) rots: --resume refuses it and names the intact steps; resuming
+    # from step 20 gives the uninterrupted run again and keeps the damaged step aside.
+    for root, _, names in os.walk(tmp_path / "c" / "checkpoints" / "37"):
+        for name in names:
+            if f"{os.sep}d" in root:
+                with open(os.path.join(root, name), "r+b") as f:
+                    f.write(b"\xff\xff\xff")
+    with pytest.raises(CheckpointError, match=r"step 37 .*intact earlier steps: \[0, 20\]"):
+        train.fit(model.step, model.state, tmp_path / "c", config, resume=True, progress=False)
+    fallback = train.fit(
+        model.step, model.state, tmp_path / "c", config, resume_from=20, progress=False
+    )
+    assert loss_rows(tmp_path / "c") == rows_a
+    assert_same_state(straight.state, fallback.state)
+    assert os.listdir(tmp_path / "c" / "checkpoints.abandoned")[0].startswith("37-")
 
 
 def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -103,11 +114,15 @@ def test_fit_refuses_to_overwrite_a_run_and_to_resume_nothing(tmp_path):
 
 
 def test_fit_config_intervals_must_divide():
-    with pytest.raises(train.UserError, match="multiple of --log-every"):
-        train.FitConfig(steps=100, log_every=30)
+    with pytest.raises(train.UserError, match="--checkpoint-every 45 must be a multiple"):
+        train.FitConfig(steps=100, log_every=30, checkpoint_every=45)
+    assert train.FitConfig(steps=7, log_every=10).steps == 7  # any step count
 
 
 # --------------------------------------------------------------------------- the CLI
+
+
+DCGAN_CLI = pytest.mark.xdist_group("dcgan_cli")  # one worker: shared classifier and cache
 
 
 @pytest.fixture(scope="module")
@@ -145,40 +160,60 @@ def dcgan_args(workdir, out, classifier, steps=40):
     ]
 
 
-def test_cli_outputs_and_corrupt_checkpoint_error(
+@DCGAN_CLI
+def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(
     repo_root, subprocess_env, tmp_path, tiny_classifier
 ):
+    """25 steps with --log-every 10: the last, partial window is logged, evaluated, sampled
+    and checkpointed.  Then the newest checkpoint rots: --resume refuses it in one line
+    naming the intact steps, and --resume-from 20 reproduces the uninterrupted run."""
     workdir, out = tmp_path / "run", tmp_path / "out"
     result = run_module(
         "experiments.train_dcgan",
-        dcgan_args(workdir, out, tiny_classifier),
+        dcgan_args(workdir, out, tiny_classifier, steps=25),
         subprocess_env,
         repo_root,
     )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 40 and 0 <= metrics["classes"] <= 10
+    assert metrics["steps"] == 25 and 0 <= metrics["classes"] <= 10
     assert metrics["fcd"] > 0 and metrics["fcd_real_test"] > 0
-    assert [e["step"] for e in metrics["history"]] == [20, 40]
+    assert [e["step"] for e in metrics["history"]] == [20, 25]
+    assert [r[0] for r in loss_rows(workdir)] == list(range(1, 26))
     for name in ("samples.png", "curves.png", "eval_curves.png"):
         assert (out / name).stat().st_size > 1000
-    assert (workdir / "samples" / "step_0000020.png").exists()
+    assert (workdir / "samples" / "step_0000025.png").exists()
+    assert Checkpointer(workdir / "checkpoints").all_steps() == [0, 20, 25]
 
-    # Damage every file of the latest checkpoint: --resume must fail with one clear line.
-    step_dir = workdir / "checkpoints" / "40"
-    for root, _, files in os.walk(step_dir):
+    # Damage every file of the newest checkpoint: --resume fails with one clear line.
+    for root, _, files in os.walk(workdir / "checkpoints" / "25"):
         for name in files:
             with open(os.path.join(root, name), "wb") as f:
                 f.write(b"not a checkpoint")
     result = run_module(
         "experiments.train_dcgan",
-        dcgan_args(workdir, out, tiny_classifier, steps=60) + ["--resume"],
+        dcgan_args(workdir, out, tiny_classifier, steps=25) + ["--resume"],
         subprocess_env,
         repo_root,
     )
-    assert_one_line_user_error(result, "unreadable")
+    assert_one_line_user_error(result, "intact earlier steps: [0, 20]")
+    assert "--resume-from STEP" in result.stderr
+
+    result = run_module(
+        "experiments.train_dcgan",
+        dcgan_args(workdir, out, tiny_classifier, steps=25) + ["--resume-from", "20"],
+        subprocess_env,
+        repo_root,
+    )
+    assert result.returncode == 0, result.stderr
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["steps"] == 25
+    assert resumed["fcd"] == metrics["fcd"]  # the same state as the uninterrupted run
+    assert resumed["final_loss_d"] == metrics["final_loss_d"]
+    assert os.listdir(workdir / "checkpoints.abandoned")[0].startswith("25-")
 
 
+@DCGAN_CLI
 def test_sigint_saves_a_checkpoint_and_resume_finishes(
     repo_root, subprocess_env, tmp_path, tiny_classifier
 ):
@@ -238,6 +273,7 @@ def test_tpu_flag_without_tpu_is_one_line(repo_root, subprocess_env, tmp_path):
         (["--dataset", "imagenet"], "unknown dataset"),
         (["--devices", "64"], "--devices 64"),
         (["--steps", "0"], "must be a positive integer"),
+        (["--resolution", "48"], "resolution must be 4·2^k"),
     ],
 )
 def test_cli_user_errors(repo_root, subprocess_env, tmp_path, args, needle):
@@ -267,6 +303,7 @@ def test_sharded_step_equals_unsharded_on_four_host_devices(repo_root, subproces
     assert report["params_changed"] > 1e-4  # the step moved the parameters
 
 
+@DCGAN_CLI
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])
 def test_tfds_datasets_train_under_mock_data(tmp_path, name):
     from experiments import train_dcgan
@@ -275,7 +312,8 @@ def test_tfds_datasets_train_under_mock_data(tmp_path, name):
     with tfds.testing.mock_data(num_examples=64):
         train_and_save(name, 32, str(tmp_path / "cls"), steps=5)
         args = dcgan_args(tmp_path / "run", tmp_path / "out", str(tmp_path / "cls"), steps=20)
-        metrics = train_dcgan.main([*args, "--dataset", name, "--batch-size", "16"])
+        # the CLI tests' batch (64), so mnist's programs come from the compilation cache
+        metrics = train_dcgan.main([*args, "--dataset", name])
     assert metrics["steps"] == 20 and metrics["dataset"] == name
     assert np.isfinite(metrics["fcd"]) and np.isfinite(metrics["final_loss_d"])
     channels = 3 if name == "cifar10" else 1

@@ -13,7 +13,7 @@ from gan_jax.dynamics.analysis import (
     update_jacobian,
 )
 from gan_jax.dynamics.game import Game, GameState, fold_batch
-from gan_jax.dynamics.rollout import Trajectory, rollout
+from gan_jax.dynamics.rollout import Trajectory, kept_steps, rollout
 from gan_jax.dynamics.schemes import (
     alternating,
     apply_update,
@@ -39,6 +39,7 @@ __all__ = [
     "extragradient",
     "flow_jacobian",
     "fold_batch",
+    "kept_steps",
     "optimistic",
     "rollout",
     "simultaneous",

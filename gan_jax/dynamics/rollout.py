@@ -8,6 +8,7 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gan_jax.dynamics.game import Game, PyTree, fold_batch
 
@@ -21,6 +22,13 @@ class Trajectory:
     g: PyTree
     d: PyTree
     metrics: dict[str, jax.Array]
+
+
+def kept_steps(num_steps: int, every: int) -> np.ndarray:
+    """The steps after which :func:`rollout` keeps a state: 0, every, 2·every, …, and
+    ``num_steps`` itself when ``every`` does not divide it."""
+    steps = np.arange(0, num_steps + 1, every)
+    return steps if steps[-1] == num_steps else np.append(steps, num_steps)
 
 
 def rollout(
@@ -40,16 +48,16 @@ def rollout(
     be a function ``t -> batch`` (for example one that samples real data on device from a
     key folded with ``t``); it is traced once, inside the scan.
 
-    The trajectory holds ``num_steps // every + 1`` states (the initial one, then the state
-    after steps ``every, 2·every, …``; ``num_steps`` must be a multiple of ``every``) and
-    the metrics of every step.  Thinning with ``every > 1`` keeps memory at
-    ``O(num_steps / every)`` for networks; it is a nested ``lax.scan``, so the result is the
-    same as ``every = 1`` subsampled.  Pure: jit it, and ``vmap`` it over step sizes
-    (build the optimizer inside the vmapped function), seeds or initial points.
-    ``unroll`` is passed to the inner ``lax.scan``.
+    The trajectory holds the states after the steps :func:`kept_steps` lists (the initial
+    one, then the state after steps ``every, 2·every, …``, and the final state when
+    ``every`` does not divide ``num_steps``) and the metrics of every step.  Thinning with
+    ``every > 1`` keeps memory at ``O(num_steps / every)`` for networks; it is a nested
+    ``lax.scan``, so the result is the same as ``every = 1`` subsampled.  Pure: jit it, and
+    ``vmap`` it over step sizes (build the optimizer inside the vmapped function), seeds or
+    initial points.  ``unroll`` is passed to the inner ``lax.scan``.
     """
-    if every < 1 or num_steps % every:
-        raise ValueError(f"num_steps={num_steps} must be a positive multiple of every={every}")
+    if num_steps < 1 or every < 1:
+        raise ValueError(f"num_steps={num_steps} and every={every} must be positive")
     batch_at = batch if callable(batch) else (lambda t: fold_batch(batch, t))
 
     def step(state: Any, t: jax.Array) -> tuple[Any, dict]:
@@ -67,8 +75,17 @@ def rollout(
     if every == 1:
         _, (gs, ds, metrics) = jax.lax.scan(keep, state, jnp.arange(num_steps), unroll=unroll)
     else:
-        _, (gs, ds, metrics) = jax.lax.scan(block, state, jnp.arange(0, num_steps, every))
-        metrics = jax.tree.map(lambda m: m.reshape((num_steps,) + m.shape[2:]), metrics)
+        full = num_steps - num_steps % every
+        state, (gs, ds, metrics) = jax.lax.scan(block, state, jnp.arange(0, full, every))
+        metrics = jax.tree.map(lambda m: m.reshape((full,) + m.shape[2:]), metrics)
+        if full < num_steps:  # a last, shorter block ending at num_steps
+            state, last = jax.lax.scan(step, state, jnp.arange(full, num_steps), unroll=unroll)
+
+            def append(kept: jax.Array, new: jax.Array) -> jax.Array:
+                return jnp.concatenate([kept, new[None]])
+
+            gs, ds = jax.tree.map(append, gs, state.g), jax.tree.map(append, ds, state.d)
+            metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), metrics, last)
 
     def prepend(first: jax.Array, rest: jax.Array) -> jax.Array:
         return jnp.concatenate([jnp.asarray(first, rest.dtype)[None], rest], axis=0)

@@ -228,10 +228,11 @@ class Conv4x4Down(_Conv4x4Layer):
         return self._add_bias(y)
 
 
-def _num_stages(resolution: int) -> int:
+def num_stages(resolution: int) -> int:
+    """Up-sampling stages from 4×4 to ``resolution`` (a ``ValueError`` unless 4·2^k ≥ 8)."""
     stages = round(math.log2(resolution / 4)) if resolution >= 8 else 0
     if stages < 1 or 4 * 2**stages != resolution:
-        raise ValueError(f"DCGAN resolution must be 4·2^k ≥ 8 (32, 64, …), got {resolution}")
+        raise ValueError(f"DCGAN resolution must be 4·2^k ≥ 8 (8, 16, 32, 64, …), got {resolution}")
     return stages
 
 
@@ -253,7 +254,7 @@ class DCGANGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z: Array, train: bool = True) -> Array:
-        stages = _num_stages(self.resolution)
+        stages = num_stages(self.resolution)
         features = self.width * 2 ** (stages - 1)
         x = nn.Dense(4 * 4 * features, use_bias=False, kernel_init=DCGAN_INIT)(z)
         x = x.reshape(z.shape[0], 4, 4, features)
@@ -274,7 +275,7 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, train: bool = True) -> Array:
-        stages = _num_stages(x.shape[1])
+        stages = num_stages(x.shape[1])
         features = self.width
         for stage in range(stages):
             x = Conv4x4Down(features, use_bias=stage == 0, name=f"Conv_{stage}")(x)

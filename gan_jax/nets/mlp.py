@@ -8,6 +8,7 @@ one raw logit per sample, as every loss in :mod:`gan_jax.losses` expects.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -42,21 +43,23 @@ def get_activation(activation: str | Activation) -> Activation:
 class MLP(nn.Module):
     """``depth`` hidden Dense layers of ``width`` units with ``activation``, then a linear head.
 
-    Inputs are flattened to ``(batch, features)``.
+    Inputs are flattened to ``(batch, features)``.  ``param_dtype`` is flax's (float32 by
+    default; float64 under ``jax.enable_x64`` for reference computations).
     """
 
     output_dim: int
     width: int = 128
     depth: int = 2
     activation: str | Activation = "relu"
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = get_activation(self.activation)
         h = x.reshape(x.shape[0], -1)
         for i in range(self.depth):
-            h = act(nn.Dense(self.width, name=f"hidden_{i}")(h))
-        return nn.Dense(self.output_dim, name="head")(h)
+            h = act(nn.Dense(self.width, param_dtype=self.param_dtype, name=f"hidden_{i}")(h))
+        return nn.Dense(self.output_dim, param_dtype=self.param_dtype, name="head")(h)
 
 
 class MLPGenerator(nn.Module):
@@ -66,10 +69,14 @@ class MLPGenerator(nn.Module):
     width: int = 128
     depth: int = 3
     activation: str | Activation = "relu"
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        return MLP(self.data_dim, self.width, self.depth, self.activation, name="mlp")(z)
+        mlp = MLP(
+            self.data_dim, self.width, self.depth, self.activation, self.param_dtype, name="mlp"
+        )
+        return mlp(z)
 
 
 class MLPDiscriminator(nn.Module):
@@ -84,15 +91,17 @@ class MLPDiscriminator(nn.Module):
     depth: int = 3
     activation: str | Activation = "leaky_relu"
     minibatch_std_group: int = 0
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         if not self.minibatch_std_group:
-            return MLP(1, self.width, self.depth, self.activation, name="mlp")(x)[:, 0]
+            mlp = MLP(1, self.width, self.depth, self.activation, self.param_dtype, name="mlp")
+            return mlp(x)[:, 0]
         act = get_activation(self.activation)
         h = x.reshape(x.shape[0], -1)
         for i in range(self.depth):
             if i == self.depth - 1:
                 h = MinibatchStdDev(self.minibatch_std_group, name="minibatch_std")(h)
-            h = act(nn.Dense(self.width, name=f"hidden_{i}")(h))
-        return nn.Dense(1, name="head")(h)[:, 0]
+            h = act(nn.Dense(self.width, param_dtype=self.param_dtype, name=f"hidden_{i}")(h))
+        return nn.Dense(1, param_dtype=self.param_dtype, name="head")(h)[:, 0]
