@@ -265,3 +265,17 @@ def test_mode_collapse_quick_preset_runs_under_two_minutes(repo_root, subprocess
         for name in (f"snapshots_{kind}.png", f"modes_{kind}.png"):
             assert (tmp_path / name).stat().st_size > 20_000
     assert elapsed < 120
+
+
+def test_toy_games_run_on_the_cpu_unless_asked_otherwise():
+    import jax
+    import jax.numpy as jnp
+
+    with cli.toy_device("cpu"):
+        assert jnp.ones(3).devices() == {jax.devices("cpu")[0]}
+    with cli.toy_device("default"):
+        assert jnp.ones(3).devices() == {jax.devices()[0]}
+    parser = cli.ArgumentParser()
+    cli.add_toy_device_flag(parser)
+    assert parser.parse_args([]).device == "cpu"
+    assert parser.parse_args(["--device", "default"]).device == "default"

@@ -286,7 +286,7 @@ def test_cli_user_errors(repo_root, subprocess_env, tmp_path, args, needle):
 def test_sharded_step_equals_unsharded_on_four_host_devices(repo_root, subprocess_env):
     env = dict(
         subprocess_env,
-        XLA_FLAGS="--xla_force_host_platform_device_count=4",
+        XLA_FLAGS=f"{subprocess_env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4",
         JAX_ENABLE_X64="1",  # the step in float64: see sharding_check.py
     )
     result = subprocess.run(
