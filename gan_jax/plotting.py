@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from gan_jax.metrics import mean_and_standard_error
 
@@ -156,6 +157,7 @@ def plot_curves(
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -300,6 +302,7 @@ def plot_classifier_metrics(
     ax_fcd.set(xlabel="step", ylabel="Fréchet classifier distance", title="FCD (lower is better)")
     ax_cls.set(xlabel="step", ylabel="classes covered", title="class coverage", ylim=(0, 10.5))
     for ax in (ax_fcd, ax_cls):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
