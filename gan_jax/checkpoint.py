@@ -32,8 +32,10 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -101,6 +103,21 @@ def _is_orbax_leftover(unraisable: Any) -> bool:
         return True
     code = getattr(origin, "cr_code", None)
     return code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename
+
+
+def _collect_orbax_leftovers() -> None:
+    """Garbage-collect what a failed orbax restore abandoned (its read tasks and coroutines
+    on the closed event loop) now, quietly, instead of at some later collection that would
+    print "Task exception was never retrieved" and "coroutine ... was never awaited"."""
+    asyncio_log = logging.getLogger("asyncio")
+    level = asyncio_log.level
+    asyncio_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gc.collect()
+    finally:
+        asyncio_log.setLevel(level)
 
 
 def _drop_orbax_leftovers() -> None:
@@ -236,6 +253,7 @@ class Checkpointer:
                     step, args=ocp.args.StandardRestore(_restore_target(template))
                 )
         except Exception as err:  # orbax/tensorstore raise many types for damaged files
+            _collect_orbax_leftovers()
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise CheckpointError(
                 f"checkpoint step {step} in {self.directory} is unreadable or does not match "

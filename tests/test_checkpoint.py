@@ -23,6 +23,10 @@ from gan_jax.checkpoint import (
 )
 from gan_jax.nets.mlp import MLPDiscriminator
 
+# A refused checkpoint must not leave orbax's in-flight reads to print "Exception ignored"
+# tracebacks later (issue 21): any such unraisable exception fails these tests.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+
 
 def make_state(seed: int = 0):
     disc = MLPDiscriminator(width=16, depth=2)
