@@ -22,10 +22,9 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # arithmetic does not depend on the optimisation level, and the suite also passes at the
 # default level (README, test-suite section).  Benchmarks, not tests, measure speed.
 # GAN_JAX_TEST_XLA_OPT_LEVEL=default keeps XLA's default.
+TEST_OPT_LEVEL_FLAG = "--xla_backend_optimization_level=0"
 if os.environ.get("GAN_JAX_TEST_XLA_OPT_LEVEL", "0") != "default":
-    os.environ["XLA_FLAGS"] = " ".join(
-        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]
-    ).strip()
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), TEST_OPT_LEVEL_FLAG])
 
 import jax
 import pytest
@@ -67,4 +66,13 @@ def subprocess_env() -> dict[str, str]:
     env.setdefault("JAX_PLATFORMS", "cpu")
     env["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
     env.update(COMPILATION_CACHE)
+    return env
+
+
+@pytest.fixture
+def timed_subprocess_env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    """:func:`subprocess_env` at XLA's default optimisation level, for the slow tests that
+    hold a CLI to a wall-time bound (at -O0 its compiled programs run several times slower)."""
+    env = dict(subprocess_env)
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(TEST_OPT_LEVEL_FLAG, "").strip()
     return env

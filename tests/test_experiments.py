@@ -85,13 +85,16 @@ def test_small_run_writes_figures_and_metrics(repo_root, subprocess_env, tmp_pat
 
 
 @pytest.mark.slow
-def test_full_study_meets_the_acceptance_bounds(repo_root, subprocess_env, tmp_path):
+def test_full_study_meets_the_acceptance_bounds(repo_root, timed_subprocess_env, tmp_path):
     """The default study: max|D - D*| ≤ 0.05 and |V̂ - V*| ≤ 0.02 for every μ, under 3 min."""
     import time
 
     start = time.perf_counter()
     result = run_module(
-        "experiments.optimal_discriminator", ["--out", str(tmp_path)], subprocess_env, repo_root
+        "experiments.optimal_discriminator",
+        ["--out", str(tmp_path)],
+        timed_subprocess_env,
+        repo_root,
     )
     elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
@@ -238,12 +241,17 @@ def test_mode_collapse_user_errors(repo_root, subprocess_env, args, needle):
 
 
 @pytest.mark.slow
-def test_mode_collapse_quick_preset_runs_under_two_minutes(repo_root, subprocess_env, tmp_path):
+def test_mode_collapse_quick_preset_runs_under_two_minutes(
+    repo_root, timed_subprocess_env, tmp_path
+):
     import time
 
     start = time.perf_counter()
     result = run_module(
-        "experiments.mode_collapse", ["--quick", "--out", str(tmp_path)], subprocess_env, repo_root
+        "experiments.mode_collapse",
+        ["--quick", "--out", str(tmp_path)],
+        timed_subprocess_env,
+        repo_root,
     )
     elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
