@@ -100,7 +100,7 @@ def _is_orbax_leftover(unraisable: Any) -> bool:
     garbage collected."""
     error, origin = unraisable.exc_value, unraisable.object
     if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
-        return True
+        return origin is None  # raised from tensorstore's C++ callback, not Python code
     code = getattr(origin, "cr_code", None)
     return code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename
 
