@@ -7,11 +7,11 @@ ever losing work.
   and applies ``scheme.step``.  Everything a step depends on (parameters, BatchNorm
   statistics, optimizer states, the step count, the key) is in the
   :class:`~gan_jax.dynamics.GameState`.
-* **Chunks.**  :func:`make_chunk` runs jitted steps (state buffers donated) up to the next
-  multiple of ``log_every``, returning every step's metrics (see there for why this is not
-  a ``lax.scan`` on CPU).  Host work (logging, evaluation, sample grids, checkpoints, the
-  progress bar) happens between chunks.  ``steps`` need not be a multiple of
-  ``log_every``: the last chunk is shorter, and it is logged, evaluated, sampled and
+* **Chunks.**  :func:`fit` dispatches one jitted step (state buffers donated) in chunks
+  that end on multiples of ``log_every`` (:func:`chunk_lengths`; see :func:`make_chunk` for
+  why this is not a ``lax.scan`` on CPU).  Host work (logging, evaluation, sample grids,
+  checkpoints, the progress bar) happens between chunks.  ``steps`` need not be a multiple
+  of ``log_every``: the last chunk is shorter, and it is logged, evaluated, sampled and
   checkpointed like any other.
 * **Logging.**  ``workdir/metrics.jsonl``: one row per step (``step``, ``loss_g``,
   ``loss_d``) and one per evaluation (``step`` plus the evaluator's numbers).
@@ -150,7 +150,7 @@ def make_chunk(
     times from Python: dispatch is asynchronous, so nothing waits on the host inside a chunk.
     ``scan=True`` runs the steps in one ``lax.scan``; that is the right choice for tiny
     steps (toy games), but on XLA:CPU (jax 0.10) convolutions inside a loop body lose their
-    fast path: the DCGAN-32 step ran 0.21 s straight and 6.7 s inside a scan.
+    fast library path: the DCGAN-32 step ran 0.21 s straight and 6.7 s inside a scan.
     Both compile with :func:`step_compiler_options`.
     """
     options = step_compiler_options()
@@ -282,8 +282,9 @@ def fit(
     ``state`` is the freshly initialised state; with ``resume=True`` it is the template the
     latest checkpoint is restored into (a :class:`~gan_jax.checkpoint.CheckpointError` if
     there is none, it does not fit or it fails its digests); ``resume_from=STEP`` restores
-    that step instead and sets the newer ones aside.  ``evaluate(state)`` returns numbers logged as an
-    ``eval`` row; ``sample_fn(state)`` returns images ``(N, H, W, C)`` in ``[-1, 1]``.
+    that step instead and sets the newer ones aside.  ``evaluate(state)`` returns numbers
+    logged as an ``eval`` row (every ``eval_every`` steps and at the last step);
+    ``sample_fn(state)`` returns images ``(N, H, W, C)`` in ``[-1, 1]``.
     """
     workdir = os.path.abspath(os.fspath(workdir))
     os.makedirs(workdir, exist_ok=True)
