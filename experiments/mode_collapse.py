@@ -212,13 +212,6 @@ def compile_method(
     return run
 
 
-def run_method(
-    mixture: data.GaussianMixture, method: Method, args: cli.argparse.Namespace
-) -> dict[str, np.ndarray]:
-    """Train ``args.seeds`` seeds of ``method`` in one vmapped program; coverage per snapshot."""
-    return compile_method(mixture, method, args)()
-
-
 def summarise(result: dict[str, np.ndarray]) -> dict[str, float | list]:
     """Final-snapshot mean ± s.e. over seeds, and the per-seed values."""
     row: dict[str, float | list] = {}
@@ -252,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     start = time.time()
     steps = dy.kept_steps(args.steps, args.every)
     metrics: dict = {"config": vars(args), "steps": steps, "results": {}, "seconds": {}}
-    num_modes = {}
+    mixtures = {kind: data.mixture_of_gaussians(kind) for kind in args.mixtures}
+    num_modes = {kind: mixture.num_modes for kind, mixture in mixtures.items()}
     jobs = [(kind, name) for kind in args.mixtures for name in args.methods]
     curves: dict[str, dict] = {kind: {} for kind in args.mixtures}
     snapshots: dict[str, dict] = {kind: {} for kind in args.mixtures}
@@ -261,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 40 % of the time is compilation).
     with ThreadPoolExecutor(max_workers=1) as compiler:
         programs = [
-            compiler.submit(compile_method, data.mixture_of_gaussians(kind), METHODS[name], args)
+            compiler.submit(compile_method, mixtures[kind], METHODS[name], args)
             for kind, name in jobs
         ]
         results = {}
@@ -270,10 +264,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             tic = time.time()
             results[kind, name] = run()
             metrics["seconds"][f"{kind}/{name}"] = round(time.time() - tic, 1)  # training only
-    for kind, name in jobs:
-        mixture = data.mixture_of_gaussians(kind)
-        num_modes[kind] = mixture.num_modes
-        result = results[kind, name]
+    for (kind, name), result in results.items():
         metrics["results"].setdefault(kind, {})[name] = {
             **summarise(result),
             "modes_over_steps": result["modes"].mean(axis=0),
@@ -281,8 +272,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         }
         curves[kind][METHODS[name].label] = result["modes"]
         snapshots[kind][METHODS[name].label] = result["samples"][0]  # seed 0
-    for kind in args.mixtures:
-        mixture = data.mixture_of_gaussians(kind)
+    for kind, mixture in mixtures.items():
         limit = 3.0 if kind == "ring" else 5.5
         plot_sample_snapshots(
             snapshots[kind],

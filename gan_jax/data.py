@@ -231,7 +231,8 @@ def _tfds_failure(name: str, split: str, err: BaseException) -> str:
     first = chain[0]
     detail = f"{type(first).__name__}: {str(first).splitlines()[0] if str(first) else '-'}"
     what = f"could not read tfds dataset {name!r} split {split!r}"
-    if any(isinstance(e, _network_error_types()) for e in chain):
+    network_errors = _network_error_types()
+    if any(isinstance(e, network_errors) for e in chain):
         return (
             f"{what}: downloading it failed ({detail[:200]}); it downloads on first use, "
             "which needs network access: prepare it once on a connected machine or pass "
