@@ -119,6 +119,8 @@ def check_resume_config(workdir: str, args: cli.argparse.Namespace) -> None:
                 "original flags, or a new --workdir"
             )
         return
+    if not parallel.is_primary():
+        return
     os.makedirs(workdir, exist_ok=True)
     with open(path, "w") as f:
         json.dump(mine, f, indent=2, sort_keys=True)
@@ -167,21 +169,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
         batch_size=args.batch_size,
     )
     model = build_image_gan(gan_config, train_set.images, jax.random.key(args.seed), mesh)
-
-    classifier, classifier_params, classifier_meta = get_classifier(args)
-    measure = ClassifierMetrics(classifier, classifier_params, train_set.images)
-    fcd_real_test = frechet_feature_distance(
-        measure.real_features, measure.features_and_logits(test_set.images)[0]
-    )
+    primary = parallel.is_primary()  # only process 0 evaluates and writes outputs
+    if primary:
+        classifier, classifier_params, classifier_meta = get_classifier(args)
+        measure = ClassifierMetrics(classifier, classifier_params, train_set.images)
+        fcd_real_test = frechet_feature_distance(
+            measure.real_features, measure.features_and_logits(test_set.images)[0]
+        )
     eval_z = latents(jax.random.key(args.seed + 1), args.eval_samples, gan_config.latent_dim)
     sample_z = latents(jax.random.key(args.seed + 2), NUM_SAMPLES, gan_config.latent_dim)
     generate = jax.jit(model.generate)
 
     def evaluate(state) -> dict[str, float]:
-        return measure(generate(state, eval_z))
+        return measure(generate(parallel.host_local(state), eval_z))
 
     def samples(state) -> np.ndarray:
-        return np.asarray(generate(state, sample_z))
+        return np.asarray(generate(parallel.host_local(state), sample_z))
 
     start = time.perf_counter()
     result = train.fit(
@@ -189,14 +192,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
         model.state,
         workdir,
         config,
-        evaluate=evaluate,
-        sample_fn=samples,
+        evaluate=evaluate if primary else None,
+        sample_fn=samples if primary else None,
         resume=args.resume,
         resume_from=args.resume_from,
         progress=not args.no_progress,
         description=f"DCGAN {args.dataset} ({args.scheme})",
     )
     seconds = time.perf_counter() - start
+    if not primary:
+        if result.interrupted:
+            raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
+        return {}
     rows = train.read_metrics(workdir)
     evals = [r for r in rows if r.get("eval")]
     if evals and evals[-1]["step"] == result.step:  # fit evaluated the final state already
@@ -211,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "scheme": args.scheme,
         "loss": args.loss,
         "devices": len(devices),
+        "processes": jax.process_count(),
         "backend": devices[0].platform,
         "seconds_this_session": round(seconds, 1),
         "fcd": final["fcd"],
@@ -243,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"interrupted at step {result.step}; checkpoint saved in {workdir}: continue "
             "with the same command plus --resume"
         )
-        raise SystemExit(130)
+        raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
     print(
         f"step {result.step}: FCD {final['fcd']:.3f} (real held-out {fcd_real_test:.3f}), "
         f"{final['classes']}/{train_set.num_classes} classes, KL {final['class_kl']:.3f}; "

@@ -177,17 +177,38 @@ class Checkpointer:
     >>> state = ckpt.restore(template=state)          # latest step
     """
 
-    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3, create: bool = True):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        max_to_keep: int = 3,
+        create: bool = True,
+        process_local: bool = False,
+    ):
+        """In a multi-process job every process saves and restores a checkpoint together
+        (orbax's barriers; process 0 writes the metadata and the replicated arrays).
+        ``process_local=True`` is for what one process reads or writes alone, such as the
+        evaluation classifier that only process 0 loads."""
         self.directory = os.path.abspath(os.fspath(directory))
         if not create and not os.path.isdir(self.directory):
             raise CheckpointError(
                 f"no checkpoint directory at {self.directory}: check the path, or start a "
                 "new run without --resume"
             )
+        multiprocessing = ocp.options.MultiprocessingOptions()
+        if process_local and jax.process_count() > 1:
+            me = jax.process_index()
+            multiprocessing = ocp.options.MultiprocessingOptions(
+                primary_host=me, active_processes={me}, barrier_sync_key_prefix=f"process{me}"
+            )
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=create, enable_async_checkpointing=False
+            max_to_keep=max_to_keep,
+            create=create,
+            enable_async_checkpointing=False,
+            multiprocessing_options=multiprocessing,
         )
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._manager = ocp.CheckpointManager(
+            self.directory, options=options, item_handlers=ocp.StandardCheckpointHandler()
+        )
 
     def all_steps(self) -> list[int]:
         """Steps with a complete checkpoint, ascending."""
@@ -215,7 +236,9 @@ class Checkpointer:
 
         With ``template`` (a state of the same structure, e.g. a freshly initialised one)
         the result has its exact pytree structure, dtypes and shardings, including optax
-        named tuples and typed PRNG keys.  Without it, nested dicts/lists of arrays.
+        named tuples and typed PRNG keys: a step saved on any mesh or process count
+        restores onto the template's.  Without it, nested dicts/lists of arrays on this
+        process's first device.
         When the latest step is damaged, the :class:`CheckpointError` lists the earlier
         steps that restore and verify.
         """
@@ -246,12 +269,8 @@ class Checkpointer:
         _drop_orbax_leftovers()
         try:
             digests = self._stored_digests(step)
-            if template is None:
-                restored = self._manager.restore(step)
-            else:
-                restored = self._manager.restore(
-                    step, args=ocp.args.StandardRestore(_restore_target(template))
-                )
+            target = self._local_target(step) if template is None else _restore_target(template)
+            restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
         except Exception as err:  # orbax/tensorstore raise many types for damaged files
             _collect_orbax_leftovers()
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -275,6 +294,15 @@ class Checkpointer:
                         f"{name or '<root>'} does not match the digest stored with it"
                     )
         return restored if template is None else _data_to_keys(restored, template)
+
+    def _local_target(self, step: int) -> Any:
+        """The step's arrays as stored, each on this process's first device: a step saved
+        on other devices (another mesh, another process count) restores here too."""
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        return jax.tree.map(
+            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+            self._manager.item_metadata(step).tree,
+        )
 
     def _stored_digests(self, step: int) -> dict[str, str] | None:
         """The step's leaf digests from orbax's step metadata file, or ``None`` for a step
@@ -305,14 +333,21 @@ class Checkpointer:
     def set_aside_after(self, step: int) -> list[str]:
         """Move every step newer than ``step`` into ``<directory>.abandoned/<step>-<time>``
         (so that a run continued from ``step`` can save those step numbers again) and return
-        where they went.  Nothing is deleted."""
+        where they went.  Nothing is deleted.  In a multi-process job, process 0 moves them
+        and every process calls this (it ends with a barrier)."""
         moved = []
-        for later in [s for s in self.all_steps() if s > step]:
-            target = os.path.join(f"{self.directory}.abandoned", f"{later}-{time.time_ns()}")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            shutil.move(os.path.join(self.directory, str(later)), target)
-            moved.append(target)
-        if moved:
+        later_steps = [s for s in self.all_steps() if s > step]
+        if jax.process_index() == 0:
+            for later in later_steps:
+                target = os.path.join(f"{self.directory}.abandoned", f"{later}-{time.time_ns()}")
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.move(os.path.join(self.directory, str(later)), target)
+                moved.append(target)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("gan_jax_checkpoint_set_aside")
+        if later_steps:
             self._manager.reload()
         return moved
 

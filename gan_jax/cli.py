@@ -16,14 +16,12 @@ import logging
 import math
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import numpy as np
-
-from gan_jax.checkpoint import CheckpointError
-from gan_jax.data import DatasetUnavailableError, UnknownDatasetError
 
 USER_ERROR_EXIT_CODE = 2
 
@@ -32,12 +30,14 @@ class UserError(Exception):
     """An error the user fixes by changing the command; its message names the fix."""
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    UserError,
-    UnknownDatasetError,
-    DatasetUnavailableError,
-    CheckpointError,
-)
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that are user errors: :class:`UserError`, unknown or unavailable
+    datasets, missing or damaged checkpoints.  Imported on demand, so that a CLI that needs
+    none of them (the process launcher) starts without loading JAX."""
+    from gan_jax.checkpoint import CheckpointError
+    from gan_jax.data import DatasetUnavailableError, UnknownDatasetError
+
+    return (UserError, UnknownDatasetError, DatasetUnavailableError, CheckpointError)
 
 
 def fail(message: str) -> NoReturn:
@@ -60,16 +60,52 @@ class ArgumentParser(argparse.ArgumentParser):
 def run_main(
     main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None
 ) -> None:
-    """Run an experiment's ``main(argv)``, mapping :data:`USER_ERRORS` to :func:`fail`.
+    """Run an experiment's ``main(argv)``, mapping :func:`user_errors` to :func:`fail`.
+
+    In a multi-controller job (:func:`gan_jax.parallel.initialize_distributed`), a process
+    that fails leaves at once with its status (:func:`_exit_now`); one that was interrupted
+    after saving (status 130, every process stops at the same step) exits normally.
 
     orbax logs damaged checkpoints through absl before raising; the CLI reports them itself
     as one :class:`CheckpointError` line, so absl's log lines are silenced here.
     """
     logging.getLogger("absl").setLevel(logging.CRITICAL)
     try:
-        main(argv)
-    except USER_ERRORS as err:
-        fail(str(err))
+        try:
+            main(argv)
+        except user_errors() as err:
+            fail(str(err))
+    except SystemExit as stop:
+        if stop.code not in (None, 0, INTERRUPTED_EXIT_CODE) and _in_distributed_job():
+            _exit_now(stop.code if isinstance(stop.code, int) else 1)
+        raise
+    except KeyboardInterrupt:
+        if _in_distributed_job():
+            _exit_now(INTERRUPTED_EXIT_CODE)
+        raise
+    except BaseException:
+        if _in_distributed_job():
+            traceback.print_exc()
+            _exit_now(1)
+        raise
+
+
+INTERRUPTED_EXIT_CODE = 130  # a run stopped by Ctrl-C/SIGTERM after saving its state
+
+
+def _in_distributed_job() -> bool:
+    jax = sys.modules.get("jax")
+    return jax is not None and jax.distributed.is_initialized()
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Leave a multi-controller job at once.  A normal exit would run JAX's shutdown, a
+    barrier that waits for every other process, and those may be blocked in a collective
+    waiting for this one: both would hang.  Exiting without it lets the others see this
+    process die (the launcher, or JAX's heartbeat timeout, then stops them)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def positive_int(text: str) -> int:

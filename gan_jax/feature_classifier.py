@@ -95,7 +95,7 @@ def train_classifier(
 def save_classifier(directory: str, params: dict, meta: dict) -> None:
     """Checkpoint ``params`` (orbax, atomic) and write ``meta`` next to it."""
     os.makedirs(directory, exist_ok=True)
-    with Checkpointer(directory, max_to_keep=1) as checkpointer:
+    with Checkpointer(directory, max_to_keep=1, process_local=True) as checkpointer:
         checkpointer.save(0, params)
     with open(os.path.join(directory, META_FILE), "w") as f:
         json.dump(meta, f, indent=2, sort_keys=True)
@@ -122,7 +122,9 @@ def load_classifier(directory: str) -> tuple[Classifier, dict, dict]:
         ) from err
     template = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1,) + shape))
     try:
-        params = Checkpointer(directory, max_to_keep=1, create=False).restore(template=template)
+        params = Checkpointer(directory, max_to_keep=1, create=False, process_local=True).restore(
+            template=template
+        )
     except CheckpointError as err:
         # the damage itself, without the run-resuming advice restore() adds to it
         problem = err.__cause__ if isinstance(err.__cause__, CheckpointError) else err

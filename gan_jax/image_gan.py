@@ -132,20 +132,19 @@ def build_image_gan(
     opt_g = optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2)
     opt_d = optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2)
     scheme = SCHEMES[config.scheme](opt_g, opt_d)
-    if mesh is not None:
-        images = parallel.replicate(images, mesh)
-
-    def batch_fn(key: Array, step: Array) -> dict:
-        key_data, key_noise = jax.random.split(key)
-        return {"real": random_batch(key_data, images, config.batch_size), "key": key_noise}
 
     init_key, train_key = jax.random.split(key)
     g, d = gan.init_players(
         generator, discriminator, init_key, images[: config.batch_size], config.latent_dim
     )
     state = train.init_state(scheme, game, g, d, train_key)
-    if mesh is not None:
-        state = parallel.replicate(state, mesh)
+    if mesh is not None:  # the dataset and the state on every device (of every process)
+        images, state = parallel.replicate((images, state), mesh)
+
+    def batch_fn(key: Array, step: Array) -> dict:
+        key_data, key_noise = jax.random.split(key)
+        return {"real": random_batch(key_data, images, config.batch_size), "key": key_noise}
+
     step = train.make_train_step(game, scheme, batch_fn, mesh)
     return ImageGAN(config, generator, discriminator, game, scheme, step, state, mesh)
 

@@ -33,6 +33,13 @@ ever losing work.
 * **NaN guard.**  After every chunk the losses are checked; a non-finite one raises
   :class:`NonFiniteLossError` naming the first bad step, *before* anything from that chunk is
   saved, so the last good checkpoint is what is on disk.
+* **Several processes** (:mod:`gan_jax.parallel`, multi-controller): every process runs the
+  same chunks and saves the checkpoints together; process 0 alone writes
+  ``metrics.jsonl``, figures and samples, shows the progress bar and calls ``evaluate`` and
+  ``sample_fn`` (on its local copy of the replicated state, :func:`parallel.host_local`).
+  The losses are replicated, so the NaN guard fires at the same step on every process; a
+  stop request is OR-ed over the processes after each chunk (:func:`parallel.any_process`),
+  so a Ctrl-C that reaches one process stops them all at the same step, saved.
 """
 
 from __future__ import annotations
@@ -292,12 +299,14 @@ def fit(
         os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=config.max_to_keep, create=True
     )
     metrics_path = os.path.join(workdir, METRICS_FILE)
+    primary = parallel.is_primary()
     if resume or resume_from is not None:
         state = checkpointer.restore(resume_from, template=state)
         if resume_from is not None:
             for path in checkpointer.set_aside_after(resume_from):
                 print(f"set aside the newer checkpoint {path}")
-        _truncate_metrics(workdir, int(state.step))
+        if primary:
+            _truncate_metrics(workdir, int(state.step))
     else:
         # The chunks donate their input buffers; never consume the caller's arrays.
         state = jax.tree.map(lambda leaf: leaf.copy(), state)
@@ -306,15 +315,21 @@ def fit(
                 f"{workdir} already holds checkpoints: pass --resume to continue that run, "
                 "or choose a new --workdir"
             )
-        open(metrics_path, "w").close()
+        if primary:
+            open(metrics_path, "w").close()
+    parallel.sync("gan_jax_fit_start")  # every process has looked before step 0 is saved
     start = int(state.step)
     run_steps = _step_runner(step)
     interrupted = False
     current = start
 
-    with stop_requests() as flags, open(metrics_path, "a") as log:
+    with stop_requests() as flags, open(metrics_path if primary else os.devnull, "a") as log:
         bar = tqdm(
-            total=config.steps, initial=start, desc=description, disable=not progress, unit="step"
+            total=config.steps,
+            initial=start,
+            desc=description,
+            disable=not (progress and primary),
+            unit="step",
         )
         if start == 0:
             checkpointer.save(0, state)
@@ -339,28 +354,38 @@ def fit(
             current += length
             bar.update(length)
             bar.set_postfix({k: f"{float(v[-1]):.3f}" for k, v in host.items()})
-            if evaluate is not None and (
-                (config.eval_every and current % config.eval_every == 0) or current == config.steps
+            stop = parallel.any_process(flags["stop"])  # all processes stop at one step
+            if (
+                primary
+                and evaluate is not None
+                and (
+                    (config.eval_every and current % config.eval_every == 0)
+                    or current == config.steps
+                )
             ):
-                numbers = {k: _json_number(v) for k, v in evaluate(state).items()}
+                numbers = {
+                    k: _json_number(v) for k, v in evaluate(parallel.host_local(state)).items()
+                }
                 log.write(json.dumps({"step": current, "eval": True, **numbers}) + "\n")
                 log.flush()
                 _plot_losses(workdir)
             if (
-                sample_fn is not None
+                primary
+                and sample_fn is not None
                 and config.sample_every
                 and (current % config.sample_every == 0 or current == config.steps)
             ):
-                _save_samples(sample_fn(state), workdir, current)
+                _save_samples(sample_fn(parallel.host_local(state)), workdir, current)
             log.flush()
             every = config.checkpoint_every
-            if (every and current % every == 0) or current == config.steps or flags["stop"]:
+            if (every and current % every == 0) or current == config.steps or stop:
                 checkpointer.save(current, state)
-            if flags["stop"]:
+            if stop:
                 interrupted = True
                 break
         bar.close()
-    _plot_losses(workdir)
+    if primary:
+        _plot_losses(workdir)
     checkpointer.close()
     return FitResult(state=state, step=current, interrupted=interrupted)
 

@@ -71,6 +71,14 @@ class TestDigits:
             assert set(np.unique(np.asarray(ds.labels))) == set(range(10))
             assert ds.num_classes == 10
 
+    def test_digits_file_reader_equals_sklearn_loader(self):
+        from sklearn.datasets import load_digits
+
+        images, labels = data.digits_arrays()
+        bunch = load_digits()
+        np.testing.assert_array_equal(images, bunch.images)
+        np.testing.assert_array_equal(labels, bunch.target)
+
     def test_native_resolution_is_the_real_sklearn_data(self):
         from sklearn.datasets import load_digits
 
