@@ -83,11 +83,28 @@ def run_main(
         if _in_distributed_job():
             _exit_now(INTERRUPTED_EXIT_CODE)
         raise
-    except BaseException:
+    except BaseException as err:
         if _in_distributed_job():
-            traceback.print_exc()
+            if _lost_a_peer(err):
+                first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+                print(
+                    "error: lost the connection to another process of this job, which has "
+                    f"probably died (see its output; {first}); restart from the last "
+                    "checkpoint with --resume",
+                    file=sys.stderr,
+                )
+            else:
+                traceback.print_exc()
             _exit_now(1)
         raise
+
+
+PEER_LOSS_MARKERS = ("Connection reset by peer", "Connection closed by peer", "Gloo")
+
+
+def _lost_a_peer(error: BaseException) -> bool:
+    """Whether ``error`` is a collective failing because another process went away."""
+    return any(marker in str(error) for marker in PEER_LOSS_MARKERS)
 
 
 INTERRUPTED_EXIT_CODE = 130  # a run stopped by Ctrl-C/SIGTERM after saving its state

@@ -19,8 +19,9 @@ slice or a GPU cluster, the scheduler starts one process per host instead (READM
 * **Failure.**  When a process is killed by a signal, the others are killed at once; when
   one exits with an error status, the others get ``--grace`` seconds to exit by
   themselves (they do when the error is the same on every process, e.g. a bad flag), then
-  are killed.  The launcher names the failed process and exits with its status (128 + the
-  signal number for a signal).  It polls every 0.1 s, so it exits within about 0.2 s of a
+  are killed.  The launcher names every process that failed by itself and exits with the
+  status of the cause (128 + the signal number for a signal): a process killed by a signal
+  when there is one, since a survivor whose collective lost that peer may exit first.  It polls every 0.1 s, so it exits within about 0.2 s of a
   process dying by a signal and within ``--grace`` + 0.2 s of an error exit.
 * **Orphans.**  On Linux each process is killed by the kernel if the launcher itself dies
   (``PR_SET_PDEATHSIG``), even by SIGKILL.
@@ -202,22 +203,20 @@ def run(
         f"{processes} processes × {devices_per_process} CPU devices, coordinator {address} ({pids})"
     )
 
-    failure: tuple[int, int, float] | None = None  # (index, return code, when)
+    reported: set[int] = set()
+    causes: list[int] = []
+    first_failure = None  # when the first process failed
     try:
         while any(child.poll() is None for child in children):
-            if failure is None:
-                for index, child in enumerate(children):
-                    code = child.poll()
-                    if code:
-                        failure = (index, code, time.monotonic())
-                        say(f"process {index} (pid {child.pid}) {describe_exit(code)}")
-                        break
-            if failure is not None:
-                index, code, when = failure
-                if code < 0 or time.monotonic() - when > grace:
+            cause = _report_failures(children, reported, causes)
+            if cause is not None:
+                first_failure = first_failure or time.monotonic()
+                index, code = cause
+                if code < 0 or time.monotonic() - first_failure > grace:
                     running = [i for i, c in enumerate(children) if c.poll() is None]
                     for i in running:
                         children[i].kill()
+                        reported.add(i)  # stopped here: not a cause, not reported again
                     say(f"stopped process(es) {running} after process {index} failed")
                     break
             time.sleep(POLL_SECONDS)
@@ -228,13 +227,27 @@ def run(
             signal.signal(sig, handler)
     for thread in threads:
         thread.join(timeout=5)
-    if failure is None:
-        for index, child in enumerate(children):
-            if child.returncode:
-                failure = (index, child.returncode, 0.0)
-                say(f"process {index} (pid {child.pid}) {describe_exit(child.returncode)}")
-                break
-    return 0 if failure is None else launcher_status(failure[1])
+    cause = _report_failures(children, reported, causes)
+    return 0 if cause is None else launcher_status(cause[1])
+
+
+def _report_failures(
+    children: list[subprocess.Popen], reported: set[int], causes: list[int]
+) -> tuple[int, int] | None:
+    """Name every newly failed process once; return the cause of the failure so far,
+    ``(index, return code)``, or ``None``.  A process killed by a signal is the cause when
+    there is one: the others' errors (a collective losing its peer) are its consequences,
+    and they can surface first, while the kernel is still tearing the killed one down.
+    ``reported`` holds the processes already named or stopped by the launcher, ``causes``
+    those that failed by themselves."""
+    failed = [(i, c.poll()) for i, c in enumerate(children) if c.poll()]
+    for index, code in failed:
+        if index not in reported:
+            reported.add(index)
+            causes.append(index)
+            say(f"process {index} (pid {children[index].pid}) {describe_exit(code)}")
+    failed = [(i, code) for i, code in failed if i in causes]
+    return min(failed, key=lambda item: (item[1] > 0, item[0])) if failed else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
