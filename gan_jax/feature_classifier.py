@@ -18,13 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
 
 from gan_jax.checkpoint import Checkpointer, CheckpointError
 from gan_jax.data import ImageDataset, random_batch
 from gan_jax.metrics import class_coverage, frechet_feature_distance
 from gan_jax.nets.classifier import Classifier
-from gan_jax.train import step_compiler_options
+from gan_jax.train import minimize
 
 Array = jax.Array
 META_FILE = "classifier.json"
@@ -66,30 +65,20 @@ def train_classifier(
     model = Classifier(num_classes=train_set.num_classes)
     init_key, key = jax.random.split(key)
     params = model.init(init_key, train_set.images[:1])
-    optimizer = optax.adam(learning_rate)
     data = (train_set.images, train_set.labels)
 
-    def step(params, opt_state, key):
+    def loss(params: dict, key: Array) -> Array:
         key_batch, key_shift = jax.random.split(key)
         images, labels = random_batch(key_batch, data, batch_size)
         images = random_shift(key_shift, images)
+        logits = model.apply(params, images)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
-        def loss_fn(p):
-            logits = model.apply(p, images)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    # Eigen convolutions on XLA:CPU, as for the GAN steps (25 % faster here)
-    step = jax.jit(step, compiler_options=step_compiler_options())
-    opt_state = optimizer.init(params)
-    history = []
-    for i in tqdm(range(steps), desc="classifier", disable=not progress, unit="step"):
-        params, opt_state, loss = step(params, opt_state, jax.random.fold_in(key, i))
-        history.append(loss)
-    return model, params, [float(x) for x in jax.device_get(history)]
+    # minimize compiles with the Eigen options of the GAN steps (25 % faster here)
+    params, history = minimize(
+        loss, params, key, steps, optax.adam(learning_rate), "classifier", progress
+    )
+    return model, params, history
 
 
 def save_classifier(directory: str, params: dict, meta: dict) -> None:

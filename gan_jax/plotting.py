@@ -306,3 +306,115 @@ def plot_classifier_metrics(
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+def plot_image_rows(
+    rows: Sequence[np.ndarray],
+    path: str | os.PathLike,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    size: float = 0.9,
+) -> str:
+    """Rows of images (each ``(n_i, H, W, C)`` in ``[−1, 1]``) as one labelled grid; a row
+    shorter than the longest leaves its right-hand cells blank (white).  Drawn as one
+    canvas, so a 10 × 9 grid renders in a fraction of a second."""
+    ncols = max(len(row) for row in rows)
+    height, width, channels = np.asarray(rows[0]).shape[1:]
+    pad = max(1, height // 8)
+    canvas = np.ones(
+        (len(rows) * (height + pad) - pad, ncols * (width + pad) - pad, channels), np.float32
+    )
+    for i, row in enumerate(rows):
+        for j, image in enumerate(np.asarray(row, dtype=np.float32)):
+            y, x = i * (height + pad), j * (width + pad)
+            canvas[y : y + height, x : x + width] = (image + 1.0) / 2.0
+    label_width = 1.6 if row_labels else 0.2
+    fig, ax = plt.subplots(
+        figsize=(ncols * size + label_width, len(rows) * size + (0.9 if title else 0.5))
+    )
+    if channels == 1:
+        # blank cells are white, images grey on black
+        ax.imshow(canvas[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(np.clip(canvas, 0.0, 1.0), interpolation="nearest")
+    ax.set_xticks([(width + pad) * j + width / 2 for j in range(len(col_labels or []))])
+    ax.set_xticklabels(list(col_labels or []), fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([(height + pad) * i + height / 2 for i in range(len(row_labels or []))])
+    ax.set_yticklabels(list(row_labels or []), fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10, pad=18 if col_labels else 6)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_projection_study(
+    final_losses: np.ndarray,
+    restart_counts: Sequence[int],
+    success: Mapping[int, float],
+    predicted: Mapping[int, float],
+    threshold: float,
+    path: str | os.PathLike,
+) -> str:
+    """Left: every restart's final loss per target (log scale) and the success threshold;
+    right: the fraction of targets solved by the best of R restarts, measured and as
+    predicted for independent restarts."""
+    final_losses = np.asarray(final_losses)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    rng = np.random.default_rng(0)
+    for n, row in enumerate(final_losses):
+        jitter = n + rng.uniform(-0.25, 0.25, row.shape)
+        ok = row < threshold
+        left.scatter(jitter[ok], row[ok], s=6, color="tab:green", alpha=0.7)
+        left.scatter(jitter[~ok], row[~ok], s=6, color="tab:red", alpha=0.7)
+    left.axhline(threshold, color="black", linestyle="--", linewidth=1,
+                 label=f"success: MSE < {threshold:g}")  # fmt: skip
+    left.set_yscale("log")
+    left.set_xlabel("target")
+    left.set_ylabel("final pixel MSE of each restart")
+    left.set_title(f"final loss of each of {final_losses.shape[1]} restarts, per target")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
+    left.legend(fontsize=8)
+    counts = list(restart_counts)
+    right.plot(counts, [success[r] for r in counts], "o-", label="measured (best of first R)")
+    right.plot(counts, [predicted[r] for r in counts], "s--", color="gray",
+               label="1 − (1 − p)^R, p = per-restart rate")  # fmt: skip
+    right.set_xscale("log", base=2)
+    right.set_xticks(counts, [str(r) for r in counts])
+    right.set_ylim(-0.02, 1.02)
+    right.set_xlabel("restarts R")
+    right.set_ylabel("targets projected successfully")
+    right.set_title("success vs restarts")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_latent_slice(
+    a: np.ndarray,
+    b: np.ndarray,
+    losses: np.ndarray,
+    points: Mapping[str, tuple[float, float]],
+    path: str | os.PathLike,
+) -> str:
+    """Filled contours of ``log10`` loss on a 2-D plane of latent space (``losses[j, i]``
+    at ``(a[i], b[j])``) with named points marked."""
+    fig, ax = plt.subplots(figsize=(6, 5))
+    # floored at 1e-5 (RMS 0.003): below that every image is the target to the eye
+    contour = ax.contourf(a, b, np.log10(np.maximum(losses, 1e-5)), levels=30, cmap="viridis")
+    fig.colorbar(contour, ax=ax, label="log10 pixel MSE")
+    markers = iter(["*", "X", "o", "s"])
+    for name, (x, y) in points.items():
+        ax.plot(x, y, next(markers), color="white", markeredgecolor="black", markersize=12,
+                label=name)  # fmt: skip
+    ax.set_xlabel("along (failed end − z*)")
+    ax.set_ylabel("along (start − z*), orthogonalised")
+    ax.set_title("loss on the plane through z*, a failed end point and its start")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return save_figure(fig, path)

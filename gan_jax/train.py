@@ -57,6 +57,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import Mesh
 from tqdm import tqdm
 
@@ -403,3 +404,32 @@ def _save_samples(images: np.ndarray, workdir: str, step: int) -> None:
 def init_state(scheme: Any, game: Game, g: PyTree, d: PyTree, key: jax.Array) -> GameState:
     """``scheme.init(game, g, d)`` with the training key attached (one jitted program)."""
     return jax.jit(lambda g, d: scheme.init(game, g, d))(g, d).replace(key=key)
+
+
+def minimize(
+    loss: Callable[[PyTree, jax.Array], jax.Array],
+    params: PyTree,
+    key: jax.Array,
+    steps: int,
+    optimizer: Any,
+    description: str = "train",
+    progress: bool = True,
+) -> tuple[PyTree, list[float]]:
+    """Minimise ``loss(params, key_i)`` with ``optimizer`` (optax) for ``steps`` steps, step
+    ``i`` drawing its batch from ``key_i = fold_in(key, i)``: the supervised loop of the
+    metric's classifier and of the projection encoder (models that are not games).  One
+    jitted step with :func:`step_compiler_options`; returns the parameters and the
+    per-step losses."""
+
+    def step(params: PyTree, opt_state: Any, key: jax.Array) -> tuple:
+        value, grads = jax.value_and_grad(loss)(params, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    step = jax.jit(step, compiler_options=step_compiler_options())
+    opt_state = optimizer.init(params)
+    history = []
+    for i in tqdm(range(steps), desc=description, disable=not progress, unit="step"):
+        params, opt_state, value = step(params, opt_state, jax.random.fold_in(key, i))
+        history.append(value)
+    return params, [float(x) for x in jax.device_get(history)]

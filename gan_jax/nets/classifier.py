@@ -35,10 +35,18 @@ class Classifier(nn.Module):
         self.hidden = nn.Dense(self.features)
         self.head = nn.Dense(self.num_classes)
 
-    def embed(self, x: Array) -> Array:
+    def feature_maps(self, x: Array) -> list[Array]:
+        """The three convolutions' activations ``(N, h, w, c)`` (for
+        :func:`gan_jax.latent.feature_distance`)."""
         x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+        maps = []
         for conv in self.convs:
             x = nn.relu(conv(x))
+            maps.append(x)
+        return maps
+
+    def embed(self, x: Array) -> Array:
+        x = self.feature_maps(x)[-1]
         return nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
 
     def features_and_logits(self, x: Array) -> tuple[Array, Array]:
