@@ -71,7 +71,8 @@ def build_parser() -> cli.ArgumentParser:
     parser.add_argument("--out", default="figures/latent_space")
     parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
     parser.add_argument("--train-steps", type=cli.positive_int, default=2500,
-                        help="train_dcgan steps when --workdir holds no checkpoint")  # fmt: skip
+                        help="train_dcgan steps when --workdir holds no checkpoint (the main "
+                        "job's 2,500, ≈ 10.5 min, give the README's numbers)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pool", type=cli.positive_int, default=8192, help="samples for concepts")
     parser.add_argument("--triples", type=cli.positive_int, default=200, help="per group size")
