@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import flax.linen as nn
 import jax
@@ -38,6 +39,94 @@ class MinibatchStdDev(nn.Module):
             per_sample.reshape((n,) + (1,) * (x.ndim - 1)), x.shape[:-1] + (1,)
         )
         return jnp.concatenate([x, feature.astype(x.dtype)], axis=-1)
+
+
+# --------------------------------------------------------------------------- equalized layers
+#
+# Karras et al. 2018 (arXiv:1710.10196, §4.1): weights are stored as N(0, 1) draws and
+# scaled at run time by He's constant c = gain/√fan_in, so every layer's effective weights
+# start with standard deviation gain/√fan_in (He init for gain √2) *and* Adam, which
+# normalises each stored weight's update, moves every layer's effective weights at the same
+# relative speed.  ``lr_multiplier`` m (StyleGAN's mapping network, arXiv:1812.04948 §C)
+# stores N(0, 1/m²) and scales by c·m: the effective initial weights are unchanged while
+# their learning rate is multiplied by m.  Biases are stored unscaled and multiplied by m.
+
+
+def equalized_scale(fan_in: int, gain: float = math.sqrt(2.0), lr_multiplier: float = 1.0) -> float:
+    """``gain / √fan_in · lr_multiplier``: what the stored weights are multiplied by."""
+    return gain / math.sqrt(fan_in) * lr_multiplier
+
+
+class EqualizedDense(nn.Module):
+    """``x @ (c·W) + m·b`` with ``W ~ N(0, 1/m²)`` stored and ``c =``
+    :func:`equalized_scale` (see the section comment)."""
+
+    features: int
+    use_bias: bool = True
+    gain: float = math.sqrt(2.0)
+    lr_multiplier: float = 1.0
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        fan_in = x.shape[-1]
+        kernel = self.param(
+            "kernel",
+            nn.initializers.normal(1.0 / self.lr_multiplier),
+            (fan_in, self.features),
+            self.param_dtype,
+        )
+        y = x @ (kernel * equalized_scale(fan_in, self.gain, self.lr_multiplier))
+        if self.use_bias:
+            bias = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+            y = y + bias * self.lr_multiplier
+        return y
+
+
+class EqualizedConv(nn.Module):
+    """A stride-1 ``SAME`` convolution (NHWC) with equalized learning rate: kernel
+    ``(k, k, C_in, C_out) ~ N(0, 1/m²)`` stored, scaled by :func:`equalized_scale` with
+    ``fan_in = k·k·C_in``."""
+
+    features: int
+    kernel_size: int = 3
+    use_bias: bool = True
+    gain: float = math.sqrt(2.0)
+    lr_multiplier: float = 1.0
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, fan_in = self.kernel_size, self.kernel_size**2 * x.shape[-1]
+        kernel = self.param(
+            "kernel",
+            nn.initializers.normal(1.0 / self.lr_multiplier),
+            (k, k, x.shape[-1], self.features),
+            self.param_dtype,
+        )
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel * equalized_scale(fan_in, self.gain, self.lr_multiplier),
+            window_strides=(1, 1),
+            padding="SAME",
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        if self.use_bias:
+            bias = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+            y = y + bias * self.lr_multiplier
+        return y
+
+
+def pixel_norm(x: jax.Array, epsilon: float = 1e-8) -> jax.Array:
+    """``x / √(mean_c x² + ε)`` over the channel (last) axis at every position: each
+    feature vector gets unit RMS (Karras et al. 2018, arXiv:1710.10196, §4.2)."""
+    return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + epsilon)
+
+
+def fade_in(alpha: jax.Array | float, low: jax.Array, high: jax.Array) -> jax.Array:
+    """``(1 − α)·low + α·high``: PGGAN's blend of the previous resolution's (up-sampled)
+    output ``low`` and the new block's ``high`` while ``α`` grows from 0 to 1."""
+    return (1.0 - alpha) * low + alpha * high
 
 
 def channel_sum(x: jax.Array) -> jax.Array:
