@@ -186,8 +186,7 @@ def concept_groups(pool: dict, attribute: str, num_classes: int) -> dict:
 
 
 def arithmetic_study(generate, classify, pool_z, pool, num_classes, args, rng, out) -> dict:
-    results = {}
-    example = None
+    results, ink_groups = {}, None
     for attribute in ATTRIBUTES:
         groups = concept_groups(pool, attribute, num_classes)
         classes = sorted({c for c, _ in groups})
@@ -195,6 +194,8 @@ def arithmetic_study(generate, classify, pool_z, pool, num_classes, args, rng, o
             results[attribute] = {"skipped": "fewer than 2 classes with 40 confident samples"}
             continue
         results[attribute] = {}
+        if attribute == "ink":
+            ink_groups = groups  # for the figure below
         for k in GROUP_SIZES:
             triples, latents_abc = [], []
             for _ in range(args.triples):
@@ -220,13 +221,11 @@ def arithmetic_study(generate, classify, pool_z, pool, num_classes, args, rng, o
                 "attribute_moved": float(np.mean(moved)),
                 "triples": len(triples),
             }
-            if attribute == "ink" and k == 3 and example is None:
-                example = (groups, pool_z)
-    if example is None:
+    if ink_groups is None:
         return results
     # The Fig. 7 layout for one triple: thick 7 − thin 7 + thin 1 (other digits if those
     # classes have too few confident samples).
-    groups, _ = example
+    groups = ink_groups
     classes = sorted({c for c, _ in groups})
     c1, c2 = (7, 1) if {7, 1} <= set(classes) else tuple(classes[:2])
     picks = [rng.choice(groups[key], 3) for key in ((c1, 1), (c1, -1), (c2, -1))]

@@ -181,10 +181,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     generate = jax.jit(model.generate)
 
     def evaluate(state) -> dict[str, float]:
-        return measure(generate(parallel.host_local(state), eval_z))
+        return measure(generate(state, eval_z))
 
     def samples(state) -> np.ndarray:
-        return np.asarray(generate(parallel.host_local(state), sample_z))
+        return np.asarray(generate(state, sample_z))
 
     start = time.perf_counter()
     result = train.fit(
@@ -204,13 +204,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if result.interrupted:
             raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
         return {}
+    state = parallel.host_local(result.state)  # like fit, evaluate on one device's copy
     rows = train.read_metrics(workdir)
     evals = [r for r in rows if r.get("eval")]
     if evals and evals[-1]["step"] == result.step:  # fit evaluated the final state already
         last = evals[-1]
         final = {"fcd": last["fcd"], "classes": int(last["classes"]), "class_kl": last["class_kl"]}
     else:
-        final = evaluate(result.state)
+        final = evaluate(state)
     metrics = {
         "dataset": args.dataset,
         "steps": result.step,
@@ -234,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     os.makedirs(args.out, exist_ok=True)
     cli.write_metrics(args.out, metrics)
     save_image_grid(
-        samples(result.state),
+        samples(state),
         os.path.join(args.out, "samples.png"),
         ncols=10,
         title=f"DCGAN on {args.dataset} ({args.scheme}), step {result.step}: "

@@ -24,6 +24,9 @@ from typing import Any, NoReturn
 import numpy as np
 
 USER_ERROR_EXIT_CODE = 2
+INTERRUPTED_EXIT_CODE = 130  # a run stopped by Ctrl-C/SIGTERM after saving its state
+# what a collective's error says when another process of the job went away
+PEER_LOSS_MARKERS = ("Connection reset by peer", "Connection closed by peer", "Gloo")
 
 
 class UserError(Exception):
@@ -99,15 +102,9 @@ def run_main(
         raise
 
 
-PEER_LOSS_MARKERS = ("Connection reset by peer", "Connection closed by peer", "Gloo")
-
-
 def _lost_a_peer(error: BaseException) -> bool:
     """Whether ``error`` is a collective failing because another process went away."""
     return any(marker in str(error) for marker in PEER_LOSS_MARKERS)
-
-
-INTERRUPTED_EXIT_CODE = 130  # a run stopped by Ctrl-C/SIGTERM after saving its state
 
 
 def _in_distributed_job() -> bool:

@@ -203,12 +203,12 @@ def run(
         f"{processes} processes × {devices_per_process} CPU devices, coordinator {address} ({pids})"
     )
 
-    reported: set[int] = set()
-    causes: list[int] = []
+    stopped: set[int] = set()
+    causes: set[int] = set()
     first_failure = None  # when the first process failed
     try:
         while any(child.poll() is None for child in children):
-            cause = _report_failures(children, reported, causes)
+            cause = _report_failures(children, stopped, causes)
             if cause is not None:
                 first_failure = first_failure or time.monotonic()
                 index, code = cause
@@ -216,7 +216,7 @@ def run(
                     running = [i for i, c in enumerate(children) if c.poll() is None]
                     for i in running:
                         children[i].kill()
-                        reported.add(i)  # stopped here: not a cause, not reported again
+                    stopped.update(running)
                     say(f"stopped process(es) {running} after process {index} failed")
                     break
             time.sleep(POLL_SECONDS)
@@ -227,26 +227,24 @@ def run(
             signal.signal(sig, handler)
     for thread in threads:
         thread.join(timeout=5)
-    cause = _report_failures(children, reported, causes)
+    cause = _report_failures(children, stopped, causes)
     return 0 if cause is None else launcher_status(cause[1])
 
 
 def _report_failures(
-    children: list[subprocess.Popen], reported: set[int], causes: list[int]
+    children: list[subprocess.Popen], stopped: set[int], causes: set[int]
 ) -> tuple[int, int] | None:
-    """Name every newly failed process once; return the cause of the failure so far,
+    """Name every process that newly failed by itself (not one in ``stopped``, which the
+    launcher killed) and add it to ``causes``; return the cause of the failure so far,
     ``(index, return code)``, or ``None``.  A process killed by a signal is the cause when
     there is one: the others' errors (a collective losing its peer) are its consequences,
-    and they can surface first, while the kernel is still tearing the killed one down.
-    ``reported`` holds the processes already named or stopped by the launcher, ``causes``
-    those that failed by themselves."""
-    failed = [(i, c.poll()) for i, c in enumerate(children) if c.poll()]
-    for index, code in failed:
-        if index not in reported:
-            reported.add(index)
-            causes.append(index)
-            say(f"process {index} (pid {children[index].pid}) {describe_exit(code)}")
-    failed = [(i, code) for i, code in failed if i in causes]
+    and they can surface first, while the kernel is still tearing the killed one down."""
+    for index, child in enumerate(children):
+        code = child.poll()
+        if code and index not in stopped and index not in causes:
+            causes.add(index)
+            say(f"process {index} (pid {child.pid}) {describe_exit(code)}")
+    failed = [(i, children[i].returncode) for i in causes]
     return min(failed, key=lambda item: (item[1] > 0, item[0])) if failed else None
 
 

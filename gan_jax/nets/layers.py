@@ -57,64 +57,54 @@ def equalized_scale(fan_in: int, gain: float = math.sqrt(2.0), lr_multiplier: fl
     return gain / math.sqrt(fan_in) * lr_multiplier
 
 
-class EqualizedDense(nn.Module):
-    """``x @ (c·W) + m·b`` with ``W ~ N(0, 1/m²)`` stored and ``c =``
-    :func:`equalized_scale` (see the section comment)."""
+class _Equalized(nn.Module):
+    """What the equalized layers share: a stored kernel ``N(0, 1/m²)`` returned scaled by
+    :func:`equalized_scale`, and a bias stored unscaled and multiplied by ``m``."""
 
     features: int
     use_bias: bool = True
     gain: float = math.sqrt(2.0)
     lr_multiplier: float = 1.0
     param_dtype: jnp.dtype = jnp.float32
+
+    def scaled_kernel(self, shape: tuple[int, ...], fan_in: int) -> jax.Array:
+        kernel = self.param(
+            "kernel", nn.initializers.normal(1.0 / self.lr_multiplier), shape, self.param_dtype
+        )
+        return kernel * equalized_scale(fan_in, self.gain, self.lr_multiplier)
+
+    def add_bias(self, y: jax.Array) -> jax.Array:
+        if not self.use_bias:
+            return y
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+        return y + bias * self.lr_multiplier
+
+
+class EqualizedDense(_Equalized):
+    """``x @ (c·W) + m·b`` with ``W ~ N(0, 1/m²)`` stored and ``c =``
+    :func:`equalized_scale` (see the section comment)."""
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         fan_in = x.shape[-1]
-        kernel = self.param(
-            "kernel",
-            nn.initializers.normal(1.0 / self.lr_multiplier),
-            (fan_in, self.features),
-            self.param_dtype,
-        )
-        y = x @ (kernel * equalized_scale(fan_in, self.gain, self.lr_multiplier))
-        if self.use_bias:
-            bias = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
-            y = y + bias * self.lr_multiplier
-        return y
+        return self.add_bias(x @ self.scaled_kernel((fan_in, self.features), fan_in))
 
 
-class EqualizedConv(nn.Module):
+class EqualizedConv(_Equalized):
     """A stride-1 ``SAME`` convolution (NHWC) with equalized learning rate: kernel
     ``(k, k, C_in, C_out) ~ N(0, 1/m²)`` stored, scaled by :func:`equalized_scale` with
     ``fan_in = k·k·C_in``."""
 
-    features: int
     kernel_size: int = 3
-    use_bias: bool = True
-    gain: float = math.sqrt(2.0)
-    lr_multiplier: float = 1.0
-    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        k, fan_in = self.kernel_size, self.kernel_size**2 * x.shape[-1]
-        kernel = self.param(
-            "kernel",
-            nn.initializers.normal(1.0 / self.lr_multiplier),
-            (k, k, x.shape[-1], self.features),
-            self.param_dtype,
-        )
+        k, channels = self.kernel_size, x.shape[-1]
+        kernel = self.scaled_kernel((k, k, channels, self.features), k * k * channels)
         y = jax.lax.conv_general_dilated(
-            x,
-            kernel * equalized_scale(fan_in, self.gain, self.lr_multiplier),
-            window_strides=(1, 1),
-            padding="SAME",
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
         )
-        if self.use_bias:
-            bias = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
-            y = y + bias * self.lr_multiplier
-        return y
+        return self.add_bias(y)
 
 
 def pixel_norm(x: jax.Array, epsilon: float = 1e-8) -> jax.Array:
