@@ -22,11 +22,11 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
 
+from benchmarks.timing import time_chunks
 from gan_jax.image_gan import ImageGANConfig, build_image_gan, parameter_count
 from gan_jax.train import make_chunk
 
@@ -36,23 +36,10 @@ def time_jax(args: argparse.Namespace) -> dict:
     images = jax.random.uniform(jax.random.key(0), (1024, 32, 32, args.channels), minval=-1.0)
     model = build_image_gan(config, images, jax.random.key(1))
     chunk = make_chunk(model.step, args.chunk)
-    state = model.state
-    start = time.perf_counter()
-    state, metrics = chunk(state)
-    jax.block_until_ready(metrics)
-    first_call = time.perf_counter() - start
-    rates = []
-    for _ in range(args.chunks):
-        start = time.perf_counter()
-        state, metrics = chunk(state)
-        jax.block_until_ready(metrics)
-        rates.append(args.chunk / (time.perf_counter() - start))
-    steps_per_s = statistics.median(rates)
+    state, timing = time_chunks(chunk, model.state, args.chunk, args.chunks)
     return {
-        "compile_s": round(first_call - args.chunk / steps_per_s, 3),
-        "steps_per_s": round(steps_per_s, 3),
-        "images_per_s": round(steps_per_s * config.batch_size, 1),
-        "rates": [round(r, 3) for r in rates],
+        **timing,
+        "images_per_s": round(timing["steps_per_s"] * config.batch_size, 1),
         "params_g": parameter_count(state.g),
         "params_d": parameter_count(state.d),
     }

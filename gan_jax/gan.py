@@ -83,8 +83,10 @@ def _collections(variables: PyTree) -> list[str]:
     return [name for name in variables if name != "params"]
 
 
-def apply_model(module: nn.Module, variables: PyTree, x: Array) -> tuple[Array, dict]:
-    """``module(x)`` in training mode, returning ``(output, updated collections)``.
+def apply_model(
+    module: nn.Module, variables: PyTree, x: Array, **context: Any
+) -> tuple[Array, dict]:
+    """``module(x, **context)`` in training mode, returning ``(output, updated collections)``.
 
     A module whose variables hold only ``params`` is applied plainly (and returns ``{}``);
     one with other collections (``batch_stats``) is applied with ``train=True`` and
@@ -92,8 +94,8 @@ def apply_model(module: nn.Module, variables: PyTree, x: Array) -> tuple[Array, 
     """
     mutable = _collections(variables)
     if not mutable:
-        return module.apply(variables, x), {}
-    return module.apply(variables, x, train=True, mutable=mutable)
+        return module.apply(variables, x, **context), {}
+    return module.apply(variables, x, train=True, mutable=mutable, **context)
 
 
 def init_players(
@@ -115,11 +117,12 @@ def init_players(
     return g, d
 
 
-def generate(generator: nn.Module, g: PyTree, z: Array) -> Array:
-    """``G(z)`` for evaluation: inference mode (``train=False``) when G has model state."""
+def generate(generator: nn.Module, g: PyTree, z: Array, **context: Any) -> Array:
+    """``G(z, **context)`` for evaluation: inference mode (``train=False``) when G has model
+    state."""
     if _collections(g):
-        return generator.apply(g, z, train=False)
-    return generator.apply(g, z)
+        return generator.apply(g, z, train=False, **context)
+    return generator.apply(g, z, **context)
 
 
 def latents(key: Array, n: int, latent_dim: int) -> Array:
@@ -142,37 +145,38 @@ def gan_game(
     * ``loss_d(g, d, batch) = d_loss(D(pack(x)), D(pack(G(z)))) + Σ penalties``
 
     ``batch = {"real": x, "key": key}`` with a
-    typed key (``jax.random.key``).  Penalties see ``d_fn = D∘pack`` with D's collections
+    typed key (``jax.random.key``), and optionally ``"context"``: keyword arguments both
+    networks receive on every call, penalties included (PGGAN's fade-in ``alpha``).  Penalties see ``d_fn = D∘pack`` with D's collections
     frozen, and unpacked real and fake samples; gradient penalties need a discriminator
     that scores samples independently (no BatchNorm), as in WGAN-GP.  The game always has
     ``has_aux=True``; for params-only networks the model state is empty.
     """
 
-    def fake_samples(g: PyTree, key: Array, n: int) -> tuple[Array, dict]:
-        return apply_model(generator, g, latents(key, n, latent_dim))
+    def fake_samples(g: PyTree, batch: dict) -> tuple[Array, dict]:
+        z = latents(jax.random.fold_in(batch["key"], 0), batch["real"].shape[0], latent_dim)
+        return apply_model(generator, g, z, **batch.get("context", {}))
 
-    def score(d: PyTree, x: Array) -> tuple[Array, dict]:
-        return apply_model(discriminator, d, pack_samples(x, pack))
+    def score(d: PyTree, x: Array, batch: dict) -> tuple[Array, dict]:
+        return apply_model(discriminator, d, pack_samples(x, pack), **batch.get("context", {}))
 
     def loss_g(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
-        real = batch["real"]
-        fake, g_state = fake_samples(g, jax.random.fold_in(batch["key"], 0), real.shape[0])
-        fake_logits, _ = score(d, fake)
+        fake, g_state = fake_samples(g, batch)
+        fake_logits, _ = score(d, fake, batch)
         return g_loss(fake_logits), g_state
 
     def loss_d(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
         real = batch["real"]
         # No stop_gradient on the fakes: D's gradient is taken w.r.t. d only, and an unrolled
         # generator loss differentiates D's update through them.
-        fake, _ = fake_samples(g, jax.random.fold_in(batch["key"], 0), real.shape[0])
-        real_logits, d_state = score(d, real)
-        fake_logits, d_state = score(Game.absorb(d, d_state), fake)
+        fake, _ = fake_samples(g, batch)
+        real_logits, d_state = score(d, real, batch)
+        fake_logits, d_state = score(Game.absorb(d, d_state), fake, batch)
         total = d_loss(real_logits, fake_logits)
         if penalties:
             frozen = Game.absorb(d, d_state)
 
             def d_fn(x: Array) -> Array:
-                return score(frozen, x)[0]
+                return score(frozen, x, batch)[0]
 
             penalty_key = jax.random.fold_in(batch["key"], 1)
             for i, penalty in enumerate(penalties):

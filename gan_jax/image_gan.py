@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 
@@ -100,9 +101,28 @@ class ImageGAN:
     state: GameState
     mesh: Mesh | None
 
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
     def generate(self, state: GameState, z: Array) -> Array:
         """Images ``G(z)`` in inference mode (BatchNorm running statistics)."""
-        return gan.generate(self.generator, state.g, z)
+        return self._generate(state.g, z)
+
+    @functools.cached_property
+    def _generate(self) -> Callable:
+        return jax.jit(lambda g, z: gan.generate(self.generator, g, z))
+
+    def progress(self, state: GameState) -> dict[str, int]:
+        """Real images seen after ``state.step`` steps."""
+        return {"images": int(state.step) * self.config.batch_size}
+
+    def fit(self, workdir: str, config: train.FitConfig, **kwargs) -> train.FitResult:
+        """:func:`gan_jax.train.fit` of this model's step from its initial state."""
+        return train.fit(self.step, self.state, workdir, config, **kwargs)
+
+    def read_metrics(self, workdir: str) -> list[dict]:
+        return train.read_metrics(workdir)
 
 
 def build_image_gan(
@@ -141,7 +161,7 @@ def build_image_gan(
     if mesh is not None:  # the dataset and the state on every device (of every process)
         images, state = parallel.replicate((images, state), mesh)
 
-    def batch_fn(key: Array, step: Array) -> dict:
+    def batch_fn(key: Array, state: GameState) -> dict:
         key_data, key_noise = jax.random.split(key)
         return {"real": random_batch(key_data, images, config.batch_size), "key": key_noise}
 

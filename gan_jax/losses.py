@@ -98,6 +98,18 @@ def wasserstein_discriminator_loss(real_logits: Array, fake_logits: Array) -> Ar
     return jnp.mean(fake_logits) - jnp.mean(real_logits)
 
 
+def wasserstein_drift_discriminator_loss(
+    real_logits: Array, fake_logits: Array, epsilon: float = 0.001
+) -> Array:
+    """PGGAN's critic loss (Karras et al. 2018, arXiv:1710.10196, §A.1): the WGAN critic
+    loss plus the drift term ``ε·mean D(x)²`` (ε = 0.001) that keeps the real scores from
+    drifting far from zero: ``L_D = mean D(G(z)) − mean D(x) + ε·mean D(x)²``.  The
+    gradient penalty is added separately."""
+    return wasserstein_discriminator_loss(real_logits, fake_logits) + epsilon * jnp.mean(
+        jnp.square(real_logits)
+    )
+
+
 def wasserstein_hinge_generator_loss(fake_logits: Array) -> Array:
     """Hinge-GAN generator loss (Lim & Ye 2017, arXiv:1705.02894): ``L_G = -mean D(G(z))``."""
     return wasserstein_generator_loss(fake_logits)

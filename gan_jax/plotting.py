@@ -287,22 +287,40 @@ def plot_mean_with_band(
 
 
 def plot_classifier_metrics(
-    runs: Mapping[str, Sequence[Mapping[str, float]]], path: str | os.PathLike, fcd_floor: float
+    runs: Mapping[str, Sequence[Mapping[str, float]]],
+    path: str | os.PathLike,
+    fcd_floor: float,
+    marks: Sequence[tuple[float, str]] = (),
 ) -> str:
-    """Fréchet classifier distance (log scale) and classes covered over training steps, one
-    line per run (rows with ``step``, ``fcd``, ``classes``), with the real held-out FCD as a
-    dashed reference."""
+    """Fréchet classifier distance (log scale) and classes covered over training, one line
+    per run (rows with ``step``, ``fcd``, ``classes``), with the real held-out FCD as a
+    dashed reference.  The x axis is real images seen when every row has ``images``,
+    else steps; ``marks`` are labelled vertical lines at such x values (PGGAN's stages)."""
+    rows = [e for evals in runs.values() for e in evals]
+    x_key = "images" if rows and all("images" in e for e in rows) else "step"
     fig, (ax_fcd, ax_cls) = plt.subplots(1, 2, figsize=(11, 4))
     for name, evals in runs.items():
-        steps = [e["step"] for e in evals]
-        ax_fcd.plot(steps, [float(e["fcd"]) for e in evals], marker="o", ms=3, label=name)
-        ax_cls.plot(steps, [float(e["classes"]) for e in evals], marker="o", ms=3, label=name)
+        xs = [e[x_key] for e in evals]
+        ax_fcd.plot(xs, [float(e["fcd"]) for e in evals], marker="o", ms=3, label=name)
+        ax_cls.plot(xs, [float(e["classes"]) for e in evals], marker="o", ms=3, label=name)
     ax_fcd.axhline(fcd_floor, ls="--", color="gray", label="real held-out images")
     ax_fcd.set_yscale("log")
-    ax_fcd.set(xlabel="step", ylabel="Fréchet classifier distance", title="FCD (lower is better)")
-    ax_cls.set(xlabel="step", ylabel="classes covered", title="class coverage", ylim=(0, 10.5))
+    xlabel = "real images seen" if x_key == "images" else "step"
+    ax_fcd.set(xlabel=xlabel, ylabel="Fréchet classifier distance", title="FCD (lower is better)")
+    ax_cls.set(xlabel=xlabel, ylabel="classes covered", title="class coverage", ylim=(0, 10.5))
     for ax in (ax_fcd, ax_cls):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+        for x, label in marks:
+            ax.axvline(x, color="tab:red", lw=0.8, alpha=0.5)
+            ax.annotate(
+                label,
+                (x, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -10),
+                textcoords="offset points",
+                fontsize=7,
+                color="tab:red",
+            )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole numbers
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     return save_figure(fig, path)

@@ -3,10 +3,11 @@ ever losing work.
 
 * **Pure step.**  :func:`make_train_step` turns ``(game, scheme, batch_fn)`` into
   ``GameState -> (GameState, metrics)``: it splits ``state.key``, asks
-  ``batch_fn(key, step)`` for the step's batch (data sampled with ``jax.random`` on device)
-  and applies ``scheme.step``.  Everything a step depends on (parameters, BatchNorm
-  statistics, optimizer states, the step count, the key) is in the
-  :class:`~gan_jax.dynamics.GameState`.
+  ``batch_fn(key, state)`` for the step's batch (data sampled with ``jax.random`` on
+  device; the state gives the step count and ``state.extra``, e.g. PGGAN's α), applies
+  ``scheme.step`` and then ``update_extra``.  Everything a step depends on (parameters,
+  BatchNorm statistics, optimizer states, the step count, the key, the schedule's
+  variables) is in the :class:`~gan_jax.dynamics.GameState`.
 * **Chunks.**  :func:`fit` dispatches one jitted step (state buffers donated) in chunks
   that end on multiples of ``log_every`` (:func:`chunk_lengths`; see :func:`make_chunk` for
   why this is not a ``lax.scan`` on CPU).  Host work (logging, evaluation, sample grids,
@@ -67,7 +68,7 @@ from gan_jax.cli import UserError
 from gan_jax.dynamics.game import Game, GameState, PyTree
 
 Metrics = dict[str, jax.Array]
-BatchFn = Callable[[jax.Array, jax.Array], PyTree]  # (key, step) -> batch
+BatchFn = Callable[[jax.Array, GameState], PyTree]  # (key, state before the step) -> batch
 StepFn = Callable[[GameState], tuple[GameState, Metrics]]
 
 METRICS_FILE = "metrics.jsonl"
@@ -111,15 +112,26 @@ class FitResult:
     interrupted: bool
 
 
-def make_train_step(game: Game, scheme: Any, batch_fn: BatchFn, mesh: Mesh | None = None) -> StepFn:
+def make_train_step(
+    game: Game,
+    scheme: Any,
+    batch_fn: BatchFn,
+    mesh: Mesh | None = None,
+    update_extra: Callable[[GameState], PyTree] | None = None,
+) -> StepFn:
     """One training step as a pure function of the state (see module doc).  With ``mesh``
-    the batch is sharded along ``"data"`` (:func:`gan_jax.parallel.constrain_batch`)."""
+    the batch is sharded along ``"data"`` (:func:`gan_jax.parallel.constrain_batch`).
+    ``update_extra(state)`` gives the new ``state.extra`` from the state after the scheme's
+    step (its step count already advanced)."""
 
     def step(state: GameState) -> tuple[GameState, Metrics]:
         key, batch_key = jax.random.split(state.key)
-        batch = parallel.constrain_batch(batch_fn(batch_key, state.step), mesh)
+        batch = parallel.constrain_batch(batch_fn(batch_key, state), mesh)
         new_state, metrics = scheme.step(game, state, batch)
-        return new_state.replace(key=key), metrics
+        new_state = new_state.replace(key=key)
+        if update_extra is not None:
+            new_state = new_state.replace(extra=update_extra(new_state))
+        return new_state, metrics
 
     return step
 

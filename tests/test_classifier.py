@@ -23,7 +23,7 @@ pytestmark = pytest.mark.xdist_group("trained_classifier")  # one worker trains 
 SHORT_RECIPE_STEPS = 200
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # module scope is torn down when xdist interleaves modules
 def trained(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("classifier"))
     metrics = train_and_save("digits", 32, directory, steps=SHORT_RECIPE_STEPS)

@@ -41,7 +41,7 @@ BOUND = 1e-5
 KILL_EXIT_BOUND_S = 5.0  # the launcher polls every 0.1 s and kills the rest at once
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # module scope is torn down when xdist interleaves modules
 def classifier16(tmp_path_factory) -> str:
     from experiments.train_classifier import train_and_save
 

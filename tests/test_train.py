@@ -84,10 +84,10 @@ def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
     images = tiny_images()
 
-    def poisoned_batch(key, step):
+    def poisoned_batch(key, state):
         key_data, key_noise = jax.random.split(key)
         real = random_batch(key_data, images, TINY.batch_size)
-        real = jnp.where(step >= 35, jnp.nan, real)  # the 36th step sees a NaN
+        real = jnp.where(state.step >= 35, jnp.nan, real)  # the 36th step sees a NaN
         return {"real": real, "key": key_noise}
 
     step = train.make_train_step(model.game, model.scheme, poisoned_batch)
@@ -125,7 +125,7 @@ def test_fit_config_intervals_must_divide():
 DCGAN_CLI = pytest.mark.xdist_group("dcgan_cli")  # one worker: shared classifier and cache
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # module scope is torn down when xdist interleaves modules
 def tiny_classifier(tmp_path_factory):
     from experiments.train_classifier import train_and_save
 

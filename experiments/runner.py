@@ -1,0 +1,305 @@
+"""What every image-GAN training CLI shares: flags, devices, data, the evaluation classifier,
+the fit, and the outputs.  A model's CLI (``train_dcgan``, ``train_pggan``) adds its own
+flags and a ``build(args, train_set, mesh)`` that returns a :class:`Trainer`.
+
+Evaluation: every ``--eval-every`` steps (and at the end) the Fréchet classifier distance
+(FCD) of ``--eval-samples`` generated images to the training images and the class coverage,
+measured with our own classifier for the dataset (trained on first use and cached, see
+``experiments.train_classifier``); ``fcd_real_test`` in ``metrics.json`` is the FCD of the
+held-out real images, the value a perfect generator would reach with the same sample sizes.
+Each evaluation row also records the images seen so far (and what the trainer's
+``progress`` adds, e.g. PGGAN's resolution and α).  A trainer that evaluates an average
+of G's weights (``generate``) and also offers ``generate_raw`` gets the trained weights
+measured too, as ``fcd_raw``, ``classes_raw`` and ``class_kl_raw``.
+
+Outputs: checkpoints and ``metrics.jsonl`` in ``--workdir``; ``metrics.json``,
+``samples.png`` (100 samples from a fixed z), ``curves.png`` (losses) and
+``eval_curves.png`` (FCD and classes covered over images seen) in ``--out``, plus the
+trainer's own figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+
+from gan_jax import cli, data, parallel, train
+from gan_jax.checkpoint import CheckpointError
+from gan_jax.dynamics.game import GameState
+from gan_jax.feature_classifier import ClassifierMetrics, load_classifier
+from gan_jax.gan import latents
+from gan_jax.metrics import frechet_feature_distance
+from gan_jax.plotting import plot_classifier_metrics, plot_curves, save_image_grid
+
+# Flags that define every model's run; --resume refuses to change them.
+RUN_DEFINING = (
+    "dataset",
+    "batch_size",
+    "scheme",
+    "seed",
+    "loss",
+    "lr_g",
+    "lr_d",
+    "beta1",
+    "max_examples",
+)
+NUM_SAMPLES = 100
+
+
+class Trainer(Protocol):
+    """What a model hands the runner."""
+
+    latent_dim: int
+
+    def fit(
+        self,
+        workdir: str,
+        config: train.FitConfig,
+        evaluate: Callable | None,
+        sample_fn: Callable | None,
+        resume: bool,
+        resume_from: int | None,
+        progress: bool,
+        description: str,
+    ) -> train.FitResult: ...
+
+    def generate(self, state: GameState, z: jax.Array) -> jax.Array:
+        """Images at the dataset's resolution, in inference mode."""
+
+    def progress(self, state: GameState) -> dict[str, float]:
+        """Where training is: at least ``images`` (real images seen)."""
+
+    def read_metrics(self, workdir: str) -> list[dict]: ...
+
+
+def build_parser(
+    prog: str,
+    description: str,
+    *,
+    steps: int | None,
+    losses: Sequence[str],
+    loss: str,
+    lr: float,
+    beta1: float,
+    batch_size: int | None = 64,
+) -> cli.ArgumentParser:
+    """The flags every training CLI takes, with the model's defaults."""
+    parser = cli.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--dataset", default="digits", help=f"one of {', '.join(data.DATASETS)}")
+    parser.add_argument(
+        "--steps",
+        type=cli.positive_int,
+        default=steps,
+        help="training steps" if steps else "training steps (default: the schedule's)",
+    )
+    parser.add_argument("--batch-size", type=cli.positive_int, default=batch_size)
+    parser.add_argument(
+        "--scheme",
+        default="alternating",
+        help="alternating, simultaneous, extragradient, optimistic or consensus",
+    )
+    parser.add_argument("--loss", default=loss, help=f"one of {', '.join(losses)}")
+    parser.add_argument("--lr-g", type=cli.positive_float, default=lr, help="G's Adam rate")
+    parser.add_argument("--lr-d", type=cli.positive_float, default=lr, help="D's Adam rate")
+    parser.add_argument("--beta1", type=float, default=beta1, help="Adam β₁ of both players")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", default=None, help="checkpoints (default runs/<model>_<data>)")
+    parser.add_argument("--out", default=None, help="figures + metrics.json")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
+    parser.add_argument(
+        "--resume-from",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="continue from this earlier checkpoint (when the newest is damaged); newer "
+        "checkpoints are moved aside, not deleted",
+    )
+    parser.add_argument("--tpu", action="store_true", help="shard the batch over every TPU")
+    parser.add_argument("--devices", type=cli.positive_int, default=None, help="use N devices")
+    parser.add_argument("--log-every", type=cli.positive_int, default=50)
+    parser.add_argument("--eval-every", type=int, default=500, help="0: only at the end")
+    parser.add_argument("--checkpoint-every", type=cli.positive_int, default=500)
+    parser.add_argument("--sample-every", type=int, default=500)
+    parser.add_argument("--eval-samples", type=cli.positive_int, default=1000)
+    parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
+    parser.add_argument("--data-dir", default=None, help="tfds data directory")
+    parser.add_argument("--max-examples", type=cli.positive_int, default=None)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def check_resume_config(workdir: str, args: Any, run_defining: Sequence[str]) -> None:
+    """Write ``config.json`` for a new run; on ``--resume``, refuse changed model flags."""
+    path = os.path.join(workdir, "config.json")
+    mine = {name: getattr(args, name) for name in run_defining}
+    mine = json.loads(json.dumps(mine))  # as config.json holds it (tuples become lists)
+    if args.resume:
+        if not os.path.exists(path):
+            raise CheckpointError(
+                f"no run to resume in {workdir} (no config.json): start it without --resume"
+            )
+        with open(path) as f:
+            saved = json.load(f)
+        changed = [
+            f"--{k.replace('_', '-')} {saved.get(k)} → {v}"
+            for k, v in mine.items()
+            if saved.get(k) != v
+        ]
+        if changed:
+            raise cli.UserError(
+                f"--resume with different settings ({'; '.join(changed)}): use the run's "
+                "original flags, or a new --workdir"
+            )
+        return
+    if not parallel.is_primary():
+        return
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(mine, f, indent=2, sort_keys=True)
+
+
+def get_classifier(args: Any, resolution: int) -> tuple:
+    from experiments.train_classifier import default_classifier_dir, train_and_save
+
+    directory = args.classifier or default_classifier_dir(args.dataset, resolution)
+    if args.classifier is None and not os.path.exists(os.path.join(directory, "classifier.json")):
+        print(f"no classifier for {args.dataset} yet: training one into {directory}")
+        train_and_save(args.dataset, resolution, directory, data_dir=args.data_dir)
+    return load_classifier(directory)
+
+
+def run(
+    args: Any,
+    name: str,
+    build: Callable[[Any, data.ImageDataset, Any], Trainer],
+    run_defining: Sequence[str] = (),
+    resolution: int = 32,
+    figures: Callable[[Trainer, GameState, str, str, dict], None] | None = None,
+) -> dict:
+    """Train the model ``build`` returns on ``args.dataset`` and write the outputs (module
+    doc); ``figures(trainer, state, workdir, out, metrics)`` adds the model's own figures
+    and numbers.  Returns ``metrics.json``'s content (``{}`` on processes other than 0)."""
+    args.resume = args.resume or args.resume_from is not None
+    data.check_dataset_name(args.dataset)
+    parallel.initialize_distributed()
+    devices = parallel.select_devices(args.tpu, args.devices)
+    mesh = parallel.data_mesh(devices) if (args.tpu or len(devices) > 1) else None
+    slug = name.lower()
+    workdir = args.workdir or os.path.join("runs", f"{slug}_{args.dataset}")
+    out = args.out or os.path.join("figures", f"train_{slug}")
+    check_resume_config(workdir, args, (*RUN_DEFINING, *run_defining))
+
+    train_set = data.load_dataset(
+        args.dataset, resolution, "train", args.data_dir, args.max_examples
+    )
+    test_set = data.load_dataset(args.dataset, resolution, "test", args.data_dir)
+    trainer = build(args, train_set, mesh)
+    config = train.FitConfig(
+        steps=args.steps or 1,  # a trainer with its own schedule ignores it
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every,
+        sample_every=args.sample_every,
+    )
+    primary = parallel.is_primary()  # only process 0 evaluates and writes outputs
+    if primary:
+        classifier, classifier_params, classifier_meta = get_classifier(args, resolution)
+        measure = ClassifierMetrics(classifier, classifier_params, train_set.images)
+        fcd_real_test = frechet_feature_distance(
+            measure.real_features, measure.features_and_logits(test_set.images)[0]
+        )
+    eval_z = latents(jax.random.key(args.seed + 1), args.eval_samples, trainer.latent_dim)
+    sample_z = latents(jax.random.key(args.seed + 2), NUM_SAMPLES, trainer.latent_dim)
+
+    def evaluate(state: GameState) -> dict[str, float]:
+        numbers = {**measure(trainer.generate(state, eval_z)), **trainer.progress(state)}
+        raw = getattr(trainer, "generate_raw", None)  # a trainer that averages G's weights
+        if raw is not None:
+            numbers.update({f"{k}_raw": v for k, v in measure(raw(state, eval_z)).items()})
+        return numbers
+
+    def samples(state: GameState) -> np.ndarray:
+        return np.asarray(trainer.generate(state, sample_z))
+
+    start = time.perf_counter()
+    result = trainer.fit(
+        workdir,
+        config,
+        evaluate=evaluate if primary else None,
+        sample_fn=samples if primary else None,
+        resume=args.resume,
+        resume_from=args.resume_from,
+        progress=not args.no_progress,
+        description=f"{name} {args.dataset} ({args.scheme})",
+    )
+    seconds = time.perf_counter() - start
+    if not primary:
+        if result.interrupted:
+            raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
+        return {}
+    state = parallel.host_local(result.state)  # like fit, evaluate on one device's copy
+    rows = trainer.read_metrics(workdir)
+    evals = [r for r in rows if r.get("eval")]
+    if evals and evals[-1]["step"] == result.step:  # fit evaluated the final state already
+        final = evals[-1]
+    else:
+        final = evaluate(state)
+    metrics = {
+        "model": name,
+        "dataset": args.dataset,
+        "steps": result.step,
+        "images": trainer.progress(state)["images"],
+        "interrupted": result.interrupted,
+        "scheme": args.scheme,
+        "loss": args.loss,
+        "devices": len(devices),
+        "processes": jax.process_count(),
+        "backend": devices[0].platform,
+        "seconds_this_session": round(seconds, 1),
+        "fcd": final["fcd"],
+        "classes": int(final["classes"]),
+        "class_kl": final["class_kl"],
+        **{k: final[k] for k in ("fcd_raw", "classes_raw") if k in final},
+        "fcd_real_test": fcd_real_test,
+        "classifier_test_accuracy": classifier_meta.get("test_accuracy"),
+        "eval_samples": args.eval_samples,
+        "history": evals,
+        "final_loss_d": float(np.mean([r["loss_d"] for r in rows if "loss_d" in r][-100:])),
+        "final_loss_g": float(np.mean([r["loss_g"] for r in rows if "loss_g" in r][-100:])),
+    }
+    os.makedirs(out, exist_ok=True)
+    save_image_grid(
+        samples(state),
+        os.path.join(out, "samples.png"),
+        ncols=10,
+        title=f"{name} on {args.dataset} ({args.scheme}), step {result.step}: "
+        f"FCD {final['fcd']:.1f}, {int(final['classes'])} classes",
+    )
+    curves = train.loss_curves(rows)
+    if curves:
+        plot_curves(curves, os.path.join(out, "curves.png"), ylabel="loss", title="losses")
+    if evals:
+        plot_classifier_metrics(
+            {args.scheme: evals}, os.path.join(out, "eval_curves.png"), fcd_real_test
+        )
+    if figures is not None:
+        figures(trainer, state, workdir, out, metrics)
+    cli.write_metrics(out, metrics)
+    if result.interrupted:
+        print(
+            f"interrupted at step {result.step}; checkpoint saved in {workdir}: continue "
+            "with the same command plus --resume"
+        )
+        raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
+    print(
+        f"step {result.step}: FCD {final['fcd']:.3f} (real held-out {fcd_real_test:.3f}), "
+        f"{int(final['classes'])}/{train_set.num_classes} classes, KL {final['class_kl']:.3f}; "
+        f"outputs in {out}"
+    )
+    return metrics

@@ -1,0 +1,230 @@
+"""Train a progressively grown GAN (Karras et al. 2018, arXiv:1710.10196) on real images.
+
+    python -m experiments.train_pggan                       # digits, 4×4 → 32×32, ≈ 14 min on 2 cores
+    python -m experiments.train_pggan --resume              # continue, mid-fade included
+    python -m experiments.train_pggan --loss ns-r1          # non-saturating loss + R1
+
+Defaults are the paper's loss and optimiser: WGAN-GP (λ = 10) with the drift term
+ε·E[D(x)²] (ε = 0.001), Adam(1e-3, β₁ = 0, β₂ = 0.99), one D step per G step; the
+networks of :mod:`gan_jax.nets.progressive` with widths ``min(64, 512/r)`` and z = 128.
+Each stage fades in over ``--phase-images`` images and stabilises over as many (batch
+128 at 4×4 and 8×8, 64 above); the last stage runs until the run has seen ``--images``
+(160,000, as many as the default ``train_dcgan`` run) unless ``--steps`` says otherwise.
+The training loop, checkpoints and resume are :mod:`gan_jax.progressive_gan` on
+:func:`gan_jax.train.fit`; flags, evaluation (FCD and class coverage over images seen, on
+G's output up-sampled to the full resolution) and outputs are the shared runner's
+(:mod:`experiments.runner`).
+
+Besides the runner's outputs, ``--out`` gets ``stages.png`` (the same z at the end of every
+stage), ``fade_in.png`` (the same z at α = 0, ½, 1 at the end of every fade) and
+``eval_curves.png`` with the stage boundaries marked; ``metrics.json`` gains the per-stage
+numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from experiments import runner
+from gan_jax import cli
+from gan_jax.checkpoint import CheckpointError
+from gan_jax.gan import latents
+from gan_jax.nets.progressive import resize_to
+from gan_jax.plotting import plot_classifier_metrics, plot_image_rows
+from gan_jax.progressive_gan import (
+    PROGRESSIVE_LOSSES,
+    ProgressiveConfig,
+    ProgressiveGAN,
+    images_seen,
+)
+
+RUN_DEFINING = (
+    "resolution",
+    "batch_sizes",
+    "phase_images",
+    "images",
+    "latent_dim",
+    "fmap_base",
+    "fmap_max",
+    "gp_weight",
+    "drift",
+    "r1_gamma",
+    "beta2",
+)
+DEFAULTS = ProgressiveConfig(fmap_base=512, fmap_max=64)
+FIGURE_SAMPLES = 10
+
+
+def batch_sizes_flag(text: str) -> tuple[int, ...]:
+    """argparse type of ``--batch-sizes``: positive integers separated by commas."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise cli.argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of positive batch sizes (e.g. 128,128,64)"
+        )
+    return sizes
+
+
+def resolution_flag(text: str) -> int:
+    from gan_jax.nets.progressive import stage_resolutions
+
+    try:
+        stage_resolutions(int(text))
+    except ValueError as err:
+        raise cli.argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
+    return int(text)
+
+
+def build_parser() -> cli.ArgumentParser:
+    parser = runner.build_parser(
+        "python -m experiments.train_pggan",
+        __doc__.split("\n\n")[0],
+        steps=None,
+        losses=PROGRESSIVE_LOSSES,
+        loss=DEFAULTS.loss,
+        lr=DEFAULTS.lr_g,
+        beta1=DEFAULTS.beta1,
+        batch_size=None,
+    )
+    add = parser.add_argument
+    add("--resolution", type=resolution_flag, default=32, help="final size, 4·2^k")
+    add(
+        "--batch-sizes",
+        type=batch_sizes_flag,
+        default=DEFAULTS.batch_sizes,
+        help="per stage from 4×4 up, the last repeating (--batch-size N: N everywhere)",
+    )
+    add(
+        "--phase-images",
+        type=cli.positive_int,
+        default=DEFAULTS.phase_images,
+        help="images per fade-in and per stabilisation",
+    )
+    add(
+        "--images",
+        type=cli.positive_int,
+        default=DEFAULTS.total_images,
+        help="images of the whole run (when --steps is not given)",
+    )
+    add("--latent-dim", type=cli.positive_int, default=DEFAULTS.latent_dim)
+    add(
+        "--fmap-base",
+        type=cli.positive_int,
+        default=DEFAULTS.fmap_base,
+        help="width at resolution r: min(fmap_max, fmap_base/r)",
+    )
+    add("--fmap-max", type=cli.positive_int, default=DEFAULTS.fmap_max)
+    add("--gp-weight", type=float, default=DEFAULTS.gp_weight, help="WGAN-GP λ")
+    add("--drift", type=float, default=DEFAULTS.drift, help="ε of the drift term ε·E[D(x)²]")
+    add("--r1-gamma", type=float, default=DEFAULTS.r1_gamma, help="γ of --loss ns-r1")
+    add("--beta2", type=float, default=DEFAULTS.beta2, help="Adam β₂ of both players")
+    return parser
+
+
+def build(args: cli.argparse.Namespace, train_set, mesh) -> ProgressiveGAN:
+    config = ProgressiveConfig(
+        resolution=args.resolution,
+        channels=train_set.image_shape[-1],
+        latent_dim=args.latent_dim,
+        fmap_base=args.fmap_base,
+        fmap_max=args.fmap_max,
+        loss=args.loss,
+        gp_weight=args.gp_weight,
+        drift=args.drift,
+        r1_gamma=args.r1_gamma,
+        scheme=args.scheme,
+        lr_g=args.lr_g,
+        lr_d=args.lr_d,
+        beta1=args.beta1,
+        beta2=args.beta2,
+        batch_sizes=(args.batch_size,) if args.batch_size else args.batch_sizes,
+        phase_images=args.phase_images,
+        total_images=args.images,
+    )
+    return ProgressiveGAN(config, train_set.images, jax.random.key(args.seed), mesh, args.steps)
+
+
+def figures(model: ProgressiveGAN, state, workdir: str, out: str, metrics: dict) -> None:
+    """``stages.png``, ``fade_in.png``, ``eval_curves.png`` with the stages marked, and
+    ``metrics["stages"]`` (module doc)."""
+    import os
+
+    z = latents(jax.random.key(12345), FIGURE_SAMPLES, model.latent_dim)
+    full = model.config.resolution
+    evals = {row["step"]: row for row in metrics["history"]}
+    stage_rows, stage_labels, fade_rows, fade_labels, stages = [], [], [], [], []
+    for phase in model.phases:
+        try:
+            end_state = model.phase_state(workdir, phase)
+        except CheckpointError:  # a phase this run did not reach
+            continue
+        if int(end_state.step) != phase.end:
+            continue
+        r = phase.resolution
+        if phase.fade:
+            for alpha in (0.0, 0.5, 1.0):
+                images = model.generate_at(end_state, z[:6], alpha)
+                fade_rows.append(np.asarray(resize_to(images, full)))
+                fade_labels.append(f"{r}×{r}, α = {alpha:g}")
+            continue
+        stage_rows.append(np.asarray(model.generate(end_state, z)))
+        seen = images_seen(model.phases, phase.end)
+        stage_labels.append(f"{r}×{r}\n{seen // 1000}k images")
+        row = evals.get(phase.end, {})
+        stages.append(
+            {
+                "resolution": r,
+                "step": phase.end,
+                "images": seen,
+                "fcd": row.get("fcd"),
+                "classes": row.get("classes"),
+            }
+        )
+    metrics["stages"] = stages
+    metrics["schedule"] = [
+        {"phase": p.name, "start": p.start, "end": p.end, "batch_size": p.batch_size}
+        for p in model.phases
+    ]
+    if stage_rows:
+        plot_image_rows(
+            stage_rows,
+            os.path.join(out, "stages.png"),
+            row_labels=stage_labels,
+            title="PGGAN: the same z at the end of every stage (shown at 32×32)",
+        )
+    if fade_rows:
+        plot_image_rows(
+            fade_rows,
+            os.path.join(out, "fade_in.png"),
+            row_labels=fade_labels,
+            title="Fade-in: the same z at α = 0 (previous stage, up-sampled), ½, 1 (new block)",
+        )
+    if metrics["history"]:
+        marks = [
+            (images_seen(model.phases, p.start), f"{p.resolution}×{p.resolution}")
+            for p in model.phases
+            if p.fade
+        ]
+        plot_classifier_metrics(
+            {metrics["scheme"]: metrics["history"]},
+            os.path.join(out, "eval_curves.png"),
+            metrics["fcd_real_test"],
+            marks,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    return runner.run(
+        args, "PGGAN", build, RUN_DEFINING, resolution=args.resolution, figures=figures
+    )
+
+
+if __name__ == "__main__":
+    cli.run_main(main)
