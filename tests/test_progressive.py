@@ -6,6 +6,7 @@ float64; training runs in float32."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -187,9 +188,10 @@ def test_growing_keeps_every_old_parameter_bit_identical():
 
 
 def test_resume_mid_fade_equals_the_straight_run(tmp_path, monkeypatch):
-    """6 + 6 resumed steps (the cut at step 6 is halfway through the 8×8 fade) equal 12
-    straight ones: same losses, same final state.  α is in the checkpoint, and each
-    resolution's step is traced (so compiled) once although α changes every step."""
+    """6 steps, then 6 more from the step-6 checkpoint (halfway through the 8×8 fade-in,
+    α = 0.5 in it) equal 12 straight steps: same losses, same final state, and the newer
+    checkpoints and phases are set aside, not deleted.  Each resolution's step is traced
+    (so compiled) once although α changes every step."""
     traced = []
     make_step = train.make_train_step
 
@@ -197,32 +199,34 @@ def test_resume_mid_fade_equals_the_straight_run(tmp_path, monkeypatch):
         step = make_step(*args, **kwargs)
 
         def counted(state):
-            traced.append(state.g["params"].keys().__len__())
+            traced.append(len(state.g["params"]))
             return step(state)
 
         return counted
 
     monkeypatch.setattr(train, "make_train_step", counting_make_train_step)
-    # checkpoints only where a phase ends (and at the cut): saving is most of a tiny step's time
-    config = train.FitConfig(12, log_every=2, checkpoint_every=12, eval_every=0, sample_every=0)
+    # checkpoints at 6 and where phases end: saving is most of a tiny step's time
+    config = train.FitConfig(12, log_every=2, checkpoint_every=6, eval_every=0, sample_every=0)
     images = tiny_images()
     straight = ProgressiveGAN(TINY, images, jax.random.key(0)).fit(
         str(tmp_path / "a"), config, progress=False
     )
     assert straight.step == 12
     assert traced == [2, 4]  # one trace at 4×4 (2 layers), one at 8×8 (4 layers)
+    saved = Checkpointer(tmp_path / "a" / "8x8_fade" / "checkpoints", create=False)
+    assert saved.all_steps() == [6, 8]
+    at_6 = saved.restore(6)
+    assert float(at_6["extra"]["alpha"]) == 0.5 and int(at_6["extra"]["resolution"]) == 8
 
-    half = ProgressiveGAN(TINY, images, jax.random.key(0), steps=6)
-    assert half.fit(str(tmp_path / "b"), config, progress=False).step == 6
-    saved = Checkpointer(tmp_path / "b" / "8x8_fade" / "checkpoints", create=False).restore()
-    assert float(saved["extra"]["alpha"]) == 0.5 and int(saved["extra"]["resolution"]) == 8
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
     resumed = ProgressiveGAN(TINY, images, jax.random.key(0)).fit(
-        str(tmp_path / "b"), config, resume=True, progress=False
+        str(tmp_path / "b"), config, resume_from=6, progress=False
     )
     assert resumed.step == 12
     assert_same_state(resumed.state, straight.state)
     for name in ("8x8_fade", "8x8_stable"):
         assert loss_rows(tmp_path / "b" / name) == loss_rows(tmp_path / "a" / name)
+    assert any(p.name.startswith("8x8_stable.abandoned") for p in (tmp_path / "b").iterdir())
 
 
 def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path):
@@ -232,7 +236,7 @@ def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path):
     from experiments import train_pggan
     from experiments.train_classifier import train_and_save
 
-    train_and_save("digits", 8, str(tmp_path / "cls"), steps=20)
+    train_and_save("digits", 8, str(tmp_path / "cls"), steps=5)
     workdir, out = tmp_path / "run", tmp_path / "out"
     common = [
         "--resolution", "8", "--batch-sizes", "16,8", "--phase-images", "64",
