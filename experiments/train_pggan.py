@@ -23,6 +23,7 @@ numbers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import jax
@@ -153,8 +154,6 @@ def build(args: cli.argparse.Namespace, train_set, mesh) -> ProgressiveGAN:
 def figures(model: ProgressiveGAN, state, workdir: str, out: str, metrics: dict) -> None:
     """``stages.png``, ``fade_in.png``, ``eval_curves.png`` with the stages marked, and
     ``metrics["stages"]`` (module doc)."""
-    import os
-
     z = latents(jax.random.key(12345), FIGURE_SAMPLES, model.latent_dim)
     full = model.config.resolution
     evals = {row["step"]: row for row in metrics["history"]}

@@ -42,6 +42,7 @@ start from their initial weights.  ``ema_half_life_images=0`` evaluates the raw 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -224,6 +225,8 @@ class ProgressiveGAN:
                     "of the device count"
                 )
         self._generate: dict[int, Callable] = {}
+        self._games: dict[int, Game] = {}
+        self._templates: dict[int, GameState] = {}
 
     @property
     def latent_dim(self) -> int:
@@ -238,6 +241,9 @@ class ProgressiveGAN:
         )
 
     def game(self, resolution: int) -> Game:
+        """The game at ``resolution`` (built once: the step and the initial state share it)."""
+        if resolution in self._games:
+            return self._games[resolution]
         c = self.config
         generator, discriminator = self.networks(resolution)
         if c.loss == "wgan-gp":
@@ -250,11 +256,14 @@ class ProgressiveGAN:
         else:
             g_loss, d_loss = losses.modified_generator_loss, losses.minimax_discriminator_loss
             penalties = [gan.r1(c.r1_gamma)]
-        return gan.gan_game(
+        self._games[resolution] = gan.gan_game(
             generator, discriminator, g_loss, d_loss, penalties, latent_dim=c.latent_dim
         )
+        return self._games[resolution]
 
+    @functools.cached_property
     def scheme(self):
+        """The update rule with both players' Adam (one object for every phase)."""
         c = self.config
         return SCHEMES[c.scheme](
             optax.adam(c.lr_g, b1=c.beta1, b2=c.beta2),
@@ -281,7 +290,7 @@ class ProgressiveGAN:
             g_ema = grow_parameters(g, previous.extra["g_ema"])
         g_ema = jax.tree.map(jnp.copy, g_ema)  # its own buffers: steps donate the state
         key = self.train_key if previous is None else previous.key
-        state = train.init_state(self.scheme(), self.game(r), g, d, key)
+        state = train.init_state(self.scheme, self.game(r), g, d, key)
         extra = {"alpha": phase.alpha(phase.start), "resolution": jnp.int32(r), "g_ema": g_ema}
         return state.replace(step=jnp.asarray(phase.start, jnp.int32), extra=extra)
 
@@ -291,7 +300,7 @@ class ProgressiveGAN:
         c, r = self.config, phase.resolution
         generator, discriminator = self.networks(r)
         game = self.game(r)
-        scheme = self.scheme()
+        scheme = self.scheme
         images = resize_to(self.images, r)
         state = self.initial_state(phase, previous)
         if self.mesh is not None:
@@ -452,7 +461,9 @@ class ProgressiveGAN:
     def phase_state(self, workdir: str, phase: Phase) -> GameState:
         """The state saved at the end of ``phase`` (its latest checkpoint), read by this
         process alone onto one device (for figures)."""
-        template = self.initial_state(phase)
+        if phase.resolution not in self._templates:  # a fade and its stabilisation share it
+            self._templates[phase.resolution] = self.initial_state(phase)
+        template = self._templates[phase.resolution]
         directory = os.path.join(self.phase_dir(workdir, phase), train.CHECKPOINT_DIR)
         checkpointer = Checkpointer(directory, create=False, process_local=True)
         try:
