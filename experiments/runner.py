@@ -134,6 +134,43 @@ def build_parser(
     return parser
 
 
+def evaluation_runs(scheme: str, evals: list[dict]) -> dict[str, list[dict]]:
+    """The lines of ``eval_curves.png``: one per generator evaluated (G's average and the
+    trained G when the rows have ``fcd_raw``)."""
+    if not evals or "fcd_raw" not in evals[0]:
+        return {scheme: evals}
+    raw = [{**e, "fcd": e["fcd_raw"], "classes": e["classes_raw"]} for e in evals]
+    return {f"{scheme}, G's average": evals, f"{scheme}, trained G": raw}
+
+
+def progressive_resolution_flag(text: str) -> int:
+    """argparse type of PGGAN's and StyleGAN's ``--resolution``: ``4·2^k``."""
+    from gan_jax.nets.progressive import stage_resolutions
+
+    try:
+        stage_resolutions(int(text))
+    except ValueError as err:
+        raise cli.argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
+    return int(text)
+
+
+def add_progressive_flags(parser: cli.ArgumentParser, defaults: Any) -> None:
+    """The flags PGGAN and StyleGAN share, with ``defaults`` (their config): the final
+    ``--resolution``, ``--latent-dim``, the width rule, Adam's ``--beta2`` and R1's γ."""
+    add = parser.add_argument
+    add("--resolution", type=progressive_resolution_flag, default=32, help="4·2^k")
+    add("--latent-dim", type=cli.positive_int, default=defaults.latent_dim)
+    add(
+        "--fmap-base",
+        type=cli.positive_int,
+        default=defaults.fmap_base,
+        help="width at resolution r: min(fmap_max, fmap_base/r)",
+    )
+    add("--fmap-max", type=cli.positive_int, default=defaults.fmap_max)
+    add("--beta2", type=float, default=defaults.beta2, help="Adam β₂ of both players")
+    add("--r1-gamma", type=float, default=defaults.r1_gamma, help="γ of (γ/2)·R1")
+
+
 def check_resume_config(workdir: str, args: Any, run_defining: Sequence[str]) -> None:
     """Write ``config.json`` for a new run; on ``--resume``, refuse changed model flags."""
     path = os.path.join(workdir, "config.json")
@@ -180,11 +217,12 @@ def run(
     build: Callable[[Any, data.ImageDataset, Any], Trainer],
     run_defining: Sequence[str] = (),
     resolution: int = 32,
-    figures: Callable[[Trainer, GameState, str, str, dict], None] | None = None,
+    figures: Callable[[Trainer, GameState, str, str, dict, ClassifierMetrics], None] | None = None,
 ) -> dict:
     """Train the model ``build`` returns on ``args.dataset`` and write the outputs (module
-    doc); ``figures(trainer, state, workdir, out, metrics)`` adds the model's own figures
-    and numbers.  Returns ``metrics.json``'s content (``{}`` on processes other than 0)."""
+    doc); ``figures(trainer, state, workdir, out, metrics, measure)`` adds the model's own
+    figures and numbers (``measure``: the evaluation classifier's
+    :class:`~gan_jax.feature_classifier.ClassifierMetrics`).  Returns ``metrics.json``'s content (``{}`` on processes other than 0)."""
     args.resume = args.resume or args.resume_from is not None
     data.check_dataset_name(args.dataset)
     parallel.initialize_distributed()
@@ -286,10 +324,10 @@ def run(
         plot_curves(curves, os.path.join(out, "curves.png"), ylabel="loss", title="losses")
     if evals:
         plot_classifier_metrics(
-            {args.scheme: evals}, os.path.join(out, "eval_curves.png"), fcd_real_test
+            evaluation_runs(args.scheme, evals), os.path.join(out, "eval_curves.png"), fcd_real_test
         )
     if figures is not None:
-        figures(trainer, state, workdir, out, metrics)
+        figures(trainer, state, workdir, out, metrics, measure)
     cli.write_metrics(out, metrics)
     if result.interrupted:
         print(

@@ -72,16 +72,6 @@ def batch_sizes_flag(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def resolution_flag(text: str) -> int:
-    from gan_jax.nets.progressive import stage_resolutions
-
-    try:
-        stage_resolutions(int(text))
-    except ValueError as err:
-        raise cli.argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
-    return int(text)
-
-
 def build_parser() -> cli.ArgumentParser:
     parser = runner.build_parser(
         "python -m experiments.train_pggan",
@@ -93,8 +83,8 @@ def build_parser() -> cli.ArgumentParser:
         beta1=DEFAULTS.beta1,
         batch_size=None,
     )
+    runner.add_progressive_flags(parser, DEFAULTS)  # --r1-gamma: γ of --loss ns-r1
     add = parser.add_argument
-    add("--resolution", type=resolution_flag, default=32, help="final size, 4·2^k")
     add(
         "--batch-sizes",
         type=batch_sizes_flag,
@@ -113,18 +103,8 @@ def build_parser() -> cli.ArgumentParser:
         default=DEFAULTS.total_images,
         help="images of the whole run (when --steps is not given)",
     )
-    add("--latent-dim", type=cli.positive_int, default=DEFAULTS.latent_dim)
-    add(
-        "--fmap-base",
-        type=cli.positive_int,
-        default=DEFAULTS.fmap_base,
-        help="width at resolution r: min(fmap_max, fmap_base/r)",
-    )
-    add("--fmap-max", type=cli.positive_int, default=DEFAULTS.fmap_max)
     add("--gp-weight", type=float, default=DEFAULTS.gp_weight, help="WGAN-GP λ")
     add("--drift", type=float, default=DEFAULTS.drift, help="ε of the drift term ε·E[D(x)²]")
-    add("--r1-gamma", type=float, default=DEFAULTS.r1_gamma, help="γ of --loss ns-r1")
-    add("--beta2", type=float, default=DEFAULTS.beta2, help="Adam β₂ of both players")
     return parser
 
 
@@ -151,7 +131,9 @@ def build(args: cli.argparse.Namespace, train_set, mesh) -> ProgressiveGAN:
     return ProgressiveGAN(config, train_set.images, jax.random.key(args.seed), mesh, args.steps)
 
 
-def figures(model: ProgressiveGAN, state, workdir: str, out: str, metrics: dict) -> None:
+def figures(
+    model: ProgressiveGAN, state, workdir: str, out: str, metrics: dict, measure=None
+) -> None:
     """``stages.png``, ``fade_in.png``, ``eval_curves.png`` with the stages marked, and
     ``metrics["stages"]`` (module doc)."""
     z = latents(jax.random.key(12345), FIGURE_SAMPLES, model.latent_dim)
@@ -211,7 +193,7 @@ def figures(model: ProgressiveGAN, state, workdir: str, out: str, metrics: dict)
             if p.fade
         ]
         plot_classifier_metrics(
-            {metrics["scheme"]: metrics["history"]},
+            runner.evaluation_runs(metrics["scheme"], metrics["history"]),
             os.path.join(out, "eval_curves.png"),
             metrics["fcd_real_test"],
             marks,

@@ -11,9 +11,18 @@ batch size, which is what a schedule with per-stage batch sizes needs.  With a r
 is ``min(half_life, r·images_seen)``: early weights, far from where training goes, are
 forgotten quickly instead of being averaged into a network that is no network at all.  The
 average lives in the training state (``GameState.extra``), never in a module.
+
+:class:`GeneratorEMA` is the piece any GAN uses (PGGAN, StyleGAN, DCGAN with
+``ImageGAN``'s ``ema=``): it averages a flax variables dict's ``params`` and *copies* its
+other collections (StyleGAN's ``w_avg``, BatchNorm statistics), as StyleGAN2's code copies
+buffers into ``G_ema``.  A fixed per-step β (StyleGAN's 0.999) is the half-life
+``batch·ln ½ / ln β`` (:meth:`GeneratorEMA.from_beta`).
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -42,3 +51,47 @@ def update_ema(average: PyTree, current: PyTree, decay: float | jax.Array) -> Py
     """``decay·average + (1 − decay)·current``, leaf by leaf (written as
     ``current + decay·(average − current)``, exact at ``decay = 0``)."""
     return jax.tree.map(lambda a, c: c + decay * (a - c), average, current)
+
+
+def average_variables(average: PyTree, current: PyTree, decay: float | jax.Array) -> PyTree:
+    """:func:`update_ema` of a flax variables dict's ``params``; every other collection
+    (running statistics, StyleGAN's ``w_avg``) is copied from ``current``."""
+    return {
+        name: update_ema(average[name], value, decay) if name == "params" else value
+        for name, value in current.items()
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorEMA:
+    """The moving average of a generator's variables (module doc): half-life
+    ``half_life_images`` real images, ramp-up ``rampup`` (0: none)."""
+
+    half_life_images: float
+    rampup: float = 0.0
+
+    @classmethod
+    def from_beta(cls, beta: float, batch_size: int, rampup: float = 0.0) -> GeneratorEMA:
+        """The average with per-step decay ``beta`` at ``batch_size`` (β = 0.999 at batch 64:
+        a half-life of 44,300 images)."""
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"EMA β must be in [0, 1), got {beta}")
+        half_life = 0.0 if beta == 0 else batch_size * math.log(0.5) / math.log(beta)
+        return cls(half_life, rampup)
+
+    def init(self, g: PyTree) -> PyTree:
+        """The average's initial value: a copy of ``g`` (own buffers; steps donate states)."""
+        return jax.tree.map(jnp.copy, g)
+
+    def decay(self, batch_size: int, images_seen: jax.Array | float | None = None):
+        return ema_decay(batch_size, self.half_life_images, images_seen, self.rampup)
+
+    def update(
+        self,
+        average: PyTree,
+        g: PyTree,
+        batch_size: int,
+        images_seen: jax.Array | float | None = None,
+    ) -> PyTree:
+        """``average`` after one step of ``batch_size`` images that brought G to ``g``."""
+        return average_variables(average, g, self.decay(batch_size, images_seen))

@@ -20,11 +20,17 @@ Remedies:
   of ``m`` samples concatenated along the last (feature/channel) axis;
 * minibatch standard deviation (Karras et al. 2018, arXiv:1710.10196) is a layer,
   :class:`gan_jax.nets.layers.MinibatchStdDev`, used inside a discriminator;
-* :func:`r1` and :func:`wgan_gp` — weighted penalties for ``penalties=[...]``.
+* :func:`r1` and :func:`wgan_gp` — weighted penalties for ``penalties=[...]``;
+  :func:`lazy` evaluates one only every ``k`` steps (StyleGAN2's lazy regularisation).
+
+Stochastic generators (StyleGAN's noise inputs and style mixing) draw from the ``"noise"``
+RNG stream: :func:`gan_game` passes ``rngs={"noise": fold_in(key, 2)}`` to every training
+forward pass of G (networks that do not ask for it ignore it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,6 +72,38 @@ def wgan_gp(weight: float = 10.0, target: float = 1.0, one_sided: bool = False) 
     return penalty
 
 
+@dataclasses.dataclass(frozen=True)
+class LazyPenalty:
+    """A penalty evaluated only at steps ``t ≡ 0 (mod every)`` and then multiplied by
+    ``every`` (Karras et al. 2020, arXiv:1912.04958 §4: "lazy regularization"), so its
+    average weight is unchanged while its cost (R1's double back-propagation) falls by
+    ``every``×.
+
+    :func:`gan_game` calls it with the batch's ``"regularize"`` when the batch has one (a
+    Python bool: :func:`gan_jax.train.make_train_step` with ``regularize_every`` compiles
+    the two kinds of step apart), else with ``step % every == 0`` from the batch's
+    ``"step"``, a traced flag that a ``lax.cond`` acts on."""
+
+    penalty: Penalty
+    every: int
+
+    def __call__(self, d_fn, real: Array, fake: Array, key: Array, regularize) -> Array:
+        def value() -> Array:
+            return self.every * self.penalty(d_fn, real, fake, key)
+
+        if isinstance(regularize, bool):
+            return value() if regularize else jnp.zeros((), real.dtype)
+        return jax.lax.cond(regularize, value, lambda: jnp.zeros((), real.dtype))
+
+
+def lazy(penalty: Penalty, every: int) -> Penalty | LazyPenalty:
+    """``penalty`` every ``every`` steps, scaled by ``every`` (:class:`LazyPenalty`);
+    ``every = 1`` returns ``penalty`` itself."""
+    if every < 1:
+        raise ValueError(f"lazy regularisation interval must be ≥ 1, got {every}")
+    return penalty if every == 1 else LazyPenalty(penalty, every)
+
+
 def pack_samples(x: Array, pack: int) -> Array:
     """PacGAN packing: ``(N, ..., C) -> (N/m, ..., m·C)``, samples ``m·i … m·i+m-1`` side by
     side along the last axis (features of a vector, channels of an image)."""
@@ -84,18 +122,22 @@ def _collections(variables: PyTree) -> list[str]:
 
 
 def apply_model(
-    module: nn.Module, variables: PyTree, x: Array, **context: Any
+    module: nn.Module,
+    variables: PyTree,
+    x: Array,
+    rngs: dict[str, Array] | None = None,
+    **context: Any,
 ) -> tuple[Array, dict]:
     """``module(x, **context)`` in training mode, returning ``(output, updated collections)``.
 
     A module whose variables hold only ``params`` is applied plainly (and returns ``{}``);
-    one with other collections (``batch_stats``) is applied with ``train=True`` and
-    those collections mutable.
+    one with other collections (``batch_stats``, ``w_avg``) is applied with ``train=True``
+    and those collections mutable.  ``rngs`` go to flax's ``apply``.
     """
     mutable = _collections(variables)
     if not mutable:
-        return module.apply(variables, x, **context), {}
-    return module.apply(variables, x, train=True, mutable=mutable, **context)
+        return module.apply(variables, x, rngs=rngs, **context), {}
+    return module.apply(variables, x, train=True, mutable=mutable, rngs=rngs, **context)
 
 
 def init_players(
@@ -117,12 +159,18 @@ def init_players(
     return g, d
 
 
-def generate(generator: nn.Module, g: PyTree, z: Array, **context: Any) -> Array:
+def generate(
+    generator: nn.Module,
+    g: PyTree,
+    z: Array,
+    rngs: dict[str, Array] | None = None,
+    **context: Any,
+) -> Array:
     """``G(z, **context)`` for evaluation: inference mode (``train=False``) when G has model
-    state."""
+    state; ``rngs`` (e.g. a fixed ``"noise"`` key) go to flax's ``apply``."""
     if _collections(g):
-        return generator.apply(g, z, train=False, **context)
-    return generator.apply(g, z, **context)
+        return generator.apply(g, z, train=False, rngs=rngs, **context)
+    return generator.apply(g, z, rngs=rngs, **context)
 
 
 def latents(key: Array, n: int, latent_dim: int) -> Array:
@@ -146,7 +194,9 @@ def gan_game(
 
     ``batch = {"real": x, "key": key}`` with a
     typed key (``jax.random.key``), and optionally ``"context"``: keyword arguments both
-    networks receive on every call, penalties included (PGGAN's fade-in ``alpha``).  Penalties see ``d_fn = D∘pack`` with D's collections
+    networks receive on every call, penalties included (PGGAN's fade-in ``alpha``), and
+    ``"step"``, the training step, or ``"regularize"`` (what :class:`LazyPenalty` needs).  G's training passes
+    get ``rngs={"noise": fold_in(key, 2)}``.  Penalties see ``d_fn = D∘pack`` with D's collections
     frozen, and unpacked real and fake samples; gradient penalties need a discriminator
     that scores samples independently (no BatchNorm), as in WGAN-GP.  The game always has
     ``has_aux=True``; for params-only networks the model state is empty.
@@ -154,7 +204,8 @@ def gan_game(
 
     def fake_samples(g: PyTree, batch: dict) -> tuple[Array, dict]:
         z = latents(jax.random.fold_in(batch["key"], 0), batch["real"].shape[0], latent_dim)
-        return apply_model(generator, g, z, **batch.get("context", {}))
+        noise = {"noise": jax.random.fold_in(batch["key"], 2)}
+        return apply_model(generator, g, z, rngs=noise, **batch.get("context", {}))
 
     def score(d: PyTree, x: Array, batch: dict) -> tuple[Array, dict]:
         return apply_model(discriminator, d, pack_samples(x, pack), **batch.get("context", {}))
@@ -180,7 +231,14 @@ def gan_game(
 
             penalty_key = jax.random.fold_in(batch["key"], 1)
             for i, penalty in enumerate(penalties):
-                total = total + penalty(d_fn, real, fake, jax.random.fold_in(penalty_key, i))
+                key = jax.random.fold_in(penalty_key, i)
+                if isinstance(penalty, LazyPenalty):
+                    regularize = batch.get("regularize")
+                    if regularize is None:
+                        regularize = batch["step"] % penalty.every == 0
+                    total = total + penalty(d_fn, real, fake, key, regularize)
+                else:
+                    total = total + penalty(d_fn, real, fake, key)
         return total, d_state
 
     return Game(loss_g=loss_g, loss_d=loss_d, has_aux=True)

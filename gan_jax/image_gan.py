@@ -14,8 +14,10 @@ import argparse
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import flax.linen as nn
 import jax
 import numpy as np
 import optax
@@ -23,12 +25,14 @@ from jax.sharding import Mesh
 
 from gan_jax import dynamics as dy
 from gan_jax import gan, losses, parallel, train
+from gan_jax.averaging import GeneratorEMA
 from gan_jax.cli import UserError
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.nets.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages
 
 Array = jax.Array
+EVAL_NOISE_SEED = 20191212  # the fixed noise key of evaluation and sample grids
 
 # name -> (generator loss, discriminator loss), on logits (gan_jax.losses, TF-GAN semantics)
 LOSSES: dict[str, tuple[Callable, Callable]] = {
@@ -50,6 +54,12 @@ SCHEMES: dict[
     "optimistic": dy.optimistic,
     "consensus": dy.consensus,
 }
+
+
+def check_choice(flag: str, value: str, choices: Iterable[str]) -> None:
+    """A :class:`~gan_jax.cli.UserError` naming the choices unless ``value`` is one."""
+    if value not in choices:
+        raise UserError(f"unknown --{flag} {value!r}; choose one of: {', '.join(choices)}")
 
 
 def resolution_flag(text: str) -> int:
@@ -79,39 +89,52 @@ class ImageGANConfig:
     upsample: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise UserError(f"unknown --loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-        if self.scheme not in SCHEMES:
-            raise UserError(
-                f"unknown --scheme {self.scheme!r}; choose one of: {', '.join(SCHEMES)}"
-            )
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("scheme", self.scheme, SCHEMES)
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageGAN:
     """The assembled pieces: ``step`` is the pure training step, ``state`` the initial
-    :class:`~gan_jax.dynamics.GameState` (replicated over ``mesh`` when there is one)."""
+    :class:`~gan_jax.dynamics.GameState` (replicated over ``mesh`` when there is one).
 
-    config: ImageGANConfig
-    generator: DCGANGenerator
-    discriminator: DCGANDiscriminator
+    With ``ema`` (a :class:`~gan_jax.averaging.GeneratorEMA`) the state's
+    ``extra["g_ema"]`` holds G's moving average: :meth:`generate` uses it and
+    :attr:`generate_raw` the trained weights.  Generation passes a fixed ``"noise"`` key
+    (StyleGAN's noise inputs; other generators ignore it), so evaluations are repeatable.
+    ``config`` is any model config with ``latent_dim`` and ``batch_size``.
+    """
+
+    config: Any
+    generator: nn.Module
+    discriminator: nn.Module
     game: Game
     scheme: object
     step: train.StepFn
     state: GameState
     mesh: Mesh | None
+    ema: GeneratorEMA | None = None
 
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
     def generate(self, state: GameState, z: Array) -> Array:
-        """Images ``G(z)`` in inference mode (BatchNorm running statistics)."""
-        return self._generate(state.g, z)
+        """Images ``G(z)`` in inference mode (BatchNorm running statistics), with the
+        averaged weights when there is an ``ema``."""
+        return self._generate(state.extra["g_ema"] if self.ema is not None else state.g, z)
+
+    @property
+    def generate_raw(self) -> Callable[[GameState, Array], Array] | None:
+        """``G(z)`` with the trained weights, when :meth:`generate` uses the average."""
+        if self.ema is None:
+            return None
+        return lambda state, z: self._generate(state.g, z)
 
     @functools.cached_property
     def _generate(self) -> Callable:
-        return jax.jit(lambda g, z: gan.generate(self.generator, g, z))
+        noise = {"noise": jax.random.key(EVAL_NOISE_SEED)}
+        return jax.jit(lambda g, z: gan.generate(self.generator, g, z, rngs=noise))
 
     def progress(self, state: GameState) -> dict[str, int]:
         """Real images seen after ``state.step`` steps."""
@@ -125,21 +148,70 @@ class ImageGAN:
         return train.read_metrics(workdir)
 
 
-def build_image_gan(
-    config: ImageGANConfig, images: Array, key: Array, mesh: Mesh | None = None
+def check_batch_split(batch_size: int, mesh: Mesh | None) -> None:
+    if mesh is not None and batch_size % mesh.size:
+        raise UserError(
+            f"--batch-size {batch_size} does not split over {mesh.size} devices: use a "
+            "multiple of the device count"
+        )
+
+
+def assemble_image_gan(
+    config: Any,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    game: Game,
+    scheme: object,
+    images: Array,
+    key: Array,
+    mesh: Mesh | None = None,
+    ema: GeneratorEMA | None = None,
+    regularize_every: int = 1,
 ) -> ImageGAN:
-    """Networks, game, scheme, the pure step over ``images`` ``(N, R, R, C)`` in ``[-1, 1]``,
-    and the initial state from ``key`` (see module doc)."""
+    """Any (G, D, game, scheme) as an :class:`ImageGAN` on ``images`` ``(N, R, R, C)`` in
+    ``[−1, 1]``: initial state from ``key`` (plus ``extra["g_ema"]`` with an ``ema``), and
+    the step whose batch is ``{"real", "key", "step"}`` (a uniform draw with replacement from
+    the images on device, the step's key, the step count for lazy penalties; with
+    ``regularize_every`` the step is a :class:`gan_jax.train.PeriodicStep`)."""
     if images.shape[1:] != (config.resolution, config.resolution, config.channels):
         raise ValueError(
             f"images of shape {images.shape[1:]} do not match the config's "
             f"{(config.resolution, config.resolution, config.channels)}"
         )
-    if mesh is not None and config.batch_size % mesh.size:
-        raise UserError(
-            f"--batch-size {config.batch_size} does not split over {mesh.size} devices: use a "
-            "multiple of the device count"
-        )
+    check_batch_split(config.batch_size, mesh)
+    init_key, train_key = jax.random.split(key)
+    g, d = gan.init_players(
+        generator, discriminator, init_key, images[: config.batch_size], config.latent_dim
+    )
+    state = train.init_state(scheme, game, g, d, train_key)
+    if ema is not None:
+        state = state.replace(extra={"g_ema": ema.init(g)})
+    if mesh is not None:  # the dataset and the state on every device (of every process)
+        images, state = parallel.replicate((images, state), mesh)
+
+    def batch_fn(key: Array, state: GameState) -> dict:
+        key_data, key_noise = jax.random.split(key)
+        real = random_batch(key_data, images, config.batch_size)
+        return {"real": real, "key": key_noise, "step": state.step}
+
+    update_extra = None
+    if ema is not None:
+
+        def update_extra(state: GameState) -> dict:
+            images_seen = state.step * config.batch_size
+            return {
+                "g_ema": ema.update(state.extra["g_ema"], state.g, config.batch_size, images_seen)
+            }
+
+    step = train.make_train_step(game, scheme, batch_fn, mesh, update_extra, regularize_every)
+    return ImageGAN(config, generator, discriminator, game, scheme, step, state, mesh, ema)
+
+
+def build_image_gan(
+    config: ImageGANConfig, images: Array, key: Array, mesh: Mesh | None = None
+) -> ImageGAN:
+    """The DCGAN of ``config`` (see module doc) as an :class:`ImageGAN`."""
+    check_batch_split(config.batch_size, mesh)
     generator = DCGANGenerator(
         resolution=config.resolution,
         channels=config.channels,
@@ -152,21 +224,7 @@ def build_image_gan(
     opt_g = optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2)
     opt_d = optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2)
     scheme = SCHEMES[config.scheme](opt_g, opt_d)
-
-    init_key, train_key = jax.random.split(key)
-    g, d = gan.init_players(
-        generator, discriminator, init_key, images[: config.batch_size], config.latent_dim
-    )
-    state = train.init_state(scheme, game, g, d, train_key)
-    if mesh is not None:  # the dataset and the state on every device (of every process)
-        images, state = parallel.replicate((images, state), mesh)
-
-    def batch_fn(key: Array, state: GameState) -> dict:
-        key_data, key_noise = jax.random.split(key)
-        return {"real": random_batch(key_data, images, config.batch_size), "key": key_noise}
-
-    step = train.make_train_step(game, scheme, batch_fn, mesh)
-    return ImageGAN(config, generator, discriminator, game, scheme, step, state, mesh)
+    return assemble_image_gan(config, generator, discriminator, game, scheme, images, key, mesh)
 
 
 def parameter_count(tree: object) -> int:

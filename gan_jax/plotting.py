@@ -328,6 +328,43 @@ def plot_classifier_metrics(
     return save_figure(fig, path)
 
 
+def plot_truncation_tradeoff(rows: Sequence[Mapping[str, float]], path: str | os.PathLike) -> str:
+    """StyleGAN's truncation trade-off: FCD (left axis, log) and feature diversity (right
+    axis) against ψ, from rows with ``psi``, ``fcd``, ``diversity`` and ``classes``."""
+    psi = [float(r["psi"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(psi, [float(r["fcd"]) for r in rows], "o-", color="tab:blue", ms=4, label="FCD")
+    ax.set_yscale("log")
+    ax.set(xlabel="truncation ψ (1 = none)", ylabel="Fréchet classifier distance")
+    ax.yaxis.label.set_color("tab:blue")
+    twin = ax.twinx()
+    twin.plot(
+        psi,
+        [float(r["diversity"]) for r in rows],
+        "s-",
+        color="tab:orange",
+        ms=4,
+        label="diversity",
+    )
+    twin.set_ylabel("diversity (mean pairwise feature distance)", color="tab:orange")
+    twin.set_ylim(bottom=0)
+    for r in rows:
+        ax.annotate(
+            f"{int(r['classes'])}",
+            (float(r["psi"]), float(r["fcd"])),
+            xytext=(0, 6),
+            textcoords="offset points",
+            fontsize=7,
+            ha="center",
+            color="tab:blue",
+        )
+    ax.set_title("Truncation trade-off (numbers: classes covered)", fontsize=10)
+    ax.grid(alpha=0.3)
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, ["FCD", "diversity"], fontsize=8, loc="upper center")
+    return save_figure(fig, path)
+
+
 def plot_image_rows(
     rows: Sequence[np.ndarray],
     path: str | os.PathLike,

@@ -54,12 +54,12 @@ import optax
 from jax.sharding import Mesh
 
 from gan_jax import gan, losses, parallel, train
-from gan_jax.averaging import ema_decay, update_ema
+from gan_jax.averaging import GeneratorEMA
 from gan_jax.checkpoint import Checkpointer, CheckpointError
 from gan_jax.cli import UserError
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
-from gan_jax.image_gan import SCHEMES
+from gan_jax.image_gan import SCHEMES, check_choice
 from gan_jax.nets.progressive import (
     ProgressiveDiscriminator,
     ProgressiveGenerator,
@@ -101,14 +101,8 @@ class ProgressiveConfig:
     ema_rampup: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.loss not in PROGRESSIVE_LOSSES:
-            raise UserError(
-                f"unknown --loss {self.loss!r}; choose one of: {', '.join(PROGRESSIVE_LOSSES)}"
-            )
-        if self.scheme not in SCHEMES:
-            raise UserError(
-                f"unknown --scheme {self.scheme!r}; choose one of: {', '.join(SCHEMES)}"
-            )
+        check_choice("loss", self.loss, PROGRESSIVE_LOSSES)
+        check_choice("scheme", self.scheme, SCHEMES)
         if not self.batch_sizes or min(self.batch_sizes) < 1:
             raise UserError("--batch-sizes needs positive sizes, one per stage (4×4 first)")
         stage_resolutions(self.resolution)
@@ -262,6 +256,11 @@ class ProgressiveGAN:
         return self._games[resolution]
 
     @functools.cached_property
+    def ema(self) -> GeneratorEMA:
+        """G's moving average (the evaluated generator)."""
+        return GeneratorEMA(self.config.ema_half_life_images, self.config.ema_rampup)
+
+    @functools.cached_property
     def scheme(self):
         """The update rule with both players' Adam (one object for every phase)."""
         c = self.config
@@ -288,7 +287,7 @@ class ProgressiveGAN:
         if previous is not None:
             g, d = grow_parameters(g, previous.g), grow_parameters(d, previous.d)
             g_ema = grow_parameters(g, previous.extra["g_ema"])
-        g_ema = jax.tree.map(jnp.copy, g_ema)  # its own buffers: steps donate the state
+        g_ema = self.ema.init(g_ema)
         key = self.train_key if previous is None else previous.key
         state = train.init_state(self.scheme, self.game(r), g, d, key)
         extra = {"alpha": phase.alpha(phase.start), "resolution": jnp.int32(r), "g_ema": g_ema}
@@ -297,7 +296,7 @@ class ProgressiveGAN:
     def build(self, phase: Phase, previous: GameState | None = None) -> PhaseModel:
         """Phase ``phase``'s model: networks, game, step and its :meth:`initial_state`
         (replicated over the mesh when there is one)."""
-        c, r = self.config, phase.resolution
+        r = phase.resolution
         generator, discriminator = self.networks(r)
         game = self.game(r)
         scheme = self.scheme
@@ -316,11 +315,11 @@ class ProgressiveGAN:
 
         def update_extra(state: GameState) -> dict:
             since_growth = (state.step - phase.fade_start) * phase.batch_size
-            decay = ema_decay(phase.batch_size, c.ema_half_life_images, since_growth, c.ema_rampup)
+            g_ema = self.ema.update(state.extra["g_ema"], state.g, phase.batch_size, since_growth)
             return {
                 "alpha": phase.alpha(state.step),
                 "resolution": state.extra["resolution"],
-                "g_ema": update_ema(state.extra["g_ema"], state.g, decay),
+                "g_ema": g_ema,
             }
 
         step = train.make_train_step(game, scheme, batch_fn, self.mesh, update_extra)

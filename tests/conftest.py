@@ -76,3 +76,23 @@ def timed_subprocess_env(subprocess_env: dict[str, str]) -> dict[str, str]:
     env = dict(subprocess_env)
     env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(TEST_OPT_LEVEL_FLAG, "").strip()
     return env
+
+
+def _tiny_classifier(tmp_path_factory, resolution: int) -> str:
+    """A digits classifier trained for 5 steps: enough for CLI tests, whose metrics are
+    checked for invariants, not values."""
+    from experiments.train_classifier import train_and_save
+
+    directory = str(tmp_path_factory.mktemp(f"classifier{resolution}"))
+    train_and_save("digits", resolution, directory, steps=5)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def classifier8(tmp_path_factory) -> str:
+    return _tiny_classifier(tmp_path_factory, 8)
+
+
+@pytest.fixture(scope="session")
+def classifier16(tmp_path_factory) -> str:
+    return _tiny_classifier(tmp_path_factory, 16)

@@ -167,35 +167,25 @@ def test_digit_attributes_on_drawn_strokes():
     np.testing.assert_allclose(ink_mass(jnp.asarray(images)), [1 / 9, 1 / 9, 1 / 9, 3 / 9])
 
 
-def test_latent_space_cli_on_a_tiny_dcgan(tmp_path, repo_root, subprocess_env):
+def test_latent_space_cli_on_a_tiny_dcgan(tmp_path, classifier16):
     """The experiment end to end on a 16², width-8 DCGAN trained for a few steps: every
     figure, and metrics that obey their invariants (whatever a 4-step generator does)."""
-    from test_experiments import run_module
-
-    from experiments import train_dcgan
-    from experiments.train_classifier import train_and_save
+    from experiments import latent_space, train_dcgan
 
     with jax.enable_x64(False):
-        train_and_save("digits", 16, str(tmp_path / "cls"), steps=5)
         train_dcgan.main([
             "--steps", "4", "--resolution", "16", "--width", "8", "--batch-size", "16",
             "--log-every", "2", "--eval-every", "0", "--sample-every", "0", "--eval-samples",
-            "50", "--classifier", str(tmp_path / "cls"), "--workdir", str(tmp_path / "run"),
+            "50", "--classifier", classifier16, "--workdir", str(tmp_path / "run"),
             "--out", str(tmp_path / "dcgan"), "--no-progress",
         ])  # fmt: skip
-    out = tmp_path / "out"
-    result = run_module(
-        "experiments.latent_space",
-        [
-            "--workdir", str(tmp_path / "run"), "--classifier", str(tmp_path / "cls"),
+        out = tmp_path / "out"
+        latent_space.main([
+            "--workdir", str(tmp_path / "run"), "--classifier", classifier16,
             "--out", str(out), "--pool", "256", "--triples", "8", "--targets", "2",
             "--restarts", "4", "--proj-steps", "8", "--real-targets", "4", "--real-restarts",
             "2", "--encoder-steps", "10", "--encoder-pairs", "64", "--no-progress",
-        ],
-        subprocess_env,
-        repo_root,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+        ])  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["checkpoint_step"] == 4
     midpoint = metrics["interpolation"]["midpoint_norm_over_sqrt_d"]

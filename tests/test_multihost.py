@@ -41,15 +41,6 @@ BOUND = 1e-5
 KILL_EXIT_BOUND_S = 5.0  # the launcher polls every 0.1 s and kills the rest at once
 
 
-@pytest.fixture(scope="session")  # module scope is torn down when xdist interleaves modules
-def classifier16(tmp_path_factory) -> str:
-    from experiments.train_classifier import train_and_save
-
-    directory = str(tmp_path_factory.mktemp("classifier16"))
-    train_and_save("digits", 16, directory, steps=5)
-    return directory
-
-
 def dcgan_args(workdir, classifier, steps, checkpoint_every=2) -> list[str]:
     return [
         "--steps", str(steps), "--resolution", "16", "--batch-size", "16", "--width", "8",

@@ -229,20 +229,18 @@ def test_resume_mid_fade_equals_the_straight_run(tmp_path, monkeypatch):
     assert any(p.name.startswith("8x8_stable.abandoned") for p in (tmp_path / "b").iterdir())
 
 
-def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path):
+def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
     """A tiny 4×4 → 8×8 run: the schedule, the per-stage numbers and figures, evaluation
     rows with images seen, resolution and α (mid-fade at step 8).  Resuming is the shared
     fit loop's, pinned mid-fade above."""
     from experiments import train_pggan
-    from experiments.train_classifier import train_and_save
 
-    train_and_save("digits", 8, str(tmp_path / "cls"), steps=5)
     workdir, out = tmp_path / "run", tmp_path / "out"
     common = [
         "--resolution", "8", "--batch-sizes", "16,8", "--phase-images", "64",
         "--latent-dim", "8", "--fmap-base", "32", "--fmap-max", "8", "--log-every", "2",
         "--eval-every", "4", "--sample-every", "20", "--checkpoint-every", "20",
-        "--eval-samples", "64", "--classifier", str(tmp_path / "cls"),
+        "--eval-samples", "64", "--classifier", classifier8,
         "--workdir", str(workdir), "--out", str(out), "--no-progress",
     ]  # fmt: skip
     returned = train_pggan.main([*common, "--steps", "20"])

@@ -59,13 +59,15 @@ def equalized_scale(fan_in: int, gain: float = math.sqrt(2.0), lr_multiplier: fl
 
 class _Equalized(nn.Module):
     """What the equalized layers share: a stored kernel ``N(0, 1/m²)`` returned scaled by
-    :func:`equalized_scale`, and a bias stored unscaled and multiplied by ``m``."""
+    :func:`equalized_scale`, and a bias stored unscaled and multiplied by ``m``, starting at
+    ``bias_init`` (StyleGAN's style affines start at 1: every style scale is 1 at init)."""
 
     features: int
     use_bias: bool = True
     gain: float = math.sqrt(2.0)
     lr_multiplier: float = 1.0
     param_dtype: jnp.dtype = jnp.float32
+    bias_init: float = 0.0
 
     def scaled_kernel(self, shape: tuple[int, ...], fan_in: int) -> jax.Array:
         kernel = self.param(
@@ -76,7 +78,12 @@ class _Equalized(nn.Module):
     def add_bias(self, y: jax.Array) -> jax.Array:
         if not self.use_bias:
             return y
-        bias = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+        bias = self.param(
+            "bias",
+            nn.initializers.constant(self.bias_init / self.lr_multiplier),
+            (self.features,),
+            self.param_dtype,
+        )
         return y + bias * self.lr_multiplier
 
 
