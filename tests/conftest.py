@@ -53,6 +53,13 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the ``expensive`` tests (15 s or more on 2 cores) first: pytest-xdist hands
+    tests out in collection order, and a long test that starts last leaves the other
+    worker idle until it ends.  The sort is stable, so the rest keep their order."""
+    items.sort(key=lambda item: item.get_closest_marker("expensive") is None)
+
+
 @pytest.fixture
 def repo_root() -> pathlib.Path:
     return REPO_ROOT

@@ -38,6 +38,7 @@ def check_held_out_accuracy(directory, metrics):
     assert saved["test_accuracy"] == metrics["test_accuracy"]
 
 
+@pytest.mark.expensive
 def test_held_out_accuracy_at_least_97_percent(trained):
     check_held_out_accuracy(*trained)
 

@@ -189,41 +189,23 @@ def check_mode_collapse_metrics(metrics, mixtures, methods):
             assert len(row["modes_over_steps"]) == len(metrics["steps"])
 
 
-def test_mode_collapse_small_run(repo_root, subprocess_env, tmp_path):
+@pytest.mark.expensive
+def test_mode_collapse_small_run(tmp_path, capsys):
+    from experiments import mode_collapse
+
     # minibatch stddev and R1 are wired like PacGAN and WGAN-GP; test_gan pins all of them
     methods = ["vanilla_sim", "unrolled5", "pacgan2", "wgan_gp"]
-    result = run_module(
-        "experiments.mode_collapse",
-        [
-            "--out",
-            str(tmp_path),
-            "--mixtures",
-            "ring",
-            "--methods",
-            *methods,
-            "--steps",
-            "7",
-            "--snapshots",
-            "2",
-            "--seeds",
-            "2",
-            "--batch-size",
-            "16",
-            "--width",
-            "16",
-            "--depth",
-            "1",
-            "--latent-dim",
-            "4",
-        ],
-        subprocess_env,
-        repo_root,
-    )
-    assert result.returncode == 0, result.stderr
+    # in-process: a subprocess would spend seconds importing jax
+    mode_collapse.main([
+        "--out", str(tmp_path), "--mixtures", "ring", "--methods", *methods, "--steps", "7",
+        "--snapshots", "2", "--seeds", "2", "--batch-size", "16", "--width", "16", "--depth",
+        "1", "--latent-dim", "4",
+    ])  # fmt: skip
+    stdout = capsys.readouterr().out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     check_mode_collapse_metrics(metrics, ["ring"], methods)
     assert metrics["steps"] == [0, 3, 6, 7]  # every 7 // 2 steps, and the last one
-    assert "| ring | PacGAN2 |" in result.stdout
+    assert "| ring | PacGAN2 |" in stdout
     for name in ("snapshots_ring.png", "modes_ring.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 

@@ -167,6 +167,7 @@ def test_digit_attributes_on_drawn_strokes():
     np.testing.assert_allclose(ink_mass(jnp.asarray(images)), [1 / 9, 1 / 9, 1 / 9, 3 / 9])
 
 
+@pytest.mark.expensive
 def test_latent_space_cli_on_a_tiny_dcgan(tmp_path, classifier16):
     """The experiment end to end on a 16², width-8 DCGAN trained for a few steps: every
     figure, and metrics that obey their invariants (whatever a 4-step generator does)."""

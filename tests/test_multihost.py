@@ -87,6 +87,7 @@ def logged_steps(workdir) -> list[int]:
     return [r["step"] for r in train.read_metrics(workdir) if "loss_d" in r]
 
 
+@pytest.mark.expensive
 def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
     repo_root, subprocess_env, tmp_path, classifier16
 ):
@@ -151,6 +152,7 @@ def stop_leftovers():
             pass
 
 
+@pytest.mark.expensive
 def test_ctrl_c_on_one_process_stops_both_then_a_killed_process_stops_the_launcher(
     repo_root, subprocess_env, tmp_path, classifier16, stop_leftovers
 ):

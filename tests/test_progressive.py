@@ -187,6 +187,7 @@ def test_growing_keeps_every_old_parameter_bit_identical():
     assert int(grown.state.opt_state_g[0].count) == 0
 
 
+@pytest.mark.expensive
 def test_resume_mid_fade_equals_the_straight_run(tmp_path, monkeypatch):
     """6 steps, then 6 more from the step-6 checkpoint (halfway through the 8×8 fade-in,
     α = 0.5 in it) equal 12 straight steps: same losses, same final state, and the newer
@@ -229,6 +230,7 @@ def test_resume_mid_fade_equals_the_straight_run(tmp_path, monkeypatch):
     assert any(p.name.startswith("8x8_stable.abandoned") for p in (tmp_path / "b").iterdir())
 
 
+@pytest.mark.expensive
 def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
     """A tiny 4×4 → 8×8 run: the schedule, the per-stage numbers and figures, evaluation
     rows with images seen, resolution and α (mid-fade at step 8).  Resuming is the shared

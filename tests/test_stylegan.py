@@ -277,6 +277,7 @@ def test_feature_diversity_and_distance_closed_forms():
     assert math.isfinite(float(normalized_feature_distance(np.zeros((1, 2)), a)[0]))
 
 
+@pytest.mark.expensive
 def test_train_stylegan_cli_measures_its_claims(tmp_path, classifier8):
     """A tiny 8×8 run: the figures exist and metrics.json's claims are the comparisons of
     the numbers it reports."""
@@ -287,7 +288,7 @@ def test_train_stylegan_cli_measures_its_claims(tmp_path, classifier8):
         "--resolution", "8", "--latent-dim", "8", "--w-dim", "8", "--mapping-layers", "2",
         "--fmap-base", "32", "--fmap-max", "8", "--batch-size", "8", "--steps", "4",
         "--log-every", "2", "--eval-every", "4", "--sample-every", "4", "--checkpoint-every", "4",
-        "--r1-gamma", "0", "--eval-samples", "64", "--analysis-samples", "64",
+        "--r1-gamma", "0", "--eval-samples", "32", "--analysis-samples", "32",
         "--classifier", classifier8, "--workdir", str(tmp_path / "run"),
         "--out", str(out), "--no-progress",
     ])  # fmt: skip
