@@ -98,8 +98,3 @@ def _tiny_classifier(tmp_path_factory, resolution: int) -> str:
 @pytest.fixture(scope="session")
 def classifier8(tmp_path_factory) -> str:
     return _tiny_classifier(tmp_path_factory, 8)
-
-
-@pytest.fixture(scope="session")
-def classifier16(tmp_path_factory) -> str:
-    return _tiny_classifier(tmp_path_factory, 16)

@@ -168,21 +168,21 @@ def test_digit_attributes_on_drawn_strokes():
 
 
 @pytest.mark.expensive
-def test_latent_space_cli_on_a_tiny_dcgan(tmp_path, classifier16):
-    """The experiment end to end on a 16², width-8 DCGAN trained for a few steps: every
+def test_latent_space_cli_on_a_tiny_dcgan(tmp_path, classifier8):
+    """The experiment end to end on an 8², width-8 DCGAN trained for a few steps: every
     figure, and metrics that obey their invariants (whatever a 4-step generator does)."""
     from experiments import latent_space, train_dcgan
 
     with jax.enable_x64(False):
         train_dcgan.main([
-            "--steps", "4", "--resolution", "16", "--width", "8", "--batch-size", "16",
+            "--steps", "4", "--resolution", "8", "--width", "8", "--batch-size", "16",
             "--log-every", "2", "--eval-every", "0", "--sample-every", "0", "--eval-samples",
-            "50", "--classifier", classifier16, "--workdir", str(tmp_path / "run"),
+            "50", "--classifier", classifier8, "--workdir", str(tmp_path / "run"),
             "--out", str(tmp_path / "dcgan"), "--no-progress",
         ])  # fmt: skip
         out = tmp_path / "out"
         latent_space.main([
-            "--workdir", str(tmp_path / "run"), "--classifier", classifier16,
+            "--workdir", str(tmp_path / "run"), "--classifier", classifier8,
             "--out", str(out), "--pool", "256", "--triples", "8", "--targets", "2",
             "--restarts", "4", "--proj-steps", "8", "--real-targets", "4", "--real-restarts",
             "2", "--encoder-steps", "10", "--encoder-pairs", "64", "--no-progress",

@@ -43,7 +43,7 @@ KILL_EXIT_BOUND_S = 5.0  # the launcher polls every 0.1 s and kills the rest at 
 
 def dcgan_args(workdir, classifier, steps, checkpoint_every=2) -> list[str]:
     return [
-        "--steps", str(steps), "--resolution", "16", "--batch-size", "16", "--width", "8",
+        "--steps", str(steps), "--resolution", "8", "--batch-size", "16", "--width", "8",
         "--log-every", "2", "--checkpoint-every", str(checkpoint_every), "--eval-every", "0",
         "--sample-every", "0", "--eval-samples", "50", "--classifier", classifier,
         "--workdir", str(workdir), "--out", str(workdir) + "_out", "--no-progress",
@@ -89,15 +89,15 @@ def logged_steps(workdir) -> list[int]:
 
 @pytest.mark.expensive
 def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
-    repo_root, subprocess_env, tmp_path, classifier16
+    repo_root, subprocess_env, tmp_path, classifier8
 ):
     one, two, back = tmp_path / "one", tmp_path / "two", tmp_path / "back"
     # 1 process × 4 devices, steps 0 → 4.
-    result = one_process(dcgan_args(one, classifier16, 4), subprocess_env, repo_root)
+    result = one_process(dcgan_args(one, classifier8, 4), subprocess_env, repo_root)
     assert result.returncode == 0, result.stderr
     # 2 processes × 2 devices continue the 1-process run from its step 2, to step 6.
     shutil.copytree(one, two)
-    args = dcgan_args(two, classifier16, 6) + ["--resume-from", "2"]
+    args = dcgan_args(two, classifier8, 6) + ["--resume-from", "2"]
     result = two_processes(args, subprocess_env, repo_root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[p0] step 6: FCD" in result.stdout and "[p1] step 6" not in result.stdout
@@ -110,7 +110,7 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
     assert max_difference(leaves(two, 4), leaves(two, 2)) > 1e-4  # the steps moved them
     # And back: 1 process continues the 2-process run from its step 4, to step 6.
     shutil.copytree(two, back)
-    args = dcgan_args(back, classifier16, 6) + ["--resume-from", "4"]
+    args = dcgan_args(back, classifier8, 6) + ["--resume-from", "4"]
     result = one_process(args, subprocess_env, repo_root)
     assert result.returncode == 0, result.stderr
     assert max_difference(leaves(back, 6), leaves(two, 6)) < BOUND
@@ -154,10 +154,10 @@ def stop_leftovers():
 
 @pytest.mark.expensive
 def test_ctrl_c_on_one_process_stops_both_then_a_killed_process_stops_the_launcher(
-    repo_root, subprocess_env, tmp_path, classifier16, stop_leftovers
+    repo_root, subprocess_env, tmp_path, classifier8, stop_leftovers
 ):
     run, log = tmp_path / "run", tmp_path / "launch.log"
-    args = dcgan_args(run, classifier16, 100000, checkpoint_every=100000)
+    args = dcgan_args(run, classifier8, 100000, checkpoint_every=100000)
     deadline = time.time() + 300
     with open(log, "w") as sink:
         process = subprocess.Popen(
@@ -206,10 +206,10 @@ def test_ctrl_c_on_one_process_stops_both_then_a_killed_process_stops_the_launch
 
 @pytest.mark.slow  # the guard acts on replicated losses, the same on every process by design
 def test_nan_loss_stops_every_process_with_one_message(
-    repo_root, subprocess_env, tmp_path, classifier16
+    repo_root, subprocess_env, tmp_path, classifier8
 ):
     run = tmp_path / "run"
-    args = dcgan_args(run, classifier16, 40) + ["--lr-d", "1e30", "--lr-g", "1e30"]
+    args = dcgan_args(run, classifier8, 40) + ["--lr-d", "1e30", "--lr-g", "1e30"]
     started = time.time()
     result = two_processes(args, subprocess_env, repo_root)
     output = result.stdout + result.stderr

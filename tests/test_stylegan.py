@@ -82,12 +82,11 @@ def test_psi_zero_generates_g_of_w_avg_for_every_z():
     variables = {**variables, "w_avg": {"w_avg": w_avg}}
     z = jax.random.normal(jax.random.key(4), (5, 8))
     noise = jax.random.key(5)
-    truncated = generator.apply(variables, z, psi=0.0, rngs={"noise": noise})
-    centre = generator.apply(
-        variables, broadcast_ws(jnp.tile(w_avg, (5, 1)), num_ws(8)), noise, method="synthesize"
-    )
-    np.testing.assert_array_equal(truncated, centre)
-    plain = generator.apply(variables, z, rngs={"noise": noise})
+    truncated = jax.jit(lambda v, z: generator.apply(v, z, psi=0.0, rngs={"noise": noise}))
+    synthesize = jax.jit(lambda v, ws: generator.apply(v, ws, noise, method="synthesize"))
+    centre = synthesize(variables, broadcast_ws(jnp.tile(w_avg, (5, 1)), num_ws(8)))
+    np.testing.assert_array_equal(truncated(variables, z), centre)
+    plain = jax.jit(lambda v, z: generator.apply(v, z, rngs={"noise": noise}))(variables, z)
     assert float(jnp.abs(plain - centre).max()) > 1e-3  # ψ = 1 does depend on z
 
 
@@ -127,8 +126,9 @@ def test_noise_scales_at_zero_make_the_generator_deterministic_in_w():
     generator, variables = tiny_generator()
     ws = generator.apply(variables, jax.random.normal(jax.random.key(1), (3, 8)), method="map")
 
-    def synth(v, seed):
-        return generator.apply(v, ws, jax.random.key(seed), method="synthesize")
+    synth = jax.jit(
+        lambda v, seed: generator.apply(v, ws, jax.random.key(seed), method="synthesize")
+    )
 
     def set_strength(path, leaf, value):
         name = path[-1].key
