@@ -52,29 +52,14 @@ def assert_one_line_user_error(result, needle):
     assert "Traceback" not in result.stderr
 
 
-def test_small_run_writes_figures_and_metrics(repo_root, subprocess_env, tmp_path):
+def test_small_run_writes_figures_and_metrics(tmp_path):
+    from experiments import optimal_discriminator
+
     out = tmp_path / "od"
-    result = run_module(
-        "experiments.optimal_discriminator",
-        [
-            "--out",
-            str(out),
-            "--steps",
-            "230",
-            "--log-every",
-            "100",
-            "--batch-size",
-            "256",
-            "--eval-samples",
-            "20000",
-            "--mus",
-            "0",
-            "1.5",
-        ],
-        subprocess_env,
-        repo_root,
-    )
-    assert result.returncode == 0, result.stderr
+    optimal_discriminator.main([  # in-process: a subprocess would spend seconds importing jax
+        "--out", str(out), "--steps", "230", "--log-every", "100", "--batch-size", "256",
+        "--eval-samples", "20000", "--mus", "0", "1.5",
+    ])  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["per_mu"]) == {"0", "1.5"}
     # The theory column is the closed form, whatever the training did.
@@ -147,11 +132,10 @@ def test_bilinear_game_study(repo_root, subprocess_env, tmp_path):
         assert (tmp_path / f"{name}.png").stat().st_size > 20_000
 
 
-def test_dirac_gan_study(repo_root, subprocess_env, tmp_path):
-    result = run_module(
-        "experiments.dirac_gan", ["--out", str(tmp_path)], subprocess_env, repo_root
-    )
-    assert result.returncode == 0, result.stderr
+def test_dirac_gan_study(tmp_path):
+    from experiments import dirac_gan
+
+    dirac_gan.main(["--out", str(tmp_path)])  # in-process (its toy device is a context)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     runs = metrics["runs"]
     for rule in ("simultaneous", "alternating (1 D step)", "alternating (5 D steps)"):
