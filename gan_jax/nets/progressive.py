@@ -68,10 +68,18 @@ def upsample(x: Array) -> Array:
     return x.reshape(n, 2 * h, 2 * w, c)
 
 
+def area_downsample(x: Array, factor: int) -> Array:
+    """Area down-sampling of NHWC images by an integer ``factor``: each output pixel is the
+    mean of its ``factor × factor`` block (the sizes must divide)."""
+    n, h, w, c = x.shape
+    if h % factor or w % factor:
+        raise ValueError(f"{h}×{w} images do not split into {factor}×{factor} blocks")
+    return x.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
 def downsample(x: Array) -> Array:
     """2×2 average pooling of NHWC images (the adjoint of :func:`upsample`, divided by 4)."""
-    n, h, w, c = x.shape
-    return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    return area_downsample(x, 2)
 
 
 def resize_to(x: Array, resolution: int) -> Array:

@@ -1,0 +1,76 @@
+"""The super-resolution study's data and metrics (issue 16), pinned to their definitions:
+area down-sampling, LR consistency, the sharpness ratio, per-pixel diversity and the
+photograph patches with whole photographs held out."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax.metrics import (
+    diversity_by_region,
+    edge_and_flat_masks,
+    lr_consistency,
+    per_pixel_std,
+    psnr,
+    sharpness_ratio,
+)
+from gan_jax.nets.progressive import area_downsample, upsample
+from gan_jax.photographs import load_photograph_patches, patches
+
+
+def test_area_downsampling_is_the_block_mean():
+    x = np.random.default_rng(0).normal(size=(2, 8, 12, 3))
+    y = np.asarray(area_downsample(jnp.asarray(x), 4))
+    expected = np.empty((2, 2, 3, 3))
+    for i in range(2):
+        for j in range(3):
+            expected[:, i, j] = x[:, 4 * i : 4 * i + 4, 4 * j : 4 * j + 4].mean(axis=(1, 2))
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_lr_consistency_is_exact_for_an_upsampled_copy_of_the_input():
+    low = jax.random.uniform(jax.random.key(0), (3, 8, 8, 3), minval=-1, maxval=1)
+    copy = upsample(upsample(low))  # nearest ×4: every 4×4 block holds its LR pixel
+    assert np.all(np.isinf(np.asarray(lr_consistency(copy, low))))
+    noisy = copy + 0.01 * jax.random.normal(jax.random.key(1), copy.shape)
+    assert np.all(np.asarray(lr_consistency(noisy, low)) > 40)  # finite, and high
+    # PSNR's definition: 10·log10(2²/MSE)
+    np.testing.assert_allclose(psnr(low + 0.1, low), 10 * np.log10(4 / 0.01), rtol=1e-5)
+
+
+def test_sharpness_ratio_is_one_for_identical_images_and_below_one_when_blurred():
+    hr = jax.random.uniform(jax.random.key(2), (4, 32, 32, 3), minval=-1, maxval=1)
+    assert sharpness_ratio(hr, hr) == 1.0
+    blurred = upsample(area_downsample(hr, 2))  # a 2×2 box blur
+    assert sharpness_ratio(blurred, hr) < 0.6
+    assert sharpness_ratio(hr, blurred) > 1.0
+
+
+def test_diversity_is_the_per_pixel_std_and_finds_the_edges():
+    target = jnp.zeros((1, 16, 16, 1)).at[:, :, 8:].set(1.0)  # one vertical edge
+    edges, flat = edge_and_flat_masks(target, fraction=0.1)
+    assert bool(jnp.all(edges[0][:, 7])) and not bool(jnp.any(flat[0][:, 7]))
+    # samples that differ only at the edge column: std 0.5 there (±0.5), 0 elsewhere
+    signs = jnp.array([1.0, -1.0])[:, None, None, None, None]
+    samples = (
+        jnp.broadcast_to(target, (2, 1, 16, 16, 1))
+        + 0.5 * signs * (jnp.arange(16) == 7).astype(jnp.float32)[None, None, None, :, None]
+    )
+    np.testing.assert_allclose(per_pixel_std(samples)[0][:, 7], 0.5)
+    region = diversity_by_region(samples, target, fraction=0.1)
+    assert region["edges"] > 0.2 and region["flat"] == 0.0
+
+
+def test_photograph_patches_hold_out_whole_photographs():
+    image = np.arange(40 * 48 * 3).reshape(40, 48, 3)
+    crops = patches(image, size=32, stride=16)
+    assert crops.shape == (2, 32, 32, 3)  # corners (0, 0) and (0, 16)
+    np.testing.assert_array_equal(crops[1], image[:32, 16:48])
+    train, test = load_photograph_patches("train"), load_photograph_patches("test")
+    assert train.image_shape == (32, 32, 3) == test.image_shape
+    assert float(train.images.min()) >= -1 and float(train.images.max()) <= 1
+    train_set = {np.asarray(p).tobytes() for p in train.images[::50]}
+    assert not any(np.asarray(p).tobytes() in train_set for p in test.images[::50])
+    assert len(train) > 2000 and len(test) > 500
