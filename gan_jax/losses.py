@@ -183,6 +183,15 @@ def wasserstein_gradient_penalty(
     return jnp.mean(jnp.square(excess))
 
 
+def latent_center_loss(latent_real: Array, latent_center: Array) -> Array:
+    """LAG's centre loss (Berthelot et al. 2020, arXiv:2003.02365): ``mean (D(x) − D(G(y,
+    0)))²``, the squared distance *in the discriminator's latent space* between a real
+    high-resolution image and the generator's output for its low-resolution seed ``y`` at
+    ``z = 0``.  It pulls the centre of G's distribution towards the truth in the features
+    D has learned, not in pixels (where the answer is the blurry mean)."""
+    return jnp.mean(jnp.square(latent_real - latent_center))
+
+
 def squared_gradient_norm(d_fn: DiscriminatorFn, x: Array) -> Array:
     """``mean_i ‖∇_x D(x_i)‖²``: the zero-centred gradient penalty at the points ``x``."""
     return jnp.mean(_per_sample_squared_norm(input_gradients(d_fn, x)))

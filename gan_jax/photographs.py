@@ -5,8 +5,9 @@ Nothing is downloaded: the photographs are the files bundled in the two wheels
 (``sklearn.datasets.load_sample_images``: ``china``, ``flower``; ``skimage.data``:
 ``astronaut``, ``chelsea``, ``coffee``, ``rocket``).  Whole photographs are held out for
 testing (:data:`TEST_PHOTOGRAPHS`: ``flower`` and ``chelsea``), so no test patch overlaps a
-training one.  Patches are ``size × size`` crops on a grid of ``stride`` pixels, scaled to
-``[−1, 1]``; the low-resolution inputs are their area down-sampling
+training one.  Each photograph is first area down-sampled ×2 (so that a patch holds edges
+and texture, not a flat piece of sky); patches are ``size × size`` crops on a grid of
+``stride`` pixels, scaled to ``[−1, 1]``; the low-resolution inputs are their area down-sampling
 (:func:`gan_jax.nets.progressive.area_downsample`, ×4: 32×32 → 8×8 by default).
 """
 
@@ -47,13 +48,23 @@ def patches(image: np.ndarray, size: int = 32, stride: int = 16) -> np.ndarray:
     )
 
 
-def load_photograph_patches(split: str = "train", size: int = 32, stride: int = 16) -> ImageDataset:
-    """The patches of the ``split``'s photographs (module doc) in ``[−1, 1]``; the label of
-    a patch is the index of its photograph in the split."""
+def load_photograph_patches(
+    split: str = "train", size: int = 32, stride: int = 8, downscale: int = 2
+) -> ImageDataset:
+    """The patches of the ``split``'s photographs (module doc) in ``[−1, 1]``, cut after an
+    area down-sampling of each photograph by ``downscale`` (at full size a 32×32 patch of a
+    640×427 photograph is nearly flat, and bicubic interpolation already scores 37 dB); the
+    label of a patch is the index of its photograph in the split."""
     names = {"train": TRAIN_PHOTOGRAPHS, "test": TEST_PHOTOGRAPHS}.get(split)
     if names is None:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    crops = [patches(load_photograph(name), size, stride) for name in names]
+    crops = []
+    for name in names:
+        photo = load_photograph(name).astype(np.float32)
+        h = photo.shape[0] // downscale * downscale
+        w = photo.shape[1] // downscale * downscale
+        blocks = photo[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, -1)
+        crops.append(patches(np.round(blocks.mean(axis=(1, 3))).astype(np.uint8), size, stride))
     labels = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(crops)])
     images = jnp.asarray(uint8_to_unit_range(np.concatenate(crops)))
     return ImageDataset(

@@ -73,4 +73,4 @@ def test_photograph_patches_hold_out_whole_photographs():
     assert float(train.images.min()) >= -1 and float(train.images.max()) <= 1
     train_set = {np.asarray(p).tobytes() for p in train.images[::50]}
     assert not any(np.asarray(p).tobytes() in train_set for p in test.images[::50])
-    assert len(train) > 2000 and len(test) > 500
+    assert len(train) > 2500 and len(test) > 1000

@@ -1,0 +1,234 @@
+"""LAG, the latent adversarial generator (Berthelot, Milanfar and Goodfellow 2020,
+arXiv:2003.02365), as a :class:`~gan_jax.dynamics.Game`: super-resolution that samples
+the sharp high-resolution images consistent with a low-resolution seed.
+
+With the seed ``y = down(x)`` (area down-sampling by ``scale``), noise ``ε ~ N(0, I)``
+(``noise_dim`` channels at the seed's resolution), the critic ``C(x̂) = D(x̂, δ(x̂))`` whose
+condition is ``δ(x̂) = round(|y − down(x̂)|)`` (rounded to steps of 4/127.5, with a
+straight-through gradient, as the paper's code), and D's outputs latent maps:
+
+* ``loss_d = −mean C(x) + mean C(G(y, ε)) + λ·GP``, the WGAN critic loss on every element
+  of the latent map with the gradient penalty on the channel-mean ``C`` at interpolates.
+  The code's penalty, ``(rms(∇) − t)²/t²`` with the root-mean-square over the image's
+  ``H·W·C`` entries, is exactly :func:`gan_jax.losses.wasserstein_gradient_penalty` with
+  target ``t·√(H·W·C)``; λ = 10, t = 1.
+* ``loss_g = −mean C(G(y, ε)) + μ·mean (C(x) − C(G(y, 0)))²``: the adversarial term on a
+  random sample and the centre loss (:func:`gan_jax.losses.latent_center_loss`) for
+  ``ε = 0``, μ = 10.
+
+The paper's code also multiplies D's loss by 4 ("TTUR"); under Adam a constant factor on a
+loss changes nothing but the weight of Adam's ε, so it is left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import losses, train
+from gan_jax.averaging import GeneratorEMA
+from gan_jax.data import random_batch
+from gan_jax.dynamics.game import Game, GameState, PyTree
+from gan_jax.image_gan import SCHEMES, check_choice
+from gan_jax.nets.progressive import area_downsample
+from gan_jax.nets.superres import ConditionalDiscriminator, SuperResGenerator
+
+Array = jax.Array
+DELTA_STEPS = 127.5 / 4  # the condition is rounded to multiples of 1/DELTA_STEPS
+
+
+def straight_through_round(x: Array, steps: float = DELTA_STEPS) -> Array:
+    """``round(x·s)/s`` forward, the identity backward."""
+    return x + jax.lax.stop_gradient(jnp.round(x * steps) / steps - x)
+
+
+def lag_game(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    scale: int = 4,
+    noise_dim: int = 16,
+    center_weight: float = 10.0,
+    gp_weight: float = 10.0,
+    gp_target: float = 1.0,
+) -> Game:
+    """LAG's game (module doc) on batches ``{"real": x (N, H, W, C), "key": key}``; the
+    players are the flax variables of ``generator(low_res, noise)`` and
+    ``discriminator(high_res, delta)``."""
+
+    def seed_and_noise(batch: dict) -> tuple[Array, Array]:
+        low_res = area_downsample(batch["real"], scale)
+        shape = low_res.shape[:-1] + (noise_dim,)
+        return low_res, jax.random.normal(jax.random.fold_in(batch["key"], 0), shape)
+
+    def critic(d: PyTree, x: Array, low_res: Array) -> Array:
+        delta = straight_through_round(jnp.abs(low_res - area_downsample(x, scale)))
+        return discriminator.apply(d, x, delta)
+
+    def loss_g(g: PyTree, d: PyTree, batch: dict) -> Array:
+        low_res, noise = seed_and_noise(batch)
+        sample = generator.apply(g, low_res, noise)
+        center = generator.apply(g, low_res, jnp.zeros_like(noise))
+        latent_real = critic(d, batch["real"], low_res)
+        return -jnp.mean(critic(d, sample, low_res)) + center_weight * losses.latent_center_loss(
+            latent_real, critic(d, center, low_res)
+        )
+
+    def loss_d(g: PyTree, d: PyTree, batch: dict) -> Array:
+        real = batch["real"]
+        low_res, noise = seed_and_noise(batch)
+        sample = generator.apply(g, low_res, noise)
+        wasserstein = jnp.mean(critic(d, sample, low_res)) - jnp.mean(critic(d, real, low_res))
+
+        def channel_mean(x: Array) -> Array:
+            return jnp.mean(critic(d, x, low_res), axis=-1)
+
+        target = gp_target * math.sqrt(math.prod(real.shape[1:]))
+        penalty = losses.wasserstein_gradient_penalty(
+            channel_mean, real, sample, jax.random.fold_in(batch["key"], 1), target=target
+        )
+        return wasserstein + gp_weight * penalty
+
+    return Game(loss_g=loss_g, loss_d=loss_d)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclasses.dataclass(frozen=True)
+class LAGConfig:
+    """Networks, losses and optimiser (defaults: the paper code's Adam(1e-3, 0, 0.99), μ = 10,
+    λ = 10, EMA 0.999; widths for 32×32 patches from 8×8 seeds on 2 CPU cores)."""
+
+    scale: int = 4
+    channels: int = 3
+    noise_dim: int = 16
+    filters: int = 64
+    filters_min: int = 32
+    blocks: int = 4
+    center_weight: float = 10.0
+    gp_weight: float = 10.0
+    scheme: str = "alternating"
+    lr: float = 1e-3
+    beta1: float = 0.0
+    beta2: float = 0.99
+    batch_size: int = 32
+    ema_beta: float = 0.999
+    ema_rampup: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_choice("scheme", self.scheme, SCHEMES)
+
+    @property
+    def stages(self) -> int:
+        stages = int(math.log2(self.scale))
+        if 2**stages != self.scale:
+            raise ValueError(f"scale {self.scale} is not a power of 2")
+        return stages
+
+
+def networks(config: LAGConfig) -> tuple[SuperResGenerator, ConditionalDiscriminator]:
+    sizes = {
+        "stages": config.stages,
+        "filters": config.filters,
+        "filters_min": config.filters_min,
+        "blocks": config.blocks,
+    }
+    return SuperResGenerator(**sizes), ConditionalDiscriminator(**sizes)
+
+
+@dataclasses.dataclass(frozen=True)
+class LAGModel:
+    """LAG assembled on the library's loop: ``step`` for :func:`gan_jax.train.fit` from
+    ``state`` (``extra["g_ema"]``: G's moving average, the generator evaluated)."""
+
+    config: LAGConfig
+    generator: SuperResGenerator
+    discriminator: ConditionalDiscriminator
+    game: Game
+    step: train.StepFn
+    state: GameState
+
+    def super_resolve(self, g: PyTree, low_res: Array, noise: Array | None = None) -> Array:
+        """``G(y, ε)``; ``noise=None`` is the centre output ``ε = 0``."""
+        if noise is None:
+            noise = jnp.zeros(low_res.shape[:-1] + (self.config.noise_dim,), low_res.dtype)
+        return _apply_fn(self.generator)(g, low_res, noise)
+
+
+@functools.cache
+def _apply_fn(module: nn.Module):
+    return jax.jit(module.apply)
+
+
+def init_players(config: LAGConfig, key: Array, real: Array) -> tuple[PyTree, PyTree]:
+    generator, discriminator = networks(config)
+    low_res = area_downsample(real, config.scale)
+    noise = jnp.zeros(low_res.shape[:-1] + (config.noise_dim,), real.dtype)
+    key_g, key_d = jax.random.split(key)
+    return (
+        jax.jit(generator.init)(key_g, low_res, noise),
+        jax.jit(discriminator.init)(key_d, real, low_res),
+    )
+
+
+def build_lag(config: LAGConfig, images: Array, key: Array) -> LAGModel:
+    """LAG on high-resolution ``images`` ``(N, H, W, C)`` in ``[−1, 1]``: batches drawn
+    uniformly with replacement on device, any scheme with Adam for both players, G's
+    moving average in ``state.extra``."""
+    generator, discriminator = networks(config)
+    game = lag_game(
+        generator,
+        discriminator,
+        config.scale,
+        config.noise_dim,
+        config.center_weight,
+        config.gp_weight,
+    )
+    adam = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
+    scheme = SCHEMES[config.scheme](adam, adam)
+    init_key, train_key = jax.random.split(key)
+    g, d = init_players(config, init_key, images[: config.batch_size])
+    ema = GeneratorEMA.from_beta(config.ema_beta, config.batch_size, config.ema_rampup)
+    state = train.init_state(scheme, game, g, d, train_key)
+    state = state.replace(extra={"g_ema": ema.init(g)})
+
+    def batch_fn(key: Array, state: GameState) -> dict:
+        key_data, key_noise = jax.random.split(key)
+        return {"real": random_batch(key_data, images, config.batch_size), "key": key_noise}
+
+    def update_extra(state: GameState) -> dict:
+        seen = state.step * config.batch_size
+        return {"g_ema": ema.update(state.extra["g_ema"], state.g, config.batch_size, seen)}
+
+    step = train.make_train_step(game, scheme, batch_fn, update_extra=update_extra)
+    return LAGModel(config, generator, discriminator, game, step, state)
+
+
+def train_l2_baseline(
+    config: LAGConfig, images: Array, key: Array, steps: int, progress: bool = True
+) -> tuple[PyTree, list[float]]:
+    """The blurry answer: the same generator trained on ``mean (G(y, 0) − x)²`` alone (ε = 0
+    always), with the same Adam and batch size (:func:`gan_jax.train.minimize`)."""
+    generator, _ = networks(config)
+    g, _ = init_players(config, jax.random.fold_in(key, 1), images[: config.batch_size])
+
+    def loss(params: PyTree, key: Array) -> Array:
+        real = random_batch(key, images, config.batch_size)
+        low_res = area_downsample(real, config.scale)
+        noise = jnp.zeros(low_res.shape[:-1] + (config.noise_dim,), real.dtype)
+        return jnp.mean(jnp.square(generator.apply(params, low_res, noise) - real))
+
+    adam = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
+    return train.minimize(loss, g, key, steps, adam, "L2 baseline", progress)
+
+
+def bicubic_upsample(low_res: Array, scale: int) -> Array:
+    """Bicubic interpolation ×``scale`` (``jax.image.resize``), the classical baseline."""
+    n, h, w, c = low_res.shape
+    return jax.image.resize(low_res, (n, h * scale, w * scale, c), "cubic")
