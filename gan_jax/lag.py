@@ -7,7 +7,8 @@ With the seed ``y = down(x)`` (area down-sampling by ``scale``), noise ``ε ~ N(
 condition is ``δ(x̂) = round(|y − down(x̂)|)`` (rounded to steps of 4/127.5, with a
 straight-through gradient, as the paper's code), and D's outputs latent maps:
 
-* ``loss_d = −mean C(x) + mean C(G(y, ε)) + λ·GP``, the WGAN critic loss on every element
+* ``loss_d = −mean C(x) + mean C(G(y, ε)) + λ·GP`` (the GP lazily, every 4 steps ×4, in
+  :class:`LAGConfig`: it is half of a step's cost), the WGAN critic loss on every element
   of the latent map with the gradient penalty on the channel-mean ``C`` at interpolates.
   The code's penalty, ``(rms(∇) − t)²/t²`` with the root-mean-square over the image's
   ``H·W·C`` entries, is exactly :func:`gan_jax.losses.wasserstein_gradient_penalty` with
@@ -31,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import losses, train
+from gan_jax import gan, losses, train
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
@@ -56,10 +57,13 @@ def lag_game(
     center_weight: float = 10.0,
     gp_weight: float = 10.0,
     gp_target: float = 1.0,
+    gp_every: int = 1,
 ) -> Game:
     """LAG's game (module doc) on batches ``{"real": x (N, H, W, C), "key": key}``; the
     players are the flax variables of ``generator(low_res, noise)`` and
-    ``discriminator(high_res, delta)``."""
+    ``discriminator(high_res, delta)``.  ``gp_every = k > 1`` makes the gradient penalty
+    lazy (:func:`gan_jax.gan.lazy`: ×k on steps ≡ 0 mod k, read from the batch's
+    ``"regularize"`` or ``"step"``)."""
 
     def seed_and_noise(batch: dict) -> tuple[Array, Array]:
         low_res = area_downsample(batch["real"], scale)
@@ -89,10 +93,20 @@ def lag_game(
             return jnp.mean(critic(d, x, low_res), axis=-1)
 
         target = gp_target * math.sqrt(math.prod(real.shape[1:]))
-        penalty = losses.wasserstein_gradient_penalty(
-            channel_mean, real, sample, jax.random.fold_in(batch["key"], 1), target=target
-        )
-        return wasserstein + gp_weight * penalty
+
+        def penalty(d_fn, real, fake, key):
+            return gp_weight * losses.wasserstein_gradient_penalty(
+                d_fn, real, fake, key, target=target
+            )
+
+        key = jax.random.fold_in(batch["key"], 1)
+        weighted = gan.lazy(penalty, gp_every)
+        if isinstance(weighted, gan.LazyPenalty):
+            regularize = batch.get("regularize")
+            if regularize is None:
+                regularize = batch["step"] % gp_every == 0
+            return wasserstein + weighted(channel_mean, real, sample, key, regularize)
+        return wasserstein + weighted(channel_mean, real, sample, key)
 
     return Game(loss_g=loss_g, loss_d=loss_d)
 
@@ -113,6 +127,7 @@ class LAGConfig:
     blocks: int = 4
     center_weight: float = 10.0
     gp_weight: float = 10.0
+    gp_every: int = 4
     scheme: str = "alternating"
     lr: float = 1e-3
     beta1: float = 0.0
@@ -189,6 +204,7 @@ def build_lag(config: LAGConfig, images: Array, key: Array) -> LAGModel:
         config.noise_dim,
         config.center_weight,
         config.gp_weight,
+        gp_every=config.gp_every,
     )
     adam = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
     scheme = SCHEMES[config.scheme](adam, adam)
@@ -200,13 +216,16 @@ def build_lag(config: LAGConfig, images: Array, key: Array) -> LAGModel:
 
     def batch_fn(key: Array, state: GameState) -> dict:
         key_data, key_noise = jax.random.split(key)
-        return {"real": random_batch(key_data, images, config.batch_size), "key": key_noise}
+        real = random_batch(key_data, images, config.batch_size)
+        return {"real": real, "key": key_noise, "step": state.step}
 
     def update_extra(state: GameState) -> dict:
         seen = state.step * config.batch_size
         return {"g_ema": ema.update(state.extra["g_ema"], state.g, config.batch_size, seen)}
 
-    step = train.make_train_step(game, scheme, batch_fn, update_extra=update_extra)
+    step = train.make_train_step(
+        game, scheme, batch_fn, update_extra=update_extra, regularize_every=config.gp_every
+    )
     return LAGModel(config, generator, discriminator, game, step, state)
 
 

@@ -133,3 +133,15 @@ def test_super_resolution_cli_tiny_run(tmp_path):
     assert methods["bicubic"]["lr_consistency"] > 25  # bicubic nearly explains its seed
     for name in ("comparison.png", "diversity.png", "curves.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_residual_generator_with_silent_rgb_layers_is_bicubic():
+    from gan_jax.lag import bicubic_upsample
+
+    generator, _, g, _ = players()
+    silent = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.zeros_like(x) if "to_rgb" in path[1].key else x, g
+    )
+    low = jax.random.uniform(jax.random.key(10), (2, 8, 8, 3), minval=-1, maxval=1)
+    out = generator.apply(silent, low, jax.random.normal(jax.random.key(11), (2, 8, 8, 4)))
+    np.testing.assert_allclose(out, bicubic_upsample(low, 4), atol=1e-6)

@@ -8,6 +8,9 @@ are concatenated at the low resolution; a 3×3 convolution and ``blocks`` residu
 (``y += conv(relu(conv(y)))/blocks``) work there; then every ×2 stage up-samples
 (nearest), applies two 3×3 convolutions with LeakyReLU(0.2) and a ``to_rgb``, and the
 stages' RGB outputs are summed after up-sampling (a skip generator, as the paper's code).
+With ``residual=True`` (our default; the paper's code has no such path) the sum is added
+to the bicubic up-sampling of the seed, so the networks learn only the detail bicubic
+interpolation misses: a first 1,000-step run without it was still below bicubic.
 
 **Discriminator** ``D(hr, δ) -> latent`` (:class:`ConditionalDiscriminator`): LAG's critic
 returns a *latent map*, not a logit: ``from_rgb`` on the high-resolution image, per stage a
@@ -55,6 +58,7 @@ class SuperResGenerator(nn.Module):
     filters: int = 64
     filters_min: int = 32
     blocks: int = 4
+    residual: bool = True
 
     @nn.compact
     def __call__(self, low_res: Array, noise: Array) -> Array:
@@ -70,6 +74,10 @@ class SuperResGenerator(nn.Module):
             y = _lrelu(EqualizedConv(widths[s], name=f"stage_{s}_b")(y))
             rgb = EqualizedConv(low_res.shape[-1], gain=1.0, name=f"to_rgb_{s}")(y)
             image = rgb if image is None else upsample(image) + rgb
+        if self.residual:
+            n, h, w, c = low_res.shape
+            scale = 2**self.stages
+            image = image + jax.image.resize(low_res, (n, h * scale, w * scale, c), "cubic")
         return image
 
 
