@@ -11,15 +11,12 @@ JSON object with the configuration, compile seconds, steps/s and images/s.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
 import sys
 
 import jax
 
-from benchmarks.timing import time_chunks
-from gan_jax.image_gan import parameter_count
+from benchmarks.timing import report, time_chunks
 from gan_jax.lag import LAGConfig, build_lag
 from gan_jax.train import make_chunk
 
@@ -39,24 +36,7 @@ def main() -> None:
     model = build_lag(config, images, jax.random.key(1))
     state = jax.tree.map(lambda leaf: leaf.copy(), model.state)
     _, timing = time_chunks(make_chunk(model.step, args.chunk), state, args.chunk, args.chunks)
-    print(
-        json.dumps(
-            {
-                "benchmark": "lag_x4_32_train_step",
-                "config": dataclasses.asdict(config),
-                "backend": jax.default_backend(),
-                "device": str(jax.devices()[0].device_kind),
-                "cpu_count": os.cpu_count(),
-                "jax": jax.__version__,
-                "compile_s": timing["compile_s"],
-                "steps_per_s": timing["steps_per_s"],
-                "images_per_s": round(timing["steps_per_s"] * args.batch_size, 1),
-                "rates": timing["rates"],
-                "params_g": parameter_count(model.state.g),
-                "params_d": parameter_count(model.state.d),
-            }
-        )
-    )
+    print(json.dumps(report("lag_x4_32_train_step", config, timing, args.batch_size, model.state)))
 
 
 if __name__ == "__main__":

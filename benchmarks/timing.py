@@ -32,3 +32,27 @@ def time_chunks(
         "steps_per_s": round(steps_per_s, 3),
         "rates": [round(r, 3) for r in rates],
     }
+
+
+def report(benchmark: str, config: Any, timing: dict, batch_size: int, state: Any) -> dict:
+    """The JSON object a training-step benchmark prints: its name, the model ``config`` (a
+    dataclass), the machine, :func:`time_chunks`' numbers, images/s and parameter counts."""
+    import dataclasses
+    import os
+
+    from gan_jax.image_gan import parameter_count
+
+    return {
+        "benchmark": benchmark,
+        "config": dataclasses.asdict(config),
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0].device_kind),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "compile_s": timing["compile_s"],
+        "steps_per_s": timing["steps_per_s"],
+        "images_per_s": round(timing["steps_per_s"] * batch_size, 1),
+        "rates": timing["rates"],
+        "params_g": parameter_count(state.g),
+        "params_d": parameter_count(state.d),
+    }
