@@ -38,10 +38,20 @@ from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
 from gan_jax.image_gan import SCHEMES, check_choice
 from gan_jax.nets.progressive import area_downsample
-from gan_jax.nets.superres import ConditionalDiscriminator, SuperResGenerator
+from gan_jax.nets.superres import (  # noqa: F401  (bicubic_upsample: the baseline)
+    ConditionalDiscriminator,
+    SuperResGenerator,
+    bicubic_upsample,
+)
 
 Array = jax.Array
 DELTA_STEPS = 127.5 / 4  # the condition is rounded to multiples of 1/DELTA_STEPS
+
+
+def centre_noise(low_res: Array, noise_dim: int) -> Array:
+    """``ε = 0`` for the seeds ``low_res``: ``noise_dim`` zero channels at their resolution
+    (the generator's centre output)."""
+    return jnp.zeros(low_res.shape[:-1] + (noise_dim,), low_res.dtype)
 
 
 def straight_through_round(x: Array, steps: float = DELTA_STEPS) -> Array:
@@ -172,7 +182,7 @@ class LAGModel:
     def super_resolve(self, g: PyTree, low_res: Array, noise: Array | None = None) -> Array:
         """``G(y, ε)``; ``noise=None`` is the centre output ``ε = 0``."""
         if noise is None:
-            noise = jnp.zeros(low_res.shape[:-1] + (self.config.noise_dim,), low_res.dtype)
+            noise = centre_noise(low_res, self.config.noise_dim)
         return _apply_fn(self.generator)(g, low_res, noise)
 
 
@@ -184,7 +194,7 @@ def _apply_fn(module: nn.Module):
 def init_players(config: LAGConfig, key: Array, real: Array) -> tuple[PyTree, PyTree]:
     generator, discriminator = networks(config)
     low_res = area_downsample(real, config.scale)
-    noise = jnp.zeros(low_res.shape[:-1] + (config.noise_dim,), real.dtype)
+    noise = centre_noise(low_res, config.noise_dim)
     key_g, key_d = jax.random.split(key)
     return (
         jax.jit(generator.init)(key_g, low_res, noise),
@@ -240,14 +250,8 @@ def train_l2_baseline(
     def loss(params: PyTree, key: Array) -> Array:
         real = random_batch(key, images, config.batch_size)
         low_res = area_downsample(real, config.scale)
-        noise = jnp.zeros(low_res.shape[:-1] + (config.noise_dim,), real.dtype)
+        noise = centre_noise(low_res, config.noise_dim)
         return jnp.mean(jnp.square(generator.apply(params, low_res, noise) - real))
 
     adam = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
     return train.minimize(loss, g, key, steps, adam, "L2 baseline", progress)
-
-
-def bicubic_upsample(low_res: Array, scale: int) -> Array:
-    """Bicubic interpolation ×``scale`` (``jax.image.resize``), the classical baseline."""
-    n, h, w, c = low_res.shape
-    return jax.image.resize(low_res, (n, h * scale, w * scale, c), "cubic")

@@ -47,6 +47,13 @@ def stage_widths(filters: int, stages: int, filters_min: int) -> list[int]:
     return [max(filters_min, filters >> s) for s in range(stages + 1)]
 
 
+def bicubic_upsample(low_res: Array, scale: int) -> Array:
+    """Bicubic interpolation ×``scale`` (``jax.image.resize``): the classical baseline and
+    the path a residual :class:`SuperResGenerator` adds its detail to."""
+    n, h, w, c = low_res.shape
+    return jax.image.resize(low_res, (n, h * scale, w * scale, c), "cubic")
+
+
 def _lrelu(x: Array) -> Array:
     return jax.nn.leaky_relu(x, 0.2)
 
@@ -75,9 +82,7 @@ class SuperResGenerator(nn.Module):
             rgb = EqualizedConv(low_res.shape[-1], gain=1.0, name=f"to_rgb_{s}")(y)
             image = rgb if image is None else upsample(image) + rgb
         if self.residual:
-            n, h, w, c = low_res.shape
-            scale = 2**self.stages
-            image = image + jax.image.resize(low_res, (n, h * scale, w * scale, c), "cubic")
+            image = image + bicubic_upsample(low_res, 2**self.stages)
         return image
 
 
