@@ -1,11 +1,11 @@
 """Throughput of the LAG training step (:mod:`gan_jax.lag`, the ``super_resolution``
-defaults: 8×8 → 32×32 RGB, noise 16 channels, 64 filters at the seed's resolution, 4
-residual blocks, WGAN-GP critic on D's latent map plus the centre loss, alternating,
+defaults: 8×8 → 32×32 RGB, noise 16 channels, 32 filters at the seed's resolution and 16
+above it, 4 residual blocks, WGAN-GP critic on D's latent map plus the centre loss, alternating,
 Adam(1e-3, 0, 0.99), batch 32, G's EMA) as :func:`gan_jax.train.fit` runs it.  Prints one
 JSON object with the configuration, compile seconds, steps/s and images/s.
 
     python -m benchmarks.lag_step
-    python -m benchmarks.lag_step --filters 128 --batch-size 16
+    python -m benchmarks.lag_step --filters 64 --filters-min 32
 """
 
 from __future__ import annotations
@@ -25,13 +25,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--filters", type=int, default=64)
-    parser.add_argument("--blocks", type=int, default=4)
+    defaults = LAGConfig()
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--filters", type=int, default=defaults.filters)
+    parser.add_argument("--filters-min", type=int, default=defaults.filters_min)
+    parser.add_argument("--blocks", type=int, default=defaults.blocks)
     parser.add_argument("--chunk", type=int, default=10, help="steps per timed chunk")
     parser.add_argument("--chunks", type=int, default=3, help="timed chunks")
     args = parser.parse_args()
-    config = LAGConfig(batch_size=args.batch_size, filters=args.filters, blocks=args.blocks)
+    config = LAGConfig(
+        batch_size=args.batch_size,
+        filters=args.filters,
+        filters_min=args.filters_min,
+        blocks=args.blocks,
+    )
     images = jax.random.uniform(jax.random.key(0), (512, 32, 32, 3), minval=-1.0)
     model = build_lag(config, images, jax.random.key(1))
     state = jax.tree.map(lambda leaf: leaf.copy(), model.state)

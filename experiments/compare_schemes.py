@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         best = min(metrics["history"], key=lambda e: float(e["fcd"]))
         results[scheme] = {
             "fcd": metrics["fcd"],
+            **{k: metrics[k] for k in ("kid", "kid_se", "precision", "recall")},
             "classes": metrics["classes"],
             "class_kl": metrics["class_kl"],
             "best_fcd": float(best["fcd"]),

@@ -3,10 +3,12 @@ the fit, and the outputs.  A model's CLI (``train_dcgan``, ``train_pggan``) adds
 flags and a ``build(args, train_set, mesh)`` that returns a :class:`Trainer`.
 
 Evaluation: every ``--eval-every`` steps (and at the end) the Fréchet classifier distance
-(FCD) of ``--eval-samples`` generated images to the training images and the class coverage,
+(FCD), KID (± its standard error), precision and recall of ``--eval-samples`` generated
+images against the training images, and the class coverage, all
 measured with our own classifier for the dataset (trained on first use and cached, see
-``experiments.train_classifier``); ``fcd_real_test`` in ``metrics.json`` is the FCD of the
-held-out real images, the value a perfect generator would reach with the same sample sizes.
+``experiments.train_classifier``); ``fcd_real_test`` (and ``kid_real_test``,
+``precision_real_test``, ``recall_real_test``) in ``metrics.json`` measure the held-out real
+images, the values a perfect generator would reach with the same sample sizes.
 Each evaluation row also records the images seen so far (and what the trainer's
 ``progress`` adds, e.g. PGGAN's resolution and α).  A trainer that evaluates an average
 of G's weights (``generate``) and also offers ``generate_raw`` gets the trained weights
@@ -34,7 +36,6 @@ from gan_jax.checkpoint import CheckpointError
 from gan_jax.dynamics.game import GameState
 from gan_jax.feature_classifier import ClassifierMetrics, load_classifier
 from gan_jax.gan import latents
-from gan_jax.metrics import frechet_feature_distance
 from gan_jax.plotting import plot_classifier_metrics, plot_curves, save_image_grid
 
 # Flags that define every model's run; --resume refuses to change them.
@@ -249,9 +250,8 @@ def run(
     if primary:
         classifier, classifier_params, classifier_meta = get_classifier(args, resolution)
         measure = ClassifierMetrics(classifier, classifier_params, train_set.images)
-        fcd_real_test = frechet_feature_distance(
-            measure.real_features, measure.features_and_logits(test_set.images)[0]
-        )
+        real_test = measure(test_set.images)  # what a perfect generator would score
+        fcd_real_test = real_test["fcd"]
     eval_z = latents(jax.random.key(args.seed + 1), args.eval_samples, trainer.latent_dim)
     sample_z = latents(jax.random.key(args.seed + 2), NUM_SAMPLES, trainer.latent_dim)
 
@@ -303,8 +303,10 @@ def run(
         "fcd": final["fcd"],
         "classes": int(final["classes"]),
         "class_kl": final["class_kl"],
+        **{k: final[k] for k in ("kid", "kid_se", "precision", "recall") if k in final},
         **{k: final[k] for k in ("fcd_raw", "classes_raw") if k in final},
         "fcd_real_test": fcd_real_test,
+        **{f"{k}_real_test": real_test[k] for k in ("kid", "precision", "recall")},
         "classifier_test_accuracy": classifier_meta.get("test_accuracy"),
         "eval_samples": args.eval_samples,
         "history": evals,
@@ -337,7 +339,8 @@ def run(
         raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
     print(
         f"step {result.step}: FCD {final['fcd']:.3f} (real held-out {fcd_real_test:.3f}), "
-        f"{int(final['classes'])}/{train_set.num_classes} classes, KL {final['class_kl']:.3f}; "
-        f"outputs in {out}"
+        f"KID {final['kid']:.4f} ± {final['kid_se']:.4f}, precision {final['precision']:.3f}, "
+        f"recall {final['recall']:.3f}, {int(final['classes'])}/{train_set.num_classes} "
+        f"classes, KL {final['class_kl']:.3f}; outputs in {out}"
     )
     return metrics

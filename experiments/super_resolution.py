@@ -13,10 +13,11 @@ the pixel MSE alone for as many steps (:func:`gan_jax.lag.train_l2_baseline`).
 
 Outputs in ``--out``: ``comparison.png`` (LR | bicubic | L2 | LAG ε = 0 | LAG, three ε |
 HR on held-out patches), ``diversity.png`` (the per-pixel standard deviation over 16 ε),
-``curves.png`` (losses) and ``metrics.json``: per method the HR PSNR, the LR consistency
+``curves.png`` (LAG's losses), ``l2_mse.png`` (the L2 network's) and ``metrics.json``: per method the HR PSNR, the LR consistency
 (PSNR of the down-sampled output against the seed) and the sharpness ratio (energy above
 the seed's Nyquist frequency, output over truth), and LAG's diversity overall, on the
-truth's edges and on its flat regions.
+truth's edges and on its flat regions; the same measures for bicubic, L2 and LAG ε = 0
+on as many training patches (``methods_on_training_patches``).
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def build_parser() -> cli.ArgumentParser:
     )
     add = parser.add_argument
     add("--dataset", default="photos", help=f"photos, or one of {', '.join(data.DATASETS)}")
-    add("--steps", type=cli.positive_int, default=1000, help="LAG (and L2) training steps")
+    add("--steps", type=cli.positive_int, default=3000, help="LAG (and L2) training steps")
     add("--batch-size", type=cli.positive_int, default=defaults.batch_size)
     add("--noise-dim", type=cli.positive_int, default=defaults.noise_dim)
     add("--filters", type=cli.positive_int, default=defaults.filters)
+    add("--filters-min", type=cli.positive_int, default=defaults.filters_min)
     add("--blocks", type=cli.positive_int, default=defaults.blocks)
     add("--center-weight", type=float, default=defaults.center_weight, help="μ of the centre loss")
     add("--lr", type=cli.positive_float, default=defaults.lr, help="Adam rate of both players")
@@ -80,6 +82,12 @@ def load(dataset: str, split: str, data_dir: str | None) -> jax.Array:
     return data.load_dataset(dataset, 32, split, data_dir).images
 
 
+def fixed_subset(images: jax.Array, count: int, key: jax.Array) -> jax.Array:
+    """``count`` images drawn without replacement by a fixed key (all if fewer)."""
+    size = min(count, images.shape[0])
+    return images[jax.random.choice(key, images.shape[0], (size,), replace=False)]
+
+
 def method_metrics(outputs: jax.Array, high: jax.Array, low: jax.Array) -> dict[str, float]:
     consistency = np.asarray(lr_consistency(outputs, low))
     return {
@@ -98,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         channels=channels,
         noise_dim=args.noise_dim,
         filters=args.filters,
+        filters_min=args.filters_min,
         blocks=args.blocks,
         center_weight=args.center_weight,
         lr=args.lr,
@@ -133,14 +142,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     l2_seconds = time.perf_counter() - start
 
-    # held-out patches, a fixed random subset
-    pick = jax.random.choice(
-        jax.random.key(11),
-        test_images.shape[0],
-        (min(args.eval_patches, test_images.shape[0]),),
-        replace=False,
-    )
-    high = test_images[pick]
+    high = fixed_subset(test_images, args.eval_patches, jax.random.key(11))  # held out
     low = area_downsample(high, config.scale)
     g_ema = result.state.extra["g_ema"]
     noise_keys = jax.random.split(jax.random.key(12), DIVERSITY_SAMPLES)
@@ -156,6 +158,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
     }
     numbers = {name: method_metrics(x, high, low) for name, x in outputs.items()}
     diversity = diversity_by_region(samples, high)
+    # The same measures on training patches: how much of a gap to bicubic on held-out
+    # photographs is generalisation (four training photographs) rather than fitting.
+    seen = fixed_subset(train_images, args.eval_patches, jax.random.key(13))
+    seen_low = area_downsample(seen, config.scale)
+    on_training = {
+        "bicubic": bicubic_upsample(seen_low, config.scale),
+        "l2": model.super_resolve(l2_params, seen_low),
+        "lag_center": model.super_resolve(g_ema, seen_low),
+    }
+    numbers_on_training = {
+        name: method_metrics(x, seen, seen_low) for name, x in on_training.items()
+    }
 
     os.makedirs(args.out, exist_ok=True)
     shown = slice(0, FIGURE_PATCHES)
@@ -196,9 +210,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
         col_labels=["HR", "LAG ε₀", "LAG ε₁", f"std over {DIVERSITY_SAMPLES} ε"],
         title=f"Where LAG's samples differ (white = std {top:.3f})",
     )
-    curves = train.loss_curves(train.read_metrics(workdir))
-    curves["l2_mse"] = (np.arange(1, len(l2_losses) + 1), np.asarray(l2_losses))
-    plot_curves(curves, os.path.join(args.out, "curves.png"), ylabel="loss", title="losses")
+    plot_curves(
+        train.loss_curves(train.read_metrics(workdir)),
+        os.path.join(args.out, "curves.png"),
+        ylabel="loss",
+        title="LAG: critic (WGAN-GP) and generator (adversarial + μ·centre) losses",
+    )
+    plot_curves(
+        {"L2 network": (np.arange(1, len(l2_losses) + 1), np.asarray(l2_losses))},
+        os.path.join(args.out, "l2_mse.png"),
+        ylabel="pixel MSE (images in [-1, 1])",
+        title="L2 baseline: training loss",
+        logy=True,
+    )
     metrics = {
         "dataset": args.dataset,
         "steps": result.step,
@@ -207,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "lag_seconds": round(lag_seconds, 1),
         "l2_seconds": round(l2_seconds, 1),
         "methods": numbers,
+        "methods_on_training_patches": numbers_on_training,
         "diversity": diversity,
         "diversity_samples": DIVERSITY_SAMPLES,
         "checks": {
@@ -224,6 +249,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"{name:>10}: PSNR {row['psnr']:.2f} dB, LR consistency {row['lr_consistency']:.2f} dB, "
             f"sharpness {row['sharpness']:.3f}"
         )
+    print(
+        "on training patches, PSNR: "
+        + ", ".join(f"{name} {row['psnr']:.2f} dB" for name, row in numbers_on_training.items())
+    )
     print(f"LAG diversity: {diversity}; outputs in {args.out}")
     return metrics
 

@@ -21,7 +21,12 @@ import optax
 
 from gan_jax.checkpoint import Checkpointer, CheckpointError
 from gan_jax.data import ImageDataset, random_batch
-from gan_jax.metrics import class_coverage, frechet_feature_distance
+from gan_jax.metrics import (
+    class_coverage,
+    frechet_feature_distance,
+    kernel_distance,
+    precision_recall,
+)
 from gan_jax.nets.classifier import Classifier
 from gan_jax.train import minimize
 
@@ -125,10 +130,13 @@ def load_classifier(directory: str) -> tuple[Classifier, dict, dict]:
 
 @dataclasses.dataclass
 class ClassifierMetrics:
-    """Fréchet classifier distance and class coverage of generated images.
+    """Fréchet classifier distance, KID, precision/recall and class coverage of generated
+    images, all on our classifier's penultimate features.
 
-    ``real_images`` fix the real Gaussian once.  ``__call__(fake_images)`` returns ``fcd``,
-    ``classes`` (classes covered), ``class_kl`` (KL of predictions from uniform).
+    ``real_images`` fix the real features once.  ``__call__(fake_images)`` returns ``fcd``,
+    ``kid`` and ``kid_se`` (:func:`~gan_jax.metrics.kernel_distance`: 100 subsets of up to
+    1,000), ``precision`` and ``recall`` (:func:`~gan_jax.metrics.precision_recall`, k =
+    3), ``classes`` (classes covered) and ``class_kl`` (KL of predictions from uniform).
     """
 
     model: Classifier
@@ -153,8 +161,12 @@ class ClassifierMetrics:
     def __call__(self, fake_images: Array) -> dict[str, float]:
         features, logits = self.features_and_logits(fake_images)
         coverage = class_coverage(jnp.asarray(logits))
+        kid = kernel_distance(self.real_features, features)
         return {
             "fcd": frechet_feature_distance(self.real_features, features),
+            "kid": kid.value,
+            "kid_se": kid.std_error,
+            **precision_recall(self.real_features, features),
             "classes": int(coverage["classes"]),
             "class_kl": float(coverage["kl_from_uniform"]),
         }

@@ -127,13 +127,17 @@ def lag_game(
 @dataclasses.dataclass(frozen=True)
 class LAGConfig:
     """Networks, losses and optimiser (defaults: the paper code's Adam(1e-3, 0, 0.99), μ = 10,
-    λ = 10, EMA 0.999; widths for 32×32 patches from 8×8 seeds on 2 CPU cores)."""
+    λ = 10, EMA 0.999).  Widths are sized for 32×32 patches from 8×8 seeds on 2 CPU cores:
+    32 filters at the seed's resolution, 16 at 16×16 and 32×32.  On held-out photographs,
+    3,000 steps at these widths (5.6 steps/s) met every check of the study, while 64/32
+    (2.2 steps/s) reached only 1,000 steps in the same time and fell short of 30 dB LR
+    consistency (README, "LAG super-resolution")."""
 
     scale: int = 4
     channels: int = 3
     noise_dim: int = 16
-    filters: int = 64
-    filters_min: int = 32
+    filters: int = 32
+    filters_min: int = 16
     blocks: int = 4
     center_weight: float = 10.0
     gp_weight: float = 10.0

@@ -15,10 +15,13 @@ input gradient of each sample is taken as the gradient of ``sum(d_fn(x))``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 Array = jax.Array
 DiscriminatorFn = Callable[[Array], Array]
@@ -208,3 +211,147 @@ def r1_penalty(d_fn: DiscriminatorFn, real: Array) -> Array:
 def r2_penalty(d_fn: DiscriminatorFn, fake: Array) -> Array:
     """R2 (arXiv:1801.04406): ``mean ‖∇D(x̃)‖²`` on generated samples; weight ``γ/2``."""
     return squared_gradient_norm(d_fn, fake)
+
+
+# ---------------------------------------------------------------- conditional and multi-task
+
+
+def acgan_generator_loss(fake_class_logits: Array, one_hot_labels: Array) -> Array:
+    """AC-GAN's auxiliary-classifier loss for G (Odena et al. 2017, arXiv:1610.09585):
+    ``L_G = mean_i CE(y_i, softmax(c(G(z_i, y_i))))``, the softmax cross-entropy of the
+    class the sample was generated for.  TF-GAN's ``acgan_generator_loss``; add it to an
+    adversarial loss."""
+    return jnp.mean(optax.softmax_cross_entropy(fake_class_logits, one_hot_labels))
+
+
+def acgan_discriminator_loss(
+    fake_class_logits: Array, real_class_logits: Array, one_hot_labels: Array
+) -> Array:
+    """AC-GAN's auxiliary-classifier loss for D (arXiv:1610.09585): the class
+    cross-entropy on generated *and* real samples, ``mean CE(y, c(G(z, y))) + mean CE(y,
+    c(x))`` (TF-GAN's ``acgan_discriminator_loss``; D classifies fakes as their intended
+    class too)."""
+    return jnp.mean(optax.softmax_cross_entropy(fake_class_logits, one_hot_labels)) + jnp.mean(
+        optax.softmax_cross_entropy(real_class_logits, one_hot_labels)
+    )
+
+
+def _relativistic_logits(real_logits: Array, fake_logits: Array) -> tuple[Array, Array]:
+    return real_logits - jnp.mean(fake_logits), fake_logits - jnp.mean(real_logits)
+
+
+def relativistic_discriminator_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """Relativistic average GAN (Jolicoeur-Martineau 2018, arXiv:1807.00734, RaSGAN):
+    with ``D̃(x) = C(x) − mean C(x̃)`` and ``D̃(x̃) = C(x̃) − mean C(x)``,
+    ``L_D = −mean log σ(D̃(x)) − mean log(1 − σ(D̃(x̃)))``: D judges whether a real sample
+    is more realistic than the average fake, and the reverse."""
+    rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits)
+    return jnp.mean(jax.nn.softplus(-rel_real)) + jnp.mean(jax.nn.softplus(rel_fake))
+
+
+def relativistic_generator_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """RaSGAN's generator loss (arXiv:1807.00734), the discriminator's with the roles
+    swapped: ``L_G = −mean log σ(D̃(x̃)) − mean log(1 − σ(D̃(x)))``; unlike the standard
+    GAN, G's gradient also flows through the real samples' term."""
+    rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits)
+    return jnp.mean(jax.nn.softplus(-rel_fake)) + jnp.mean(jax.nn.softplus(rel_real))
+
+
+class CategoricalCode(NamedTuple):
+    """Q's prediction of a categorical code: ``logits`` (..., K); ``log_prob(c)`` of class
+    indices ``c`` (...)."""
+
+    logits: Array
+
+    def log_prob(self, code: Array) -> Array:
+        log_p = jax.nn.log_softmax(self.logits, axis=-1)
+        index = jnp.asarray(code).astype(jnp.int32)[..., None]
+        return jnp.take_along_axis(log_p, index, axis=-1)[..., 0]
+
+
+class GaussianCode(NamedTuple):
+    """Q's prediction of a continuous code: a factorised Gaussian ``N(mean, scale²)``;
+    ``log_prob(c)`` per element, ``−(c − μ)²/(2s²) − log s − ½ log 2π``."""
+
+    mean: Array
+    scale: Array
+
+    def log_prob(self, code: Array) -> Array:
+        z = (code - self.mean) / self.scale
+        return -0.5 * jnp.square(z) - jnp.log(self.scale) - 0.5 * math.log(2.0 * math.pi)
+
+
+def mutual_information_penalty(
+    structured_generator_inputs: Sequence[Array],
+    predicted_distributions: Sequence[CategoricalCode | GaussianCode],
+) -> Array:
+    """InfoGAN's variational mutual-information penalty (Chen et al. 2016,
+    arXiv:1606.03657): ``−mean_k mean log Q(c_k | G(z, c))``, the negative log-likelihood
+    of each structured code ``c_k`` under the recognition network's predicted distribution
+    for it, averaged over the codes (TF-GAN's ``mutual_information_penalty``).  Minimising
+    it over G and Q maximises the lower bound ``H(c) − L`` on ``I(c; G(z, c))``."""
+    if len(structured_generator_inputs) != len(predicted_distributions):
+        raise ValueError(
+            f"{len(structured_generator_inputs)} codes but "
+            f"{len(predicted_distributions)} predicted distributions"
+        )
+    log_probs = [
+        jnp.mean(dist.log_prob(code))
+        for code, dist in zip(structured_generator_inputs, predicted_distributions, strict=True)
+    ]
+    return -jnp.mean(jnp.stack(log_probs))
+
+
+def cycle_consistency_loss(
+    x: Array, x_reconstructed: Array, y: Array, y_reconstructed: Array
+) -> Array:
+    """CycleGAN's cycle-consistency loss (Zhu et al. 2017, arXiv:1703.10593) in TF-GAN's
+    normalisation: ``½ (mean |x − F(G(x))| + mean |y − G(F(y))|)``."""
+    return 0.5 * (jnp.mean(jnp.abs(x - x_reconstructed)) + jnp.mean(jnp.abs(y - y_reconstructed)))
+
+
+def _global_norm(tree) -> Array:
+    """``‖tree‖₂`` over every leaf, scaled by the largest magnitude first so that squares
+    cannot overflow (TF-GAN's numerically stable global norm)."""
+    leaves = [jnp.ravel(leaf) for leaf in jax.tree.leaves(tree)]
+    flat = jnp.concatenate(leaves) if leaves else jnp.zeros((0,))
+    scale = jnp.maximum(jnp.max(jnp.abs(flat), initial=0.0), jnp.finfo(flat.dtype).tiny)
+    return scale * jnp.sqrt(jnp.sum(jnp.square(flat / scale)))
+
+
+def combine_adversarial_loss(
+    main_loss_fn: Callable[[Any], Array],
+    adversarial_loss_fn: Callable[[Any], Array],
+    params: Any,
+    *,
+    weight_factor: float | None = None,
+    gradient_ratio: float | None = None,
+    gradient_ratio_epsilon: float = 1e-6,
+) -> Array:
+    """A task loss plus a weighted adversarial loss, ``main + c · adversarial``, both
+    functions of ``params`` (TF-GAN's ``combine_adversarial_loss``; the balancing of
+    Johnson et al.'s and Ledig et al.'s image losses, arXiv:1609.04802).
+
+    Exactly one of:
+
+    * ``weight_factor``: ``c = weight_factor``;
+    * ``gradient_ratio``: ``c = ‖∇main‖ / (‖∇adversarial‖ · gradient_ratio + ε)``, the
+      gradient norms over ``params``, so that the adversarial gradient is ``1 /
+      gradient_ratio`` times the main one.  ``c`` is held constant under differentiation
+      (``stop_gradient``), as in TF-GAN.
+
+    A zero weight or ratio returns the main loss alone (the adversarial loss is not
+    evaluated).  Differentiate the result with respect to ``params`` as usual.
+    """
+    if (weight_factor is None) == (gradient_ratio is None):
+        raise ValueError("give exactly one of weight_factor and gradient_ratio")
+    main = main_loss_fn(params)
+    if (weight_factor if weight_factor is not None else gradient_ratio) == 0:
+        return main
+    adversarial = adversarial_loss_fn(params)
+    if weight_factor is not None:
+        return main + weight_factor * adversarial
+    main_norm = _global_norm(jax.grad(main_loss_fn)(params))
+    adversarial_norm = _global_norm(jax.grad(adversarial_loss_fn)(params))
+    coefficient = main_norm / (adversarial_norm * gradient_ratio + gradient_ratio_epsilon)
+    return main + jax.lax.stop_gradient(coefficient) * adversarial

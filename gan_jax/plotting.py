@@ -294,21 +294,45 @@ def plot_classifier_metrics(
 ) -> str:
     """Fréchet classifier distance (log scale) and classes covered over training, one line
     per run (rows with ``step``, ``fcd``, ``classes``), with the real held-out FCD as a
-    dashed reference.  The x axis is real images seen when every row has ``images``,
-    else steps; ``marks`` are labelled vertical lines at such x values (PGGAN's stages)."""
+    dashed reference; a third panel of precision (solid) and recall (dashed) when every
+    row has them.  The x axis is real images seen when every row has ``images``, else
+    steps; ``marks`` are labelled vertical lines at such x values (PGGAN's stages)."""
     rows = [e for evals in runs.values() for e in evals]
     x_key = "images" if rows and all("images" in e for e in rows) else "step"
-    fig, (ax_fcd, ax_cls) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, evals in runs.items():
+    with_pr = bool(rows) and all("precision" in e and "recall" in e for e in rows)
+    fig, axes = plt.subplots(1, 3 if with_pr else 2, figsize=(16 if with_pr else 11, 4))
+    ax_fcd, ax_cls = axes[0], axes[1]
+    for index, (name, evals) in enumerate(runs.items()):
         xs = [e[x_key] for e in evals]
         ax_fcd.plot(xs, [float(e["fcd"]) for e in evals], marker="o", ms=3, label=name)
         ax_cls.plot(xs, [float(e["classes"]) for e in evals], marker="o", ms=3, label=name)
+        if with_pr:
+            color = f"C{index % 10}"
+            for key, style in (("precision", "-"), ("recall", "--")):
+                axes[2].plot(
+                    xs,
+                    [float(e[key]) for e in evals],
+                    style,
+                    color=color,
+                    marker="o",
+                    ms=3,
+                    label=f"{name}: {key}" if len(runs) > 1 else key,
+                )
     ax_fcd.axhline(fcd_floor, ls="--", color="gray", label="real held-out images")
     ax_fcd.set_yscale("log")
     xlabel = "real images seen" if x_key == "images" else "step"
     ax_fcd.set(xlabel=xlabel, ylabel="Fréchet classifier distance", title="FCD (lower is better)")
     ax_cls.set(xlabel=xlabel, ylabel="classes covered", title="class coverage", ylim=(0, 10.5))
-    for ax, legend_at in ((ax_fcd, "lower left"), (ax_cls, "lower right")):
+    panels = [(ax_fcd, "lower left"), (ax_cls, "lower right")]
+    if with_pr:
+        axes[2].set(
+            xlabel=xlabel,
+            ylabel="fraction",
+            title="precision (quality) and recall (coverage), k = 3",
+            ylim=(0, 1.05),
+        )
+        panels.append((axes[2], "lower right"))
+    for ax, legend_at in panels:
         for x, label in marks:
             ax.axvline(x, color="tab:red", lw=0.8, alpha=0.5)
             ax.annotate(

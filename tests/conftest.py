@@ -23,8 +23,15 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # default level (README, test-suite section).  Benchmarks, not tests, measure speed.
 # GAN_JAX_TEST_XLA_OPT_LEVEL=default keeps XLA's default.
 TEST_OPT_LEVEL_FLAG = "--xla_backend_optimization_level=0"
+# Resume tests compare states bit for bit.  XLA on a GPU may reduce with atomics and pick
+# convolution algorithms by timing (autotuning), so one program can round differently
+# from run to run (an H200 run of the suite: two resume tests off by 1 ulp).  Deterministic
+# ops and no autotuning make GPU runs repeatable; both flags are no-ops on a CPU.
+TEST_GPU_DETERMINISM_FLAGS = "--xla_gpu_deterministic_ops=true --xla_gpu_autotune_level=0"
+_flags = [os.environ.get("XLA_FLAGS", ""), TEST_GPU_DETERMINISM_FLAGS]
 if os.environ.get("GAN_JAX_TEST_XLA_OPT_LEVEL", "0") != "default":
-    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), TEST_OPT_LEVEL_FLAG])
+    _flags.append(TEST_OPT_LEVEL_FLAG)
+os.environ["XLA_FLAGS"] = " ".join(_flags).strip()
 
 import jax
 import pytest

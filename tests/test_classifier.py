@@ -67,7 +67,15 @@ def test_checkpoint_round_trip_and_metric_sanity(trained):
     assert collapsed["fcd"] > 10 * real["fcd"]
     # Pure noise is far from digits too.
     noise = jax.random.uniform(jax.random.key(0), (360, 32, 32, 1), minval=-1.0)
-    assert measure(noise)["fcd"] > 10 * real["fcd"]
+    noisy = measure(noise)
+    assert noisy["fcd"] > 10 * real["fcd"]
+    # Precision/recall separate quality from coverage: held-out digits have both; the
+    # collapsed set keeps some precision (a real digit) but almost no recall; noise has
+    # neither.  KID sees the collapse far outside its standard error.
+    assert real["precision"] > 0.8 and real["recall"] > 0.8
+    assert collapsed["recall"] < 0.05
+    assert noisy["precision"] < 0.05 and noisy["recall"] < 0.05
+    assert collapsed["kid"] > 20 * collapsed["kid_se"] and collapsed["kid"] > 10 * real["kid"]
 
 
 def test_missing_classifier_names_the_fix(tmp_path):

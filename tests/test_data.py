@@ -157,7 +157,9 @@ def test_real_tfds_path_reaches_the_download_and_reports_the_network(tmp_path, m
     monkeypatch.setattr(requests.Session, "send", offline)
     with pytest.raises(data.DatasetUnavailableError) as err:
         data.load_dataset("mnist", data_dir=str(tmp_path))
-    assert requests_made and "mnist" in requests_made[0]  # it reached the download
+    cause = f"{err.value} (from {err.value.__cause__!r})"
+    assert requests_made, f"no download was attempted: {cause}"
+    assert "mnist" in requests_made[0]  # it reached the download
     message = str(err.value)
     assert "downloading it failed" in message and "network access" in message
     assert "\n" not in message

@@ -264,8 +264,13 @@ def test_converges_exactly_where_the_closed_form_says(name):
     # (log = -inf) converged.
     measured_sign = np.where(np.isnan(measured), 1.0, np.sign(measured))
     np.testing.assert_array_equal(measured_sign[decided], np.sign(predicted[decided]))
-    # The measured rate is the predicted one (finite-step transients are O(1/steps)).
-    finite = np.isfinite(measured) & decided
+    # The measured rate is the predicted one (finite-step transients are O(1/steps)).  A
+    # run whose final radius is below the smallest normal float64 left exact arithmetic:
+    # subnormals lose precision, and a GPU held one run at the smallest subnormal instead
+    # of reaching 0.  Such a run converged (checked above) but has no measurable rate.
+    final_log_radius = measured * steps + 0.5 * np.log(2.0)
+    normal = final_log_radius > np.log(np.finfo(np.float64).tiny)
+    finite = np.isfinite(measured) & decided & normal
     np.testing.assert_allclose(measured[finite], predicted[finite], atol=2e-3)
 
 

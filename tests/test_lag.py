@@ -131,7 +131,7 @@ def test_super_resolution_cli_tiny_run(tmp_path):
         methods["l2"]["sharpness"] < methods["lag_sample"]["sharpness"]
     )
     assert methods["bicubic"]["lr_consistency"] > 25  # bicubic nearly explains its seed
-    for name in ("comparison.png", "diversity.png", "curves.png"):
+    for name in ("comparison.png", "diversity.png", "curves.png", "l2_mse.png"):
         assert (out / name).stat().st_size > 1000
 
 

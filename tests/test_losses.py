@@ -341,3 +341,81 @@ def test_wasserstein_drift_is_the_critic_loss_plus_epsilon_mean_square_real_scor
         losses.wasserstein_drift_discriminator_loss(real, fake, epsilon=0.0),
         losses.wasserstein_discriminator_loss(real, fake),
     )
+
+
+# ------------------------------------------------------ TF-GAN's conditional and multi-task
+
+ACGAN_FAKE = np.array(
+    [[10.0, 4.4, -5.5, 3.6], [-4.0, 4.4, 5.2, 4.6], [1.1, 2.4, -3.5, 5.6], [1.1, 2.4, -3.5, 5.6]]
+)
+ACGAN_REAL = np.array(
+    [[-2.0, 0.4, 12.5, 2.7], [-1.2, 1.9, 12.3, 2.6], [-2.4, -1.7, 2.5, 2.7], [1.1, 2.4, -3.5, 5.6]]
+)
+ACGAN_LABELS = np.array([[0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0]], np.float32)
+
+
+class TestTFGANConditionalGoldenValues:
+    """The values of TF-GAN's ``losses_impl_test`` for the same inputs."""
+
+    def test_acgan(self):
+        g = losses.acgan_generator_loss(ACGAN_FAKE, ACGAN_LABELS)
+        d = losses.acgan_discriminator_loss(ACGAN_FAKE, ACGAN_REAL, ACGAN_LABELS)
+        assert float(g) == pytest.approx(3.84974, abs=1e-5)
+        assert float(d) == pytest.approx(9.43950, abs=1e-5)
+
+    def test_cycle_consistency(self):
+        loss = losses.cycle_consistency_loss(
+            jnp.array([[1.0, 2, 3], [4, 5, 6]]),
+            jnp.array([[7.0, 8, 9], [10, 11, 12]]),
+            jnp.array([1.0, 9]),
+            jnp.array([-2.0, 3]),
+        )
+        assert float(loss) == pytest.approx(5.25, abs=1e-6)
+
+    def test_mutual_information_penalty(self):
+        """Categorical(logits [1, 2]) at code 1 and N(0, 1) at 2: TF-GAN's 1.61610."""
+        penalty = losses.mutual_information_penalty(
+            [jnp.array(1.0), jnp.array(2.0)],
+            [
+                losses.CategoricalCode(jnp.array([1.0, 2.0])),
+                losses.GaussianCode(jnp.array([0.0]), jnp.array([1.0])),
+            ],
+        )
+        assert float(penalty) == pytest.approx(1.61610, abs=1e-5)
+
+    def test_combine_adversarial_loss(self):
+        """main = 2v, adversarial = 3v at v = 1: weight factor 2 gives 8; gradient ratio 0.5
+        gives 2 + 3·2/(1.5 + 1e-6), and the coefficient is constant under jax.grad."""
+
+        def main(v):
+            return 2.0 * v
+
+        def adversarial(v):
+            return 3.0 * v
+
+        v = jnp.array(1.0)
+        weighted = losses.combine_adversarial_loss(main, adversarial, v, weight_factor=2.0)
+        assert float(weighted) == pytest.approx(8.0, abs=1e-6)
+        coefficient = 2.0 / (3.0 * 0.5 + 1e-6)
+        ratio = losses.combine_adversarial_loss(main, adversarial, v, gradient_ratio=0.5)
+        assert float(ratio) == pytest.approx(2.0 + 3.0 * coefficient, abs=1e-5)
+        grad = jax.grad(
+            lambda p: losses.combine_adversarial_loss(main, adversarial, p, gradient_ratio=0.5)
+        )(v)
+        assert float(grad) == pytest.approx(2.0 + 3.0 * coefficient, abs=1e-5)
+        zero = losses.combine_adversarial_loss(main, adversarial, v, gradient_ratio=0.0)
+        assert float(zero) == 2.0
+        with pytest.raises(ValueError, match="exactly one"):
+            losses.combine_adversarial_loss(main, adversarial, v)
+
+
+def test_relativistic_average_losses_by_hand():
+    """C(x) = [1, 3], C(x̃) = [0, -2]: mean C(x) = 2, mean C(x̃) = -1, so D̃(x) = [2, 4] and
+    D̃(x̃) = [-2, -4]; the paper's L_D = −mean log σ(D̃(x)) − mean log(1 − σ(D̃(x̃))), and L_G
+    the same with the roles swapped."""
+    real, fake = jnp.array([1.0, 3.0]), jnp.array([0.0, -2.0])
+    rel_real, rel_fake = np.array([2.0, 4.0]), np.array([-2.0, -4.0])
+    d = -np.mean(np.log(sigmoid_np(rel_real))) - np.mean(np.log(1.0 - sigmoid_np(rel_fake)))
+    g = -np.mean(np.log(sigmoid_np(rel_fake))) - np.mean(np.log(1.0 - sigmoid_np(rel_real)))
+    assert float(losses.relativistic_discriminator_loss(real, fake)) == pytest.approx(d, rel=1e-6)
+    assert float(losses.relativistic_generator_loss(real, fake)) == pytest.approx(g, rel=1e-6)

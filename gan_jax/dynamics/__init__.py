@@ -23,6 +23,7 @@ from gan_jax.dynamics.schemes import (
     optimistic,
     simultaneous,
 )
+from gan_jax.dynamics.spectrum import game_eigenvalues, hessian_eigenvalues, path_angle
 from gan_jax.dynamics.toy_games import bilinear, dirac_gan
 
 __all__ = [
@@ -39,8 +40,11 @@ __all__ = [
     "extragradient",
     "flow_jacobian",
     "fold_batch",
+    "game_eigenvalues",
+    "hessian_eigenvalues",
     "kept_steps",
     "optimistic",
+    "path_angle",
     "rollout",
     "simultaneous",
     "spectral_radius",

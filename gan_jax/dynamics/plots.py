@@ -303,3 +303,111 @@ def plot_distances(
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_game_spectra(runs: Mapping[str, dict], dirac: Mapping[str, dict], path: str) -> str:
+    """Left: the top eigenvalues of each run's game Jacobian, one colour per training step
+    (``runs[name]["steps"][step]["eigenvalues"]`` as ``[re, im]`` pairs).  Right: the
+    Dirac-GAN's measured eigenvalues (filled) on their closed forms (rings)."""
+    fig, (ax_run, ax_dirac) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=(1.6, 1))
+    markers = "osD^v"
+    for r, (name, run) in enumerate(runs.items()):
+        steps = list(run["steps"])
+        colors = plt.cm.viridis(np.linspace(0, 0.9, len(steps)))
+        for color, step in zip(colors, steps, strict=True):
+            values = np.asarray(run["steps"][step]["eigenvalues"])
+            label = f"{name}, step {step}" if len(runs) > 1 else f"step {step}"
+            ax_run.plot(values[:, 0], values[:, 1], markers[r % 5], color=color, label=label, ms=6)
+    ax_run.set_xscale("symlog", linthresh=1.0)
+    ax_run.set_yscale("symlog", linthresh=1.0)
+    ax_run.axvline(0, color="black", lw=0.8)
+    ax_run.axhline(0, color="black", lw=0.8)
+    ax_run.set(
+        xlabel="Re λ (symlog; > 0: attracting for gradient descent)",
+        ylabel="Im λ (symlog; rotation)",
+        title="DCGAN game Jacobian: eigenvalues of largest |λ|",
+    )
+    ax_run.grid(alpha=0.3)
+    ax_run.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    for i, (name, row) in enumerate(dirac.items()):
+        measured, closed = np.asarray(row["eigenvalues"]), np.asarray(row["closed_form"])
+        ax_dirac.plot(closed[:, 0], closed[:, 1], "o", color=f"C{i}", ms=14, mfc="none")
+        ax_dirac.plot(measured[:, 0], measured[:, 1], "osD"[i], color=f"C{i}", ms=6, label=name)
+    ax_dirac.plot([], [], "o", color="gray", ms=14, mfc="none", label="closed form")
+    ax_dirac.axvline(0, color="black", lw=0.8)
+    ax_dirac.axhline(0, color="black", lw=0.8)
+    ax_dirac.set(xlabel="Re λ", ylabel="Im λ", title="calibration: Dirac-GAN at equilibrium")
+    ax_dirac.grid(alpha=0.3)
+    ax_dirac.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_path_angles(runs: Mapping[str, dict], dirac: Mapping[str, dict], path: str) -> str:
+    """Berard et al.'s path-angle plot: the cosine between the vector field and the path
+    from the start to the end point (top) and the field's norm (bottom, log), against α
+    (0: start, 1: end), for each run and for the Dirac-GAN calibration."""
+    panels = [
+        (
+            f"DCGAN {name}: step {run['path_from_to'][0]} → {run['path_from_to'][1]}",
+            run["path_angle"],
+        )
+        for name, run in runs.items()
+    ]
+    panels += [
+        (f"Dirac-GAN {name}: (1, 1) → equilibrium", row["path_angle"])
+        for name, row in dirac.items()
+    ]
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6), squeeze=False)
+    for column, (title, angle) in enumerate(panels):
+        alpha = np.asarray(angle["alpha"])
+        top, bottom = axes[0, column], axes[1, column]
+        cosine = np.asarray(angle["cosine"])
+        top.plot(alpha, cosine, "o-", ms=3)
+        # small cosines (a rotation-dominated field) would be a flat line on [−1, 1]
+        reach = max(0.05, 1.15 * float(np.max(np.abs(cosine))))
+        top.set(
+            ylim=(-reach, reach) if reach < 0.5 else (-1.05, 1.05),
+            ylabel="cos(v, end − start)",
+            title=title,
+        )
+        bottom.semilogy(alpha, np.maximum(np.asarray(angle["norm"]), 1e-12), "o-", ms=3)
+        bottom.set(xlabel="α (0: start, 1: end)", ylabel="‖v‖")
+        for ax in (top, bottom):
+            ax.axvline(0, color="gray", lw=0.8, ls="--")
+            ax.axvline(1, color="gray", lw=0.8, ls="--")
+            ax.grid(alpha=0.3)
+        top.axhline(0, color="black", lw=0.8)
+        top.title.set_fontsize(9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_hessian_extremes(runs: Mapping[str, dict], path: str) -> str:
+    """The largest and smallest eigenvalues of G's and D's own Hessians at the steps where
+    they were measured: a negative smallest value for G means not a local Nash point."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, player in zip(axes, ("g", "d"), strict=True):
+        for r, (name, run) in enumerate(runs.items()):
+            rows = [
+                (int(s), row[f"hessian_{player}"])
+                for s, row in run["steps"].items()
+                if f"hessian_{player}" in row
+            ]
+            steps = [s for s, _ in rows]
+            for end, style in (("largest", "o-"), ("smallest", "s--")):
+                ax.plot(
+                    steps,
+                    [h[end] for _, h in rows],
+                    style,
+                    color=f"C{r}",
+                    label=f"{name}: {end}" if len(runs) > 1 else end,
+                )
+        ax.set_yscale("symlog", linthresh=1e-2)
+        ax.axhline(0, color="black", lw=0.8)
+        who = "G: ∇²_g L_g" if player == "g" else "D: ∇²_d L_d"
+        ax.set(xlabel="training step", ylabel="eigenvalue (symlog)", title=f"{who}, extremes")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
