@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--tol", type=float, default=1e-3, help="ARPACK's relative accuracy")
+    parser.add_argument("--ncv", type=int, default=None, help="Arnoldi basis size (2k + 1)")
     args = parser.parse_args()
     config = ImageGANConfig(channels=args.channels)
     images = jax.random.uniform(jax.random.key(0), (256, 32, 32, args.channels), minval=-1.0)
@@ -47,7 +48,9 @@ def main() -> None:
 
     info: dict = {}
     start = time.perf_counter()
-    values = game_eigenvalues(model.game, g, d, batch, k=args.k, tol=args.tol, info=info)
+    values = game_eigenvalues(
+        model.game, g, d, batch, k=args.k, tol=args.tol, ncv=args.ncv, info=info
+    )
     seconds = time.perf_counter() - start
     print(
         json.dumps(
@@ -56,6 +59,7 @@ def main() -> None:
                 "channels": args.channels,
                 "k": args.k,
                 "tol": args.tol,
+                "ncv": args.ncv,
                 "parameters": info["parameters"],
                 "backend": jax.default_backend(),
                 "cpu_count": os.cpu_count(),
