@@ -93,10 +93,10 @@ def as_pairs(values: np.ndarray) -> list[list[float]]:
     return [[float(v.real), float(v.imag)] for v in values]
 
 
-def analyse_run(workdir: str, args, images: jax.Array) -> dict:
+def analyse_run(workdir: str, args, train_set: data.ImageDataset) -> dict:
     steps = checkpoints_of(workdir, args.seed, not args.no_progress)
     run_args = train_dcgan.build_parser().parse_args(["--seed", str(args.seed)])
-    train_set = data.load_dataset("digits", 32, "train")
+    images = train_set.images[:64]
     trainer = train_dcgan.build(run_args, train_set, None)
     initial = trainer.state
     checkpointer = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR))
@@ -181,9 +181,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return metrics
     start = time.perf_counter()
     train_set = data.load_dataset("digits", 32, "train")
-    images = train_set.images[:64]
     runs = {
-        os.path.basename(os.path.normpath(w)): analyse_run(w, args, images) for w in args.workdirs
+        os.path.basename(os.path.normpath(w)): analyse_run(w, args, train_set)
+        for w in args.workdirs
     }
     calibration = dirac_calibration(args.path_points)
     plot_all(runs, calibration, args.out)

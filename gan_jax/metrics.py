@@ -363,10 +363,7 @@ def kernel_distance(
     size = min(subset_size, real_features.shape[0], fake_features.shape[0])
     keys = jax.random.split(jax.random.key(0) if key is None else key, num_subsets)
     values = np.asarray(_kid_subsets(real_features, fake_features, keys, size), np.float64)
-    return Estimate(
-        float(values.mean()),
-        float(values.std(ddof=1) / math.sqrt(num_subsets)) if num_subsets > 1 else 0.0,
-    )
+    return Estimate(*map(float, mean_and_standard_error(values)))
 
 
 @functools.partial(jax.jit, static_argnums=3)

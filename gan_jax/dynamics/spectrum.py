@@ -67,9 +67,9 @@ class FlatGame:
     """The vector field and its derivatives for ``game`` at ``(g, d)`` over one flat vector
     of the trainable parameters, ``θ = (params_g, params_d)``.
 
-    ``theta``: the point; ``size_g``: how many of its entries are G's; ``field(θ)``;
+    ``theta``: the point; ``size_g``: how many of its entries are G's;
     ``transposed_product(u) = Jᵀ·u`` at ``theta``; ``hvp(player, u)`` (``"g"`` or ``"d"``),
-    all jitted.  Products are reverse-over-reverse (VJPs of the gradient), which works
+    both jitted.  Products are reverse-over-reverse (VJPs of the gradient), which works
     through layers with a custom VJP (our BatchNorm) where forward mode cannot: ``Jᵀ``
     has the eigenvalues of ``J``, and a player's Hessian is symmetric.
     """
@@ -84,7 +84,6 @@ class FlatGame:
         # θ and the batch are arguments, not closed-over constants: XLA would otherwise
         # constant-fold whole forward passes at compile time.
         jit = partial(jax.jit, compiler_options=step_compiler_options())
-        self._field_at = jit(self._field)
         self._transposed = jit(
             lambda theta, batch, u: jax.vjp(lambda t: self._field(t, batch), theta)[1](u)[0]
         )
@@ -103,23 +102,24 @@ class FlatGame:
         grad_g, grad_d = self.game.vector_field(g, d, batch)
         return ravel_pytree((trainable(grad_g), trainable(grad_d)))[0]
 
-    def field(self, theta: jax.Array) -> jax.Array:
-        """``v(θ)`` on the fixed batch."""
-        return self._field_at(theta, self.batch)
-
     def transposed_product(self, u: jax.Array) -> jax.Array:
         """``Jᵀ·u`` at :attr:`theta`."""
         return self._transposed(self.theta, self.batch, u)
 
     def _player_hvp(self, index: int, theta: jax.Array, batch: PyTree, u: jax.Array) -> jax.Array:
-        """``∇²L_player · u`` over that player's parameters (the other's held fixed)."""
+        """``∇²L_player · u`` over that player's parameters (the other's held fixed): the
+        VJP of that player's own gradient alone (``Game.grad_g`` / ``grad_d``), not of the
+        whole field, so the other player's gradient is not computed."""
         split = self.size_g
         own = theta[:split] if index == 0 else theta[split:]
 
         def own_gradient(params: jax.Array) -> jax.Array:
-            if index == 0:
-                return self._field(jnp.concatenate([params, theta[split:]]), batch)[:split]
-            return self._field(jnp.concatenate([theta[:split], params]), batch)[split:]
+            both = jnp.concatenate(
+                [params, theta[split:]] if index == 0 else [theta[:split], params]
+            )
+            g, d = self.players(both)
+            grad = (self.game.grad_g if index == 0 else self.game.grad_d)(g, d, batch)[1]
+            return ravel_pytree(trainable(grad))[0]
 
         return jax.vjp(own_gradient, own)[1](u)[0]
 
