@@ -1,7 +1,8 @@
 """Seconds to the top-k eigenvalues (largest modulus) of the DCGAN-32 game Jacobian, matrix
 free (:func:`gan_jax.dynamics.spectrum.game_eigenvalues`: ARPACK over jitted
 vector-Jacobian products), at the reference DCGAN's initial parameters on one batch of
-64.  Prints one JSON object: parameters, the compile seconds of one product, seconds per
+64, its layers computed for second derivatives
+(:data:`gan_jax.nets.dcgan.SECOND_ORDER_METHODS`, as ``experiments.game_spectrum`` uses).  Prints one JSON object: parameters, the compile seconds of one product, seconds per
 product, the products ARPACK asked for, total seconds and the eigenvalues.
 
     python -m benchmarks.game_spectrum                    # k = 20, RGB (3.5 M parameters)
@@ -21,6 +22,7 @@ import numpy as np
 
 from gan_jax.dynamics.spectrum import FlatGame, game_eigenvalues
 from gan_jax.image_gan import ImageGANConfig, build_image_gan
+from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
 
 
 def main() -> None:
@@ -30,7 +32,7 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=1e-3, help="ARPACK's relative accuracy")
     parser.add_argument("--ncv", type=int, default=None, help="Arnoldi basis size (2k + 1)")
     args = parser.parse_args()
-    config = ImageGANConfig(channels=args.channels)
+    config = ImageGANConfig(channels=args.channels, **SECOND_ORDER_METHODS)
     images = jax.random.uniform(jax.random.key(0), (256, 32, 32, args.channels), minval=-1.0)
     model = build_image_gan(config, images, jax.random.key(1))
     batch = {"real": images[: config.batch_size], "key": jax.random.key(2)}

@@ -23,6 +23,7 @@ known in closed form, is measured the same way as a calibration.  Outputs in ``-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -38,6 +39,8 @@ from gan_jax import cli, data
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.dynamics import dirac_gan, spectrum, theory
 from gan_jax.dynamics.plots import plot_game_spectra, plot_hessian_extremes, plot_path_angles
+from gan_jax.image_gan import build_image_gan
+from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
 from gan_jax.train import CHECKPOINT_DIR
 
 DEFAULT_WORKDIR = os.path.join("runs", "dcgan_digits")
@@ -97,7 +100,10 @@ def analyse_run(workdir: str, args, train_set: data.ImageDataset) -> dict:
     steps = checkpoints_of(workdir, args.seed, not args.no_progress)
     run_args = train_dcgan.build_parser().parse_args(["--seed", str(args.seed)])
     images = train_set.images[:64]
-    trainer = train_dcgan.build(run_args, train_set, None)
+    # the run's model with layers computed for second derivatives (same parameters and
+    # function, products ≈ 3× faster: gan_jax.nets.dcgan.SECOND_ORDER_METHODS)
+    config = dataclasses.replace(train_dcgan.config_of(run_args, train_set), **SECOND_ORDER_METHODS)
+    trainer = build_image_gan(config, train_set.images, jax.random.key(args.seed))
     initial = trainer.state
     checkpointer = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR))
     batch = {"real": images, "key": jax.random.key(args.seed + 100)}

@@ -43,8 +43,9 @@ def build_parser() -> cli.ArgumentParser:
     return parser
 
 
-def build(args: cli.argparse.Namespace, train_set, mesh):
-    config = ImageGANConfig(
+def config_of(args: cli.argparse.Namespace, train_set) -> ImageGANConfig:
+    """The :class:`ImageGANConfig` the flags ``args`` define for ``train_set``."""
+    return ImageGANConfig(
         resolution=args.resolution,
         channels=train_set.image_shape[-1],
         width=args.width,
@@ -55,6 +56,10 @@ def build(args: cli.argparse.Namespace, train_set, mesh):
         beta1=args.beta1,
         batch_size=args.batch_size,
     )
+
+
+def build(args: cli.argparse.Namespace, train_set, mesh):
+    config = config_of(args, train_set)
     return build_image_gan(config, train_set.images, jax.random.key(args.seed), mesh)
 
 

@@ -87,6 +87,7 @@ class ImageGANConfig:
     beta2: float = 0.999
     batch_size: int = 64
     upsample: str = "auto"
+    downsample: str = "auto"
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, LOSSES)
@@ -218,7 +219,7 @@ def build_image_gan(
         width=config.width,
         upsample=config.upsample,
     )
-    discriminator = DCGANDiscriminator(width=config.width)
+    discriminator = DCGANDiscriminator(width=config.width, downsample=config.downsample)
     g_loss, d_loss = LOSSES[config.loss]
     game = gan.gan_game(generator, discriminator, g_loss, d_loss, latent_dim=config.latent_dim)
     opt_g = optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2)

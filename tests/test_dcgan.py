@@ -166,3 +166,28 @@ def test_shapes_ranges_and_batch_statistics(resolution, channels):
 def test_resolution_must_be_four_times_a_power_of_two():
     with pytest.raises(ValueError, match="4·2"):
         DCGANGenerator(resolution=48).init(jax.random.key(0), jnp.zeros((1, 100)))
+
+
+def test_second_order_methods_give_the_same_parameters_and_game_jacobian():
+    """The layer methods used for spectra (SECOND_ORDER_METHODS) initialise the same
+    parameters (so a training run's checkpoints restore into them) and give the same
+    ``Jᵀ·u``: the same function, differentiated twice."""
+    from gan_jax.dynamics.spectrum import FlatGame
+    from gan_jax.image_gan import ImageGANConfig, build_image_gan
+    from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
+
+    with jax.enable_x64(True):
+        images = jax.random.uniform(jax.random.key(0), (8, 8, 8, 3), jnp.float64, -1.0)
+        batch = {"real": images, "key": jax.random.key(1)}
+        config = ImageGANConfig(resolution=8, channels=3, width=4, batch_size=8)
+        products = []
+        for methods in ({}, SECOND_ORDER_METHODS):
+            model = build_image_gan(
+                ImageGANConfig(**{**config.__dict__, **methods}), images, jax.random.key(2)
+            )
+            flat = FlatGame(model.game, as_float64(model.state.g), as_float64(model.state.d), batch)
+            u = jax.random.normal(jax.random.key(3), flat.theta.shape, jnp.float64)
+            products.append((flat.theta, flat.transposed_product(u)))
+        np.testing.assert_array_equal(products[0][0], products[1][0])
+        assert products[0][1].dtype == jnp.float64 and np.abs(products[0][1]).max() > 0
+        np.testing.assert_allclose(products[1][1], products[0][1], atol=1e-10, rtol=1e-10)
