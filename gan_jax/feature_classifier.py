@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,17 +22,20 @@ import optax
 
 from gan_jax.checkpoint import Checkpointer, CheckpointError
 from gan_jax.data import ImageDataset, random_batch
+from gan_jax.losses import batch_hard_triplet_loss
 from gan_jax.metrics import (
     class_coverage,
     frechet_feature_distance,
     kernel_distance,
     precision_recall,
 )
-from gan_jax.nets.classifier import Classifier
+from gan_jax.nets.classifier import Classifier, PyramidClassifier
 from gan_jax.train import minimize
 
 Array = jax.Array
 META_FILE = "classifier.json"
+# what a checkpoint's meta "architecture" names (absent: the Classifier)
+ARCHITECTURES = {"classifier": Classifier, "pyramid": PyramidClassifier}
 
 
 def random_shift(key: Array, images: Array, max_shift: int = 2) -> Array:
@@ -64,10 +68,11 @@ def train_classifier(
     batch_size: int = 128,
     learning_rate: float = 1e-3,
     progress: bool = True,
-) -> tuple[Classifier, dict, list[float]]:
-    """Train :class:`Classifier` on ``train_set``; returns the model, its params and the
-    per-step training losses."""
-    model = Classifier(num_classes=train_set.num_classes)
+    model: nn.Module | None = None,
+) -> tuple[nn.Module, dict, list[float]]:
+    """Train ``model`` (default :class:`Classifier`; any module mapping images to logits)
+    on ``train_set``; returns the model, its params and the per-step training losses."""
+    model = model or Classifier(num_classes=train_set.num_classes)
     init_key, key = jax.random.split(key)
     params = model.init(init_key, train_set.images[:1])
     data = (train_set.images, train_set.labels)
@@ -82,6 +87,44 @@ def train_classifier(
     # minimize compiles with the Eigen options of the GAN steps (25 % faster here)
     params, history = minimize(
         loss, params, key, steps, optax.adam(learning_rate), "classifier", progress
+    )
+    return model, params, history
+
+
+def normalized_embedding(model: nn.Module, params: dict, images: Array) -> Array:
+    """``f(x)/‖f(x)‖``: the unit-norm embedding of ``images`` by ``model``."""
+    out = model.apply(params, images)
+    return out / jnp.maximum(jnp.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+
+
+def train_embedding(
+    train_set: ImageDataset,
+    key: Array,
+    dim: int = 32,
+    margin: float = 0.2,
+    steps: int = 1500,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    progress: bool = True,
+) -> tuple[Classifier, dict, list[float]]:
+    """A metric-learning embedding: :class:`Classifier`'s network with a ``dim``-wide last
+    layer, its output normalised to the unit sphere (:func:`normalized_embedding`), trained
+    with the batch-hard triplet loss (:func:`gan_jax.losses.batch_hard_triplet_loss`,
+    Hermann et al. 2017, arXiv:1703.07737) on random batches with the classifier's
+    ±2-pixel shifts, Adam."""
+    model = Classifier(num_classes=dim)
+    init_key, key = jax.random.split(key)
+    params = model.init(init_key, train_set.images[:1])
+    data = (train_set.images, train_set.labels)
+
+    def loss(params: dict, key: Array) -> Array:
+        key_batch, key_shift = jax.random.split(key)
+        images, labels = random_batch(key_batch, data, batch_size)
+        embeddings = normalized_embedding(model, params, random_shift(key_shift, images))
+        return batch_hard_triplet_loss(embeddings, labels, margin)
+
+    params, history = minimize(
+        loss, params, key, steps, optax.adam(learning_rate), "embedding", progress
     )
     return model, params, history
 
@@ -107,7 +150,9 @@ def load_classifier(directory: str) -> tuple[Classifier, dict, dict]:
     try:
         with open(meta_path) as f:
             meta = json.load(f)
-        model = Classifier(num_classes=int(meta["num_classes"]))
+        model = ARCHITECTURES[meta.get("architecture", "classifier")](
+            num_classes=int(meta["num_classes"])
+        )
         shape = tuple(meta["image_shape"])
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(

@@ -355,3 +355,48 @@ def combine_adversarial_loss(
     adversarial_norm = _global_norm(jax.grad(adversarial_loss_fn)(params))
     coefficient = main_norm / (adversarial_norm * gradient_ratio + gradient_ratio_epsilon)
     return main + jax.lax.stop_gradient(coefficient) * adversarial
+
+
+def pairwise_distances(embeddings: Array) -> Array:
+    """Euclidean distances ``‖e_i − e_j‖`` ``(N, N)`` from ``‖e_i‖² + ‖e_j‖² − 2 e_i·e_j``,
+    clipped at 0, with a zero gradient (not NaN) where a distance is 0 (the diagonal)."""
+    squared_norms = jnp.sum(jnp.square(embeddings), axis=-1)
+    squared = squared_norms[:, None] + squared_norms[None, :] - 2.0 * embeddings @ embeddings.T
+    squared = jnp.maximum(squared, 0.0)
+    positive = squared > 0.0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+
+
+def batch_hard_triplet_loss(embeddings: Array, labels: Array, margin: float = 0.2) -> Array:
+    """The triplet loss with batch-hard mining (Hermann, Beyer and Leibe 2017,
+    arXiv:1703.07737): for every anchor ``a`` of the batch, its hardest positive (the
+    farthest example of its class) and its hardest negative (the nearest of another class),
+
+        L = mean_a max(0, m + max_{p: y_p = y_a, p ≠ a} d(a, p) − min_{n: y_n ≠ y_a} d(a, n)),
+
+    with Euclidean ``d`` (:func:`pairwise_distances`).  An anchor without a positive or a
+    negative in the batch contributes 0 and is left out of the mean."""
+    distances = pairwise_distances(embeddings)
+    same = labels[:, None] == labels[None, :]
+    others = ~jnp.eye(labels.shape[0], dtype=bool)
+    positives, negatives = same & others, ~same
+    hardest_positive = jnp.max(jnp.where(positives, distances, -jnp.inf), axis=1)
+    hardest_negative = jnp.min(jnp.where(negatives, distances, jnp.inf), axis=1)
+    valid = positives.any(axis=1) & negatives.any(axis=1)
+    per_anchor = jnp.maximum(margin + hardest_positive - hardest_negative, 0.0)
+    per_anchor = jnp.where(valid, per_anchor, 0.0)
+    return jnp.sum(per_anchor) / jnp.maximum(jnp.sum(valid), 1)
+
+
+def mode_seeking_loss(
+    fake_1: Array, fake_2: Array, z_1: Array, z_2: Array, epsilon: float = 1e-5
+) -> Array:
+    """Mode-seeking regularisation of a conditional generator (Mao et al. 2019,
+    arXiv:1903.05628): with two latent codes for the same conditions,
+
+        L_ms = 1 / (mean|G(c, z₁) − G(c, z₂)| / mean|z₁ − z₂| + ε),
+
+    the reciprocal form of the paper's code, minimised by G: it grows without bound as G
+    ignores ``z`` (the two samples coincide)."""
+    ratio = jnp.mean(jnp.abs(fake_1 - fake_2)) / jnp.mean(jnp.abs(z_1 - z_2))
+    return 1.0 / (ratio + epsilon)

@@ -105,3 +105,8 @@ def _tiny_classifier(tmp_path_factory, resolution: int) -> str:
 @pytest.fixture(scope="session")
 def classifier8(tmp_path_factory) -> str:
     return _tiny_classifier(tmp_path_factory, 8)
+
+
+@pytest.fixture(scope="session")
+def classifier32(tmp_path_factory) -> str:
+    return _tiny_classifier(tmp_path_factory, 32)

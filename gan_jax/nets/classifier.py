@@ -55,3 +55,40 @@ class Classifier(nn.Module):
 
     def __call__(self, x: Array) -> Array:
         return self.features_and_logits(x)[1]
+
+
+PYRAMID_LEVELS = ("stride 2", "stride 4", "stride 8", "stride 16", "stride 32", "fc", "logits")
+
+
+class PyramidClassifier(nn.Module):
+    """A deeper classifier whose activations form a semantic pyramid (Shocher et al. 2020,
+    arXiv:2003.06221) over :data:`PYRAMID_LEVELS`: on 32×32 inputs, the :class:`Classifier`'s
+    2×2 average pooling (the digits are 8×8 images up-sampled: nothing is lost), then one
+    3×3 convolution per level with ReLU (32, 64, 128, 256, 256 channels, all but the first
+    stride 2) giving maps at strides 2, 4, 8, 16 and 32 of the input (16×16 … 1×1), then a
+    ``features``-wide ReLU layer ("fc", VGG's fc7) and the logits ("fc8").  :meth:`levels`
+    returns all seven; ``__call__`` the logits."""
+
+    num_classes: int = 10
+    features: int = 128
+    widths: tuple[int, ...] = (32, 64, 128, 256, 256)
+
+    def setup(self) -> None:
+        self.convs = [
+            nn.Conv(w, (3, 3), strides=(1, 1) if i == 0 else (2, 2))
+            for i, w in enumerate(self.widths)
+        ]
+        self.hidden = nn.Dense(self.features)
+        self.head = nn.Dense(self.num_classes)
+
+    def levels(self, x: Array) -> list[Array]:
+        x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+        out = []
+        for conv in self.convs:
+            x = nn.relu(conv(x))
+            out.append(x)
+        fc = nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
+        return out + [fc, self.head(fc)]
+
+    def __call__(self, x: Array) -> Array:
+        return self.levels(x)[-1]

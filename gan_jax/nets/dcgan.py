@@ -295,14 +295,21 @@ class DCGANDiscriminator(nn.Module):
     @nn.compact
     def __call__(self, x: Array, train: bool = True) -> Array:
         stages = num_stages(x.shape[1])
-        features = self.width
-        for stage in range(stages):
-            x = Conv4x4Down(
-                features, use_bias=stage == 0, method=self.downsample, name=f"Conv_{stage}"
-            )(x)
-            if stage > 0:
-                x = _batch_norm(train)(x)
-            x = nn.leaky_relu(x, negative_slope=LEAKY_SLOPE)
-            features *= 2
+        x = discriminator_trunk(x, self.width, self.downsample, train)
         x = nn.Conv(1, (4, 4), padding="VALID", kernel_init=DCGAN_INIT, name=f"Conv_{stages}")(x)
         return x.reshape(x.shape[0])
+
+
+def discriminator_trunk(x: Array, width: int, downsample: str, train: bool) -> Array:
+    """D's stride-2 stages ``R×R×C → 4×4×(width·2^(k−1))`` (``Conv_0 … Conv_{k−1}``, BN on
+    all but the first, LeakyReLU(0.2)); call it inside a compact module's ``__call__``, whose
+    scope names the layers (:class:`DCGANDiscriminator`,
+    :class:`~gan_jax.nets.conditional.ProjectionDiscriminator`)."""
+    features = width
+    for stage in range(num_stages(x.shape[1])):
+        x = Conv4x4Down(features, use_bias=stage == 0, method=downsample, name=f"Conv_{stage}")(x)
+        if stage > 0:
+            x = _batch_norm(train)(x)
+        x = nn.leaky_relu(x, negative_slope=LEAKY_SLOPE)
+        features *= 2
+    return x

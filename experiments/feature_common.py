@@ -1,0 +1,138 @@
+"""What the feature-conditioned experiments (``opengan``, ``semantic_pyramid``) share: their
+common flags, the frozen feature network trained once per work directory and reused on
+``--resume``, training through :func:`gan_jax.train.fit`, and the loss-curve figure."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from gan_jax import cli, data, train
+from gan_jax.feature_classifier import load_classifier, save_classifier
+from gan_jax.feature_gan import FeatureGAN, FeatureGANConfig
+from gan_jax.plotting import plot_curves
+
+FROZEN_DIR = "feature_network"
+
+
+def build_parser(
+    prog: str,
+    description: str,
+    steps: int,
+    name: str,
+    feature_steps: int = 1500,
+    diversity_weight: float = 0.0,
+) -> cli.ArgumentParser:
+    """The flags both experiments take (``name`` names the default run and figure folders)."""
+    defaults = FeatureGANConfig()
+    parser = cli.ArgumentParser(prog=prog, description=description)
+    add = parser.add_argument
+    add("--dataset", default="digits", help=f"one of {', '.join(data.DATASETS)}")
+    add("--steps", type=cli.positive_int, default=steps, help="GAN training steps")
+    add(
+        "--feature-steps",
+        type=cli.positive_int,
+        default=feature_steps,
+        help="feature-network steps",
+    )
+    add("--width", type=cli.positive_int, default=defaults.width, help="G's and D's width")
+    add("--latent-dim", type=cli.positive_int, default=defaults.latent_dim)
+    add("--feature-weight", type=float, default=defaults.feature_weight, help="λ")
+    add(
+        "--diversity-weight",
+        type=float,
+        default=diversity_weight,
+        help="weight of the mode-seeking term (arXiv:1903.05628)",
+    )
+    add("--batch-size", type=cli.positive_int, default=defaults.batch_size)
+    add("--lr", type=cli.positive_float, default=defaults.lr, help="Adam rate of both players")
+    add("--scheme", default=defaults.scheme, help="alternating, simultaneous, …")
+    add("--seed", type=int, default=0)
+    add("--classifier", default=None, help="evaluation classifier folder (all classes)")
+    add("--workdir", default=os.path.join("runs", f"{name}_digits"), help="checkpoints")
+    add("--out", default=os.path.join("figures", name), help="figures + metrics.json")
+    add("--resume", action="store_true", help="continue the run in --workdir")
+    add("--log-every", type=cli.positive_int, default=50)
+    add("--checkpoint-every", type=cli.positive_int, default=500)
+    add("--data-dir", default=None, help="tfds data directory")
+    add("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def gan_config(args: Any, channels: int) -> FeatureGANConfig:
+    return FeatureGANConfig(
+        channels=channels,
+        latent_dim=args.latent_dim,
+        width=args.width,
+        feature_weight=args.feature_weight,
+        diversity_weight=args.diversity_weight,
+        scheme=args.scheme,
+        lr=args.lr,
+        batch_size=args.batch_size,
+    )
+
+
+def frozen_network(
+    workdir: str, resume: bool, train_fn: Callable[[], tuple[Any, dict, dict]]
+) -> tuple[Any, dict, dict]:
+    """The run's frozen feature network: ``(model, params, meta)`` restored from
+    ``workdir/feature_network`` on ``--resume``, else ``train_fn()`` (its ``meta`` must hold
+    what :func:`gan_jax.feature_classifier.load_classifier` needs) saved there first."""
+    directory = os.path.join(workdir, FROZEN_DIR)
+    if resume:
+        return load_classifier(directory)
+    model, params, meta = train_fn()
+    save_classifier(directory, params, meta)
+    return model, params, meta
+
+
+def fit(model: FeatureGAN, args: Any, description: str) -> tuple[train.FitResult, float]:
+    """Train ``model`` for ``--steps`` in ``--workdir``; exits with the interrupted code (and
+    the resume advice) on Ctrl-C.  Returns the result and the seconds it took."""
+    start = time.perf_counter()
+    result = train.fit(
+        model.step,
+        model.state,
+        args.workdir,
+        train.FitConfig(
+            steps=args.steps,
+            log_every=args.log_every,
+            checkpoint_every=args.checkpoint_every,
+            eval_every=0,
+            sample_every=0,
+        ),
+        resume=args.resume,
+        progress=not args.no_progress,
+        description=description,
+    )
+    if result.interrupted:
+        print(f"interrupted at step {result.step}; continue with the same command plus --resume")
+        raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
+    return result, time.perf_counter() - start
+
+
+def plot_losses(args: Any, title: str) -> None:
+    plot_curves(
+        train.loss_curves(train.read_metrics(args.workdir)),
+        os.path.join(args.out, "curves.png"),
+        ylabel="loss",
+        title=title,
+    )
+
+
+def in_batches(fn: Callable[..., jax.Array], *arrays: jax.Array, size: int = 256) -> np.ndarray:
+    """``fn`` over the leading axis of ``arrays`` in slices of exactly ``size`` rows (the
+    last one padded by repeating its final row, the padding's outputs dropped), so that a
+    jitted ``fn`` compiles once whatever the count."""
+    count = arrays[0].shape[0]
+    outputs = []
+    for start in range(0, count, size):
+        rows = min(size, count - start)
+        index = np.minimum(np.arange(start, start + size), count - 1)
+        outputs.append(np.asarray(fn(*(a[index] for a in arrays)))[:rows])
+    return np.concatenate(outputs)
