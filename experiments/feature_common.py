@@ -9,9 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import jax
-import numpy as np
-
 from gan_jax import cli, data, train
 from gan_jax.feature_classifier import load_classifier, save_classifier
 from gan_jax.feature_gan import FeatureGAN, FeatureGANConfig
@@ -123,16 +120,3 @@ def plot_losses(args: Any, title: str) -> None:
         ylabel="loss",
         title=title,
     )
-
-
-def in_batches(fn: Callable[..., jax.Array], *arrays: jax.Array, size: int = 256) -> np.ndarray:
-    """``fn`` over the leading axis of ``arrays`` in slices of exactly ``size`` rows (the
-    last one padded by repeating its final row, the padding's outputs dropped), so that a
-    jitted ``fn`` compiles once whatever the count."""
-    count = arrays[0].shape[0]
-    outputs = []
-    for start in range(0, count, size):
-        rows = min(size, count - start)
-        index = np.minimum(np.arange(start, start + size), count - 1)
-        outputs.append(np.asarray(fn(*(a[index] for a in arrays)))[:rows])
-    return np.concatenate(outputs)

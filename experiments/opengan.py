@@ -46,6 +46,7 @@ import numpy as np
 from experiments import feature_common
 from experiments.runner import get_classifier
 from gan_jax import cli, data
+from gan_jax.data import map_in_batches
 from gan_jax.feature_classifier import (
     accuracy,
     normalized_embedding,
@@ -164,13 +165,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         real_all = np.concatenate(
             [np.asarray(train_set.images[train_labels == c]), np.asarray(exemplars)]
         )
-        real_features = feature_common.in_batches(features_jit, jnp.asarray(real_all))
+        real_features = map_in_batches(features_jit, jnp.asarray(real_all))
         row["fcd_k5"] = frechet_feature_distance(
-            real_features, feature_common.in_batches(features_jit, samples_k5[c])
+            real_features, map_in_batches(features_jit, samples_k5[c])
         )
         row["fcd_real_train_vs_test"] = frechet_feature_distance(
-            feature_common.in_batches(features_jit, train_set.images[train_labels == c]),
-            feature_common.in_batches(features_jit, exemplars),
+            map_in_batches(features_jit, train_set.images[train_labels == c]),
+            map_in_batches(features_jit, exemplars),
         )
         per_class[str(c)] = row
 

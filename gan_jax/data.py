@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import importlib.util
 import os
+from collections.abc import Callable
 from typing import Any
 
 import flax.struct
@@ -314,3 +315,18 @@ def random_batch(key: Array, data: Any, batch_size: int) -> Any:
     leaves = jax.tree.leaves(data)
     indices = jax.random.randint(key, (batch_size,), 0, leaves[0].shape[0])
     return jax.tree.map(lambda leaf: jnp.take(leaf, indices, axis=0), data)
+
+
+def map_in_batches(fn: Callable[..., Any], *arrays: Any, size: int = 256) -> Any:
+    """``fn`` over the leading axis of ``arrays`` in slices of exactly ``size`` rows, the
+    outputs (arrays or pytrees of arrays) concatenated.  The last slice is padded by
+    repeating its final row and the padding's outputs are dropped, so a jitted ``fn``
+    compiles once whatever the count (a row's output must not depend on the others')."""
+    count = arrays[0].shape[0]
+    chunks = []
+    for start in range(0, count, size):
+        rows = min(size, count - start)
+        index = np.minimum(np.arange(start, start + size), count - 1)
+        out = fn(*(a[index] for a in arrays))
+        chunks.append(jax.tree.map(lambda x, rows=rows: x[:rows], out))
+    return jax.tree.map(lambda *parts: jnp.concatenate(parts), *chunks)

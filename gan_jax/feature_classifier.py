@@ -21,12 +21,13 @@ import numpy as np
 import optax
 
 from gan_jax.checkpoint import Checkpointer, CheckpointError
-from gan_jax.data import ImageDataset, random_batch
+from gan_jax.data import ImageDataset, map_in_batches, random_batch
 from gan_jax.losses import batch_hard_triplet_loss
 from gan_jax.metrics import (
     class_coverage,
     frechet_feature_distance,
     kernel_distance,
+    knn_radii,
     precision_recall,
 )
 from gan_jax.nets.classifier import Classifier, PyramidClassifier
@@ -34,6 +35,7 @@ from gan_jax.train import minimize
 
 Array = jax.Array
 META_FILE = "classifier.json"
+PR_NEIGHBOURS = 3  # k of precision and recall
 # what a checkpoint's meta "architecture" names (absent: the Classifier)
 ARCHITECTURES = {"classifier": Classifier, "pyramid": PyramidClassifier}
 
@@ -194,14 +196,16 @@ class ClassifierMetrics:
             lambda p, x: self.model.apply(p, x, method=Classifier.features_and_logits)
         )
         self.real_features, _ = self.features_and_logits(self.real_images)
+        # the real manifold's k-NN radii, fixed like the real Gaussian
+        self._real_radii = knn_radii(jnp.asarray(self.real_features), PR_NEIGHBOURS, exact=False)
 
     def features_and_logits(self, images: Array) -> tuple[np.ndarray, np.ndarray]:
-        features, logits = [], []
-        for start in range(0, images.shape[0], self.batch):
-            f, lg = self._apply(self.params, images[start : start + self.batch])
-            features.append(np.asarray(f))
-            logits.append(np.asarray(lg))
-        return np.concatenate(features), np.concatenate(logits)
+        """In fixed-size batches (:func:`gan_jax.data.map_in_batches`): one compiled program
+        for the real, generated and held-out sets alike."""
+        features, logits = map_in_batches(
+            lambda x: self._apply(self.params, x), images, size=self.batch
+        )
+        return np.asarray(features), np.asarray(logits)
 
     def __call__(self, fake_images: Array) -> dict[str, float]:
         features, logits = self.features_and_logits(fake_images)
@@ -211,7 +215,9 @@ class ClassifierMetrics:
             "fcd": frechet_feature_distance(self.real_features, features),
             "kid": kid.value,
             "kid_se": kid.std_error,
-            **precision_recall(self.real_features, features),
+            **precision_recall(
+                self.real_features, features, PR_NEIGHBOURS, real_radii=self._real_radii
+            ),
             "classes": int(coverage["classes"]),
             "class_kl": float(coverage["kl_from_uniform"]),
         }

@@ -426,7 +426,9 @@ def _nearest_squared_distance(queries: Array, points: Array, chunk: int = 64) ->
     return jax.lax.map(lambda point: jnp.min(distances_to(point)), queries, batch_size=chunk)
 
 
-def precision_recall(real_features: Array, fake_features: Array, k: int = 3) -> dict[str, float]:
+def precision_recall(
+    real_features: Array, fake_features: Array, k: int = 3, real_radii: Array | None = None
+) -> dict[str, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019, arXiv:1904.06991): each set's
     manifold is the union of k-NN balls around its points;
 
@@ -436,10 +438,14 @@ def precision_recall(real_features: Array, fake_features: Array, k: int = 3) -> 
 
     Both are 1 for identical sets (every point lies in its own ball).  Chunked
     (:func:`knn_radii`), ``O(N·M)`` time, distances as matrix products (a point exactly
-    on a ball's boundary may round either way; only density needs exact ties)."""
+    on a ball's boundary may round either way; only density needs exact ties).
+    ``real_radii``: the real set's ``knn_radii(real, k, exact=False)``, computed once by a
+    caller that measures many generated sets against one real set."""
     real = jnp.asarray(real_features, jnp.float32)
     fake = jnp.asarray(fake_features, jnp.float32)
-    real_radii, fake_radii = knn_radii(real, k, exact=False), knn_radii(fake, k, exact=False)
+    if real_radii is None:
+        real_radii = knn_radii(real, k, exact=False)
+    fake_radii = knn_radii(fake, k, exact=False)
     return {
         "precision": float(jnp.mean(_balls_containing(fake, real, real_radii, exact=False) > 0)),
         "recall": float(jnp.mean(_balls_containing(real, fake, fake_radii, exact=False) > 0)),

@@ -209,3 +209,20 @@ class TestRandomBatch:
         c = data.random_batch(jax.random.key(6), x, 8)
         np.testing.assert_array_equal(a, b)
         assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_map_in_batches_compiles_one_shape_and_drops_the_padding():
+    from gan_jax.data import map_in_batches
+
+    traced = []
+
+    @jax.jit
+    def fn(x):
+        traced.append(x.shape)  # runs once per compilation
+        return {"double": 2.0 * x, "row_sum": x.sum(axis=1)}
+
+    x = jnp.arange(21.0).reshape(7, 3)
+    out = map_in_batches(fn, x, size=4)  # slices of 4 and 3 (+1 padding row)
+    assert traced == [(4, 3)]
+    np.testing.assert_array_equal(out["double"], 2.0 * x)
+    np.testing.assert_array_equal(out["row_sum"], x.sum(axis=1))
