@@ -1,17 +1,17 @@
 """What the feature-conditioned experiments (``opengan``, ``semantic_pyramid``) share: their
 common flags, the frozen feature network trained once per work directory and reused on
-``--resume``, training through :func:`gan_jax.train.fit`, and the loss-curve figure."""
+``--resume``, and the loss-curve figure (training: :func:`experiments.runner.
+fit_without_evaluation`)."""
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 from gan_jax import cli, data, train
 from gan_jax.feature_classifier import load_classifier, save_classifier
-from gan_jax.feature_gan import FeatureGAN, FeatureGANConfig
+from gan_jax.feature_gan import FeatureGANConfig
 from gan_jax.plotting import plot_curves
 
 FROZEN_DIR = "feature_network"
@@ -86,31 +86,6 @@ def frozen_network(
     model, params, meta = train_fn()
     save_classifier(directory, params, meta)
     return model, params, meta
-
-
-def fit(model: FeatureGAN, args: Any, description: str) -> tuple[train.FitResult, float]:
-    """Train ``model`` for ``--steps`` in ``--workdir``; exits with the interrupted code (and
-    the resume advice) on Ctrl-C.  Returns the result and the seconds it took."""
-    start = time.perf_counter()
-    result = train.fit(
-        model.step,
-        model.state,
-        args.workdir,
-        train.FitConfig(
-            steps=args.steps,
-            log_every=args.log_every,
-            checkpoint_every=args.checkpoint_every,
-            eval_every=0,
-            sample_every=0,
-        ),
-        resume=args.resume,
-        progress=not args.no_progress,
-        description=description,
-    )
-    if result.interrupted:
-        print(f"interrupted at step {result.step}; continue with the same command plus --resume")
-        raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
-    return result, time.perf_counter() - start
 
 
 def plot_losses(args: Any, title: str) -> None:

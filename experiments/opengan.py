@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import feature_common
-from experiments.runner import get_classifier
+from experiments.runner import fit_without_evaluation, get_classifier
 from gan_jax import cli, data
 from gan_jax.data import map_in_batches
 from gan_jax.feature_classifier import (
@@ -52,6 +52,7 @@ from gan_jax.feature_classifier import (
     normalized_embedding,
     train_classifier,
     train_embedding,
+    unit_norm,
 )
 from gan_jax.feature_gan import build_feature_gan
 from gan_jax.metrics import frechet_feature_distance, mean_and_standard_error
@@ -118,14 +119,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     def embed(images: jax.Array) -> jax.Array:
         if args.condition_layer == "embedding":
             return normalized_embedding(embedder, embedder_params, images)
-        features = embedder.apply(embedder_params, images, method=embedder.embed)
-        return features / jnp.maximum(jnp.linalg.norm(features, axis=-1, keepdims=True), 1e-12)
+        return unit_norm(embedder.apply(embedder_params, images, method=embedder.embed))
 
     def conditions(real: jax.Array, key: jax.Array) -> dict:
         e = embed(real)
         if args.condition_noise:
-            e = e + args.condition_noise * jax.random.normal(key, e.shape) / e.shape[-1] ** 0.5
-            e = e / jnp.linalg.norm(e, axis=-1, keepdims=True)
+            e = unit_norm(
+                e + args.condition_noise * jax.random.normal(key, e.shape) / e.shape[-1] ** 0.5
+            )
         return {"condition": e, "maps": (), "d_condition": e}
 
     def embedding_loss(fake: jax.Array, batch: dict) -> jax.Array:
@@ -133,7 +134,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     config = feature_common.gan_config(args, train_set.image_shape[-1])
     model = build_feature_gan(config, seen_train.images, conditions, key, embedding_loss)
-    result, seconds = feature_common.fit(model, args, f"OpenGAN {args.dataset}")
+    result, seconds = fit_without_evaluation(
+        model.step, model.state, args.workdir, args, f"OpenGAN {args.dataset}"
+    )
     g = result.state.extra["g_ema"]
     embed_jit, classify = jax.jit(embed), jax.jit(evaluator.apply)
     features_jit = jax.jit(lambda x: evaluator.apply(evaluator_params, x, method=evaluator.embed))
@@ -147,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     def exemplar_conditions(images: jax.Array, k: int, sets: int, key: jax.Array) -> jax.Array:
         picks = jax.random.randint(key, (sets, k), 0, images.shape[0])
         e = embed_jit(images[picks.reshape(-1)]).reshape(sets, k, -1).mean(axis=1)
-        return e / jnp.linalg.norm(e, axis=-1, keepdims=True)
+        return unit_norm(e)
 
     test_labels = np.asarray(test_set.labels)
     per_class, samples_k5 = {}, {}
@@ -162,17 +165,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
             row[f"fidelity_k{k}"] = float(np.mean(predicted == c))
             if k == 5:
                 samples_k5[c] = samples
-        real_all = np.concatenate(
-            [np.asarray(train_set.images[train_labels == c]), np.asarray(exemplars)]
+        train_features = np.asarray(
+            map_in_batches(features_jit, train_set.images[train_labels == c])
         )
-        real_features = map_in_batches(features_jit, jnp.asarray(real_all))
+        test_features = np.asarray(map_in_batches(features_jit, exemplars))
         row["fcd_k5"] = frechet_feature_distance(
-            real_features, map_in_batches(features_jit, samples_k5[c])
+            np.concatenate([train_features, test_features]),
+            map_in_batches(features_jit, samples_k5[c]),
         )
-        row["fcd_real_train_vs_test"] = frechet_feature_distance(
-            map_in_batches(features_jit, train_set.images[train_labels == c]),
-            map_in_batches(features_jit, exemplars),
-        )
+        row["fcd_real_train_vs_test"] = frechet_feature_distance(train_features, test_features)
         per_class[str(c)] = row
 
     def mean_over(group: list[int], name: str) -> float:

@@ -202,6 +202,36 @@ def check_resume_config(workdir: str, args: Any, run_defining: Sequence[str]) ->
         json.dump(mine, f, indent=2, sort_keys=True)
 
 
+def fit_without_evaluation(
+    step: train.StepFn, state: GameState, workdir: str, args: Any, description: str
+) -> tuple[train.FitResult, float]:
+    """:func:`gan_jax.train.fit` for ``--steps`` with ``--log-every``, ``--checkpoint-every``,
+    ``--resume`` and ``--no-progress``, no periodic evaluation or samples (the CLIs that
+    measure once at the end: ``super_resolution``, ``opengan``, ``semantic_pyramid``).
+    On Ctrl-C it prints the resume advice and exits with the interrupted code.  Returns
+    the result and the seconds it took."""
+    start = time.perf_counter()
+    result = train.fit(
+        step,
+        state,
+        workdir,
+        train.FitConfig(
+            steps=args.steps,
+            log_every=args.log_every,
+            checkpoint_every=args.checkpoint_every,
+            eval_every=0,
+            sample_every=0,
+        ),
+        resume=args.resume,
+        progress=not args.no_progress,
+        description=description,
+    )
+    if result.interrupted:
+        print(f"interrupted at step {result.step}; continue with the same command plus --resume")
+        raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
+    return result, time.perf_counter() - start
+
+
 def get_classifier(args: Any, resolution: int) -> tuple:
     from experiments.train_classifier import default_classifier_dir, train_and_save
 

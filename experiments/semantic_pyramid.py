@@ -32,10 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import feature_common
-from experiments.runner import get_classifier
+from experiments.runner import fit_without_evaluation, get_classifier
 from gan_jax import cli, data
 from gan_jax import semantic_pyramid as sp
-from gan_jax.feature_classifier import accuracy, train_classifier
+from gan_jax.feature_classifier import accuracy, train_classifier, unit_norm
 from gan_jax.feature_gan import build_feature_gan
 from gan_jax.metrics import per_pixel_std, psnr
 from gan_jax.nets.classifier import PYRAMID_LEVELS, PyramidClassifier
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return {
             "condition": condition,
             "maps": maps,
-            "d_condition": sp.unit_norm(targets[sp.FC_LEVEL]),
+            "d_condition": unit_norm(targets[sp.FC_LEVEL]),
             "targets": tuple(targets),
             "mask": mask,
         }
@@ -109,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     config = feature_common.gan_config(args, train_set.image_shape[-1])
     model = build_feature_gan(config, train_set.images, conditions, key, reconstruction)
-    result, seconds = feature_common.fit(model, args, f"Semantic Pyramid {args.dataset}")
+    result, seconds = fit_without_evaluation(
+        model.step, model.state, args.workdir, args, f"Semantic Pyramid {args.dataset}"
+    )
     g = result.state.extra["g_ema"]
 
     count = min(args.sources, len(test_set))

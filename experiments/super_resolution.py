@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.runner import fit_without_evaluation
 from gan_jax import cli, data, train
 from gan_jax.lag import LAGConfig, bicubic_upsample, build_lag, train_l2_baseline
 from gan_jax.metrics import (
@@ -116,26 +117,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     workdir = args.workdir or os.path.join("runs", f"lag_{args.dataset}")
     key = jax.random.key(args.seed)
     model = build_lag(config, train_images, key)
-    start = time.perf_counter()
-    result = train.fit(
-        model.step,
-        model.state,
-        workdir,
-        train.FitConfig(
-            steps=args.steps,
-            log_every=args.log_every,
-            checkpoint_every=args.checkpoint_every,
-            eval_every=0,
-            sample_every=0,
-        ),
-        resume=args.resume,
-        progress=not args.no_progress,
-        description=f"LAG {args.dataset}",
+    result, lag_seconds = fit_without_evaluation(
+        model.step, model.state, workdir, args, f"LAG {args.dataset}"
     )
-    lag_seconds = time.perf_counter() - start
-    if result.interrupted:
-        print(f"interrupted at step {result.step}; continue with the same command plus --resume")
-        raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
     start = time.perf_counter()
     l2_params, l2_losses = train_l2_baseline(
         config, train_images, jax.random.fold_in(key, 7), args.steps, not args.no_progress

@@ -75,6 +75,32 @@ def train_classifier(
     """Train ``model`` (default :class:`Classifier`; any module mapping images to logits)
     on ``train_set``; returns the model, its params and the per-step training losses."""
     model = model or Classifier(num_classes=train_set.num_classes)
+
+    def cross_entropy(params: dict, images: Array, labels: Array) -> Array:
+        logits = model.apply(params, images)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+    params, history = _train_on_shifted_batches(
+        model, cross_entropy, train_set, key, steps, batch_size, learning_rate, "classifier",
+        progress,
+    )  # fmt: skip
+    return model, params, history
+
+
+def _train_on_shifted_batches(
+    model: nn.Module,
+    objective,
+    train_set: ImageDataset,
+    key: Array,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    description: str,
+    progress: bool,
+) -> tuple[dict, list[float]]:
+    """Adam on ``objective(params, images, labels)`` over random batches of ``train_set``
+    (with replacement, on device) shifted by up to ±2 pixels: the classifier's and the
+    embedding's training loop."""
     init_key, key = jax.random.split(key)
     params = model.init(init_key, train_set.images[:1])
     data = (train_set.images, train_set.labels)
@@ -82,21 +108,20 @@ def train_classifier(
     def loss(params: dict, key: Array) -> Array:
         key_batch, key_shift = jax.random.split(key)
         images, labels = random_batch(key_batch, data, batch_size)
-        images = random_shift(key_shift, images)
-        logits = model.apply(params, images)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+        return objective(params, random_shift(key_shift, images), labels)
 
     # minimize compiles with the Eigen options of the GAN steps (25 % faster here)
-    params, history = minimize(
-        loss, params, key, steps, optax.adam(learning_rate), "classifier", progress
-    )
-    return model, params, history
+    return minimize(loss, params, key, steps, optax.adam(learning_rate), description, progress)
+
+
+def unit_norm(x: Array) -> Array:
+    """``x/‖x‖`` row by row (rows of norm below 1e-12 divided by 1e-12)."""
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def normalized_embedding(model: nn.Module, params: dict, images: Array) -> Array:
     """``f(x)/‖f(x)‖``: the unit-norm embedding of ``images`` by ``model``."""
-    out = model.apply(params, images)
-    return out / jnp.maximum(jnp.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+    return unit_norm(model.apply(params, images))
 
 
 def train_embedding(
@@ -115,18 +140,13 @@ def train_embedding(
     Hermann et al. 2017, arXiv:1703.07737) on random batches with the classifier's
     ±2-pixel shifts, Adam."""
     model = Classifier(num_classes=dim)
-    init_key, key = jax.random.split(key)
-    params = model.init(init_key, train_set.images[:1])
-    data = (train_set.images, train_set.labels)
 
-    def loss(params: dict, key: Array) -> Array:
-        key_batch, key_shift = jax.random.split(key)
-        images, labels = random_batch(key_batch, data, batch_size)
-        embeddings = normalized_embedding(model, params, random_shift(key_shift, images))
+    def triplet(params: dict, images: Array, labels: Array) -> Array:
+        embeddings = normalized_embedding(model, params, images)
         return batch_hard_triplet_loss(embeddings, labels, margin)
 
-    params, history = minimize(
-        loss, params, key, steps, optax.adam(learning_rate), "embedding", progress
+    params, history = _train_on_shifted_batches(
+        model, triplet, train_set, key, steps, batch_size, learning_rate, "embedding", progress
     )
     return model, params, history
 

@@ -42,11 +42,6 @@ def normalize_levels(levels: Sequence[Array], scales: Array) -> list[Array]:
     return [level / scales[j] for j, level in enumerate(levels)]
 
 
-def unit_norm(x: Array) -> Array:
-    """``x/‖x‖`` row by row (the discriminator's condition)."""
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def level_mask(chosen: Array) -> Array:
     """One-hot ``(N, NUM_LEVELS)`` masks of the chosen levels ``(N,)``."""
     return jax.nn.one_hot(chosen, NUM_LEVELS)
