@@ -139,6 +139,35 @@ class PeriodicStep:
         return step % self.every == 0
 
 
+LR_SCHEDULES = ("constant", "linear", "cosine")
+
+
+def learning_rate_schedule(
+    kind: str, learning_rate: float, steps: int, final_fraction: float = 0.0
+) -> optax.Schedule | float:
+    """A step-size schedule for a player's optimizer (``optax.adam(schedule, ...)``):
+
+    * ``constant``: ``η`` (returned as a float);
+    * ``linear``: ``η → f·η`` linearly over ``steps`` (``optax.linear_schedule``);
+    * ``cosine``: ``η·(f + (1 − f)·½(1 + cos(π t/steps)))`` (``optax.cosine_decay_schedule``,
+      Loshchilov & Hutter 2017, arXiv:1608.03983, without restarts).
+
+    ``f = final_fraction``; both decays stay at ``f·η`` after ``steps``.  The schedule reads
+    the optimizer's own step count, so it lives in the optimizer state and resumes with it.
+    """
+    if kind not in LR_SCHEDULES:
+        raise ValueError(f"unknown schedule {kind!r}; choose one of: {', '.join(LR_SCHEDULES)}")
+    if kind == "constant":
+        return learning_rate
+    if steps < 1 or not 0.0 <= final_fraction <= 1.0:
+        raise ValueError(
+            f"need steps ≥ 1 and 0 ≤ final_fraction ≤ 1, got {steps}, {final_fraction}"
+        )
+    if kind == "linear":
+        return optax.linear_schedule(learning_rate, final_fraction * learning_rate, steps)
+    return optax.cosine_decay_schedule(learning_rate, steps, alpha=final_fraction)
+
+
 def make_train_step(
     game: Game,
     scheme: Any,

@@ -452,6 +452,27 @@ def test_rollout_thinned_with_every_is_the_full_trajectory_subsampled():
         dy.rollout(game, scheme, f64(1.0), f64(0.5), 60, every=0)
 
 
+def test_a_rollout_continued_in_chunks_from_a_traced_start_is_the_whole_rollout():
+    # Step t's batch is a function of t, so the chunks must see the global step index.
+    game = dy.Game(loss_g=lambda g, d, b: g * d + b * g, loss_d=lambda g, d, b: -g * d)
+    scheme = dy.alternating(optax.adam(0.05))
+    shift = lambda t: 0.01 * t
+    whole = dy.rollout(game, scheme, f64(1.0), f64(0.5), 60, shift, every=10)
+    chunk = jax.jit(
+        lambda state, start: dy.continue_rollout(game, scheme, state, start, 20, shift, every=10)
+    )
+    state = scheme.init(game, f64(1.0), f64(0.5))
+    kept = [float(state.g)]
+    for start in (0, 20, 40):  # one compiled chunk, traced start
+        state, ((g, _, _), metrics) = chunk(state, start)
+        kept += [float(x) for x in g]
+        np.testing.assert_array_equal(
+            metrics["loss_g"], whole.metrics["loss_g"][start : start + 20]
+        )
+    np.testing.assert_array_equal(kept, whole.g)
+    assert chunk._cache_size() == 1
+
+
 def test_rollout_batch_may_be_a_function_of_the_step():
     game = dy.Game(loss_g=lambda g, d, b: g * d + b["shift"] * g, loss_d=lambda g, d, b: -g * d)
     scheme = dy.simultaneous(optax.sgd(0.1))

@@ -7,9 +7,12 @@ import math
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
-from gan_jax import cli
+from gan_jax import cli, gan
 
 
 def run_module(module, args, env, cwd, timeout=600):
@@ -181,17 +184,61 @@ def test_mode_collapse_small_run(tmp_path, capsys):
     methods = ["vanilla_sim", "unrolled5", "pacgan2", "wgan_gp"]
     # in-process: a subprocess would spend seconds importing jax
     mode_collapse.main([
-        "--out", str(tmp_path), "--mixtures", "ring", "--methods", *methods, "--steps", "7",
+        "--out", str(tmp_path), "--mixtures", "ring", "--methods", *methods, "--steps", "6",
         "--snapshots", "2", "--seeds", "2", "--batch-size", "16", "--width", "16", "--depth",
         "1", "--latent-dim", "4",
     ])  # fmt: skip
     stdout = capsys.readouterr().out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     check_mode_collapse_metrics(metrics, ["ring"], methods)
-    assert metrics["steps"] == [0, 3, 6, 7]  # every 7 // 2 steps, and the last one
-    assert "| ring | PacGAN2 |" in stdout
-    for name in ("snapshots_ring.png", "modes_ring.png"):
+    assert metrics["steps"] == [0, 3, 6]  # two chunks of 6 // 2 steps
+    assert "| ring | PacGAN2 |" in stdout and "EMA high quality %" in stdout
+    for row in metrics["results"]["ring"].values():
+        assert len(row["ema_high_quality_over_steps"]) == 3
+        # step 0: G's average is G itself
+        assert row["ema_high_quality_over_steps"][0] == row["high_quality_over_steps"][0]
+    for name in ("snapshots_ring.png", "modes_ring.png", "quality_ring.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_mode_collapse_pacgan_setup_builds_the_papers_networks_and_settings():
+    # PacGAN's code (fjxmlzn/PacGAN, synthetic experiments): ring radius 1, σ = 0.01; grid
+    # −4…4, σ = 0.05; G 4 × 400 ReLU + BatchNorm, D 3 × 200 maxout (5 pieces), N(0, 0.02²)
+    # weights, z ∈ R², Adam(1e-4, β₁ = 0.8), 100 packs per step, 400 epochs × 1,000 steps.
+    from experiments import mode_collapse
+
+    args = mode_collapse.parse_args(["--setup", "pacgan"])
+    assert (args.steps, args.batch_size, args.latent_dim) == (400_000, 100, 2)
+    assert args.methods == ["vanilla_alt", "pacgan2", "pacgan3", "pacgan4"]
+    setup = mode_collapse.SETUPS["pacgan"]
+    ring, grid = (mode_collapse.mixture_for(kind, setup) for kind in ("ring", "grid"))
+    np.testing.assert_allclose(np.linalg.norm(ring.centers, axis=1), 1.0, rtol=1e-6)
+    assert (ring.num_modes, ring.std, grid.num_modes, grid.std) == (8, 0.01, 25, 0.05)
+    np.testing.assert_allclose(np.unique(grid.centers), [-4, -2, 0, 2, 4])
+    _, scheme, G, D = mode_collapse.build(mode_collapse.METHODS["pacgan4"], args)
+    g, d = gan.init_players(G, D, jax.random.key(0), ring.sample(jax.random.key(1), 400), 2, 4)
+    shapes = jax.tree.map(jnp.shape, (g, d))
+    g_mlp = shapes[0]["params"]["mlp"]
+    assert g_mlp["hidden_0"] == {"kernel": (2, 400)}  # no bias: BatchNorm's β
+    assert [g_mlp[f"hidden_{i}"]["kernel"] for i in (1, 2, 3)] == [(400, 400)] * 3
+    assert g_mlp["head"]["kernel"] == (400, 2)
+    assert set(shapes[0]["batch_stats"]["mlp"]) == {f"norm_{i}" for i in range(4)}
+    d_mlp = shapes[1]["params"]["mlp"]
+    assert d_mlp["hidden_0"]["linear"]["kernel"] == (8, 1000)  # 4 packed 2-D samples
+    assert [d_mlp[f"hidden_{i}"]["linear"]["kernel"] for i in (1, 2)] == [(200, 1000)] * 2
+    assert d_mlp["head"]["kernel"] == (200, 1)
+    kernel = np.asarray(g["params"]["mlp"]["hidden_1"]["kernel"])
+    assert abs(kernel.std() - 0.02) < 0.001 and abs(kernel.mean()) < 0.001
+    # Adam(1e-4, β₁ = 0.8, β₂ = 0.999) for both players: two steps by the formula
+    grads = [jnp.array([1.0, -3.0]), jnp.array([0.5, 2.0])]
+    for optimizer in (scheme.opt_g, scheme.optimizer_d):
+        state = optimizer.init(jnp.zeros(2))
+        for grad in grads:
+            update, state = optimizer.update(grad, state)
+        m = 0.8 * 0.2 * grads[0] + 0.2 * grads[1]
+        v = 0.999 * 0.001 * grads[0] ** 2 + 0.001 * grads[1] ** 2
+        expected = -1e-4 * (m / (1 - 0.8**2)) / (jnp.sqrt(v / (1 - 0.999**2)) + 1e-8)
+        np.testing.assert_allclose(update, expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -200,6 +247,8 @@ def test_mode_collapse_small_run(tmp_path, capsys):
         (["--snapshots", "0"], "must be a positive integer"),
         (["--methods", "vanilla"], "invalid choice: 'vanilla'"),
         (["--mixtures", "spiral"], "invalid choice: 'spiral'"),
+        (["--setup", "veegan"], "invalid choice: 'veegan'"),
+        (["--ema-beta", "1"], "--ema-beta must be in [0, 1)"),
     ],
 )
 def test_mode_collapse_user_errors(repo_root, subprocess_env, args, needle):
@@ -223,16 +272,9 @@ def test_mode_collapse_quick_preset_runs_under_two_minutes(
     elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    methods = [
-        "vanilla_alt",
-        "vanilla_sim",
-        "unrolled5",
-        "pacgan2",
-        "pacgan4",
-        "mbstd",
-        "r1",
-        "wgan_gp",
-    ]
+    from experiments import mode_collapse
+
+    methods = list(mode_collapse.SETUPS["default"].methods)
     check_mode_collapse_metrics(metrics, ["ring"], methods)  # --quick is the ring
     for kind in ("ring",):
         for row in metrics["results"][kind].values():

@@ -170,6 +170,88 @@ def test_unrolled_one_step_matches_the_hand_written_unrolled_loss():
     assert max(jax.tree.leaves(difference)) > 1e-4
 
 
+def adam_state_after(optimizer, d, gradients):
+    """D's optimizer state after it has seen ``gradients`` (so moments are non-zero)."""
+    state = optimizer.init(d)
+    for grad in gradients:
+        _, state = optimizer.update(grad, state, d)
+    return state
+
+
+def test_unrolled_with_d_adam_state_matches_a_hand_written_differentiable_adam_step():
+    # Metz et al.'s code: the inner step is D's own Adam step from its moments (m, v, t):
+    #   m' = β₁m + (1−β₁)∇,  v' = β₂v + (1−β₂)∇²,  d₁ = d − η·(m'/(1−β₁^{t+1})) /
+    #   (√(v'/(1−β₂^{t+1}) + ε_root) + ε),  loss_g(g, d₁(g)).
+    G, D, g, d = mlp_players()
+    batch = mixture_batch()
+    eta, b1, b2, eps, eps_root = 1e-3, 0.5, 0.999, 1e-8, 1e-16
+    optimizer = optax.adam(eta, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    plain = gan.gan_game(G, D, latent_dim=LATENT)
+    warm = [plain.grad_d(g, d, mixture_batch(seed=s))[1] for s in (1, 2, 3)]
+    opt_state = adam_state_after(optimizer, d, warm)
+    m, v, count = opt_state[0].mu, opt_state[0].nu, int(opt_state[0].count)
+    assert count == 3
+    game = gan.unrolled(plain, optimizer, 1, optimizer_state="discriminator")
+
+    def unrolled_loss(g):
+        inner_batch = fold_batch(batch, gan._UNROLL_FOLD_OFFSET)
+        grad = jax.grad(lambda d_: plain.loss_d(g, d_, inner_batch)[0])(d)
+        t = count + 1
+
+        def step(p, m_, v_, q):
+            m1 = b1 * m_ + (1 - b1) * q
+            v1 = b2 * v_ + (1 - b2) * q**2
+            m_hat, v_hat = m1 / (1 - b1**t), v1 / (1 - b2**t)
+            return p - eta * m_hat / (jnp.sqrt(v_hat + eps_root) + eps)
+
+        d1 = jax.tree.map(step, d, m, v, grad)
+        return plain.loss_g(g, d1, batch)[0]
+
+    expected_loss, expected_grad = jax.value_and_grad(unrolled_loss)(g)
+    loss, grad, _ = game.grad_g(g, d, {**batch, "opt_state_d": opt_state})
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+    assert_trees_close(grad, expected_grad, rtol=1e-9, atol=1e-12)
+    # The alternating scheme hands G's loss D's optimizer state after D's own step; that
+    # step is finite, and G moves exactly as with the hand-written gradient at that point.
+    rule = dy.alternating(optimizer)
+    state = rule.init(game, g, d).replace(opt_state_d=opt_state)
+    new_state, metrics = rule.step(game, state, batch)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves((new_state, metrics)))
+    g_batch = {**fold_batch(batch, 1), "opt_state_d": new_state.opt_state_d}
+    _, g_grad, _ = game.grad_g(g, new_state.d, g_batch)
+    g_expected, _ = gan.apply_update(optimizer, g_grad, state.opt_state_g, g)
+    assert_trees_close(new_state.g, g_expected, rtol=1e-12, atol=1e-14)
+
+
+def test_unrolled_continuing_d_state_needs_a_scheme_that_passes_it():
+    G, D, g, d = mlp_players()
+    game = gan.unrolled(gan.gan_game(G, D, latent_dim=LATENT), optax.adam(1e-3), 1, "discriminator")
+    with pytest.raises(ValueError, match="opt_state_d"):
+        game.grad_g(g, d, mixture_batch())
+    with pytest.raises(ValueError, match="fresh, discriminator"):
+        gan.unrolled(game, optax.adam(1e-3), 1, "warm")
+
+
+def test_a_fresh_inner_adam_step_has_a_nan_derivative_at_a_zero_gradient():
+    # Why the fresh-Adam unroll went NaN: its first step is ĝ/(√(ĝ²) + ε) with v = (1−β₂)g²,
+    # and d√v/dv = ∞ at v = 0, so at a coordinate whose gradient is exactly 0 the chain rule
+    # gives ∞·0 = NaN.  ε_root inside the root makes the same step differentiable: at g = 0
+    # its derivative is 1/(√ε_root + ε) exactly, and elsewhere the step is unchanged.
+    def first_step(g, eps_root):
+        optimizer = optax.adam(1.0, eps=1e-8, eps_root=eps_root)
+        updates, _ = optimizer.update(g, optimizer.init(g))
+        return updates
+
+    slope = jax.jacfwd(lambda g: first_step(g, 0.0))(jnp.array([0.0, 0.5]))
+    assert bool(jnp.isnan(slope[0, 0]))
+    eps_root = 1e-16
+    slope = jax.jacfwd(lambda g: first_step(g, eps_root))(jnp.array([0.0, 0.5]))
+    np.testing.assert_allclose(-slope[0, 0], 1.0 / (np.sqrt(eps_root) + 1e-8), rtol=1e-12)
+    np.testing.assert_allclose(
+        first_step(jnp.array([0.5]), eps_root), -1.0 / (1 + 2e-8), rtol=1e-12
+    )
+
+
 # --------------------------------------------------------------------------- PacGAN
 
 

@@ -93,3 +93,44 @@ def test_mean_and_standard_error():
     np.testing.assert_allclose(se, [2.0 / math.sqrt(3.0), 0.0], rtol=1e-6)
     mean, se = metrics.mean_and_standard_error(jnp.array([4.0]))
     assert float(mean) == 4.0 and float(se) == 0.0
+
+
+def test_generator_ema_in_the_rollout_equals_a_hand_written_average():
+    # θ̄₀ = θ₀, θ̄ₜ₊₁ = β·θ̄ₜ + (1 − β)·θₜ₊₁ after every step, from the trajectory of G itself;
+    # the average never feeds back into training (G and D are those of a run without it).
+    from gan_jax.averaging import GeneratorEMA
+
+    with jax.enable_x64(True):
+        ring = data.mixture_of_gaussians("ring")
+        mixture = data.GaussianMixture(centers=ring.centers.astype(jnp.float64), std=ring.std)
+        G = MLPGenerator(2, width=8, depth=1, param_dtype=jnp.float64)
+        D = MLPDiscriminator(width=8, depth=1, param_dtype=jnp.float64)
+        game = gan.gan_game(G, D, latent_dim=2)
+        scheme = dy.alternating(optax.adam(1e-2, b1=0.5))
+        beta = 0.9
+
+        def train(ema, every=1):
+            return mixture_gan.train_on_mixture(
+                game, scheme, G, D, mixture, jax.random.key(3), num_steps=12, batch_size=16,
+                latent_dim=2, every=every, ema=ema,
+            )  # fmt: skip
+
+        run = jax.jit(lambda: train(GeneratorEMA.from_beta(beta, 16)))()
+        average = jax.tree.map(lambda x: x[0], run.g)
+        for t in range(1, 13):
+            average = jax.tree.map(lambda a, x, t=t: beta * a + (1 - beta) * x[t], average, run.g)
+            jax.tree.map(
+                lambda a, b, t=t: np.testing.assert_allclose(b[t], a, rtol=1e-12, atol=1e-14),
+                average,
+                run.extra["g_ema"],
+            )
+        plain = jax.jit(lambda: train(None))()
+        assert plain.extra is None
+        jax.tree.map(np.testing.assert_array_equal, plain.g, run.g)
+        # thinned snapshots keep the average at the kept steps
+        thinned = jax.jit(lambda: train(GeneratorEMA.from_beta(beta, 16), every=5))()
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b[np.array([0, 5, 10, 12])], rtol=1e-12),
+            thinned.extra["g_ema"],
+            run.extra["g_ema"],
+        )

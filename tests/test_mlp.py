@@ -63,3 +63,50 @@ def test_callable_activation_and_unknown_name():
     assert get_activation(jnp.sin) is jnp.sin
     with pytest.raises(ValueError, match="relu"):
         get_activation("swishy")
+
+
+def test_maxout_layer_is_the_max_over_pieces_of_affine_maps():
+    # Goodfellow et al. 2013: h_i = max_j (x·W_ij + b_ij), written out with loops.
+    from gan_jax.nets.layers import Maxout
+
+    layer = Maxout(features=3, pieces=4)
+    x = jax.random.normal(jax.random.key(0), (5, 2))
+    params = layer.init(jax.random.key(1), x)
+    kernel = np.asarray(params["params"]["linear"]["kernel"]).reshape(2, 3, 4)
+    bias = np.asarray(params["params"]["linear"]["bias"]).reshape(3, 4)
+    x_np = np.asarray(x, np.float64)
+    expected = np.empty((5, 3))
+    for n in range(5):
+        for i in range(3):
+            expected[n, i] = max(x_np[n] @ kernel[:, i, j] + bias[i, j] for j in range(4))
+    np.testing.assert_allclose(layer.apply(params, x), expected, rtol=1e-5, atol=1e-6)
+    # A maxout MLP: PacGAN's discriminator shapes (2·m inputs, 3 × 200 units of 5 pieces).
+    disc = MLPDiscriminator(width=200, depth=3, maxout_pieces=5)
+    shapes = jax.tree.map(jnp.shape, disc.init(jax.random.key(2), jnp.zeros((7, 8))))["params"]
+    assert shapes["mlp"]["hidden_0"]["linear"]["kernel"] == (8, 1000)
+    assert shapes["mlp"]["hidden_2"]["linear"]["kernel"] == (200, 1000)
+    assert shapes["mlp"]["head"]["kernel"] == (200, 1)
+
+
+def test_batch_norm_generator_uses_batch_statistics_in_training_and_running_ones_after():
+    gen = MLPGenerator(data_dim=2, width=8, depth=1, batch_norm=True)
+    z = 3.0 + jax.random.normal(jax.random.key(0), (64, 4))
+    variables = gen.init(jax.random.key(1), z)
+    p = variables["params"]["mlp"]
+    assert "bias" not in p["hidden_0"]  # BN's β replaces it
+    out, state = gen.apply(variables, z, train=True, mutable=["batch_stats"])
+    pre = np.asarray(z @ p["hidden_0"]["kernel"], np.float64)
+    mean, var = pre.mean(axis=0), pre.var(axis=0)
+
+    def head(h):
+        return np.maximum(h, 0.0) @ np.asarray(p["head"]["kernel"]) + np.asarray(p["head"]["bias"])
+
+    # training: standardised over the batch (γ = 1, β = 0 at init); running averages move
+    # by (1 − 0.95) toward the batch's statistics (PacGAN's momentum)
+    np.testing.assert_allclose(out, head((pre - mean) / np.sqrt(var + 1e-5)), rtol=1e-4, atol=1e-5)
+    stats = state["batch_stats"]["mlp"]["norm_0"]
+    np.testing.assert_allclose(stats["mean"], 0.05 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats["var"], 0.95 + 0.05 * var, rtol=1e-5)
+    # inference: the running averages (initially mean 0, var 1)
+    expected = head(pre / np.sqrt(1.0 + 1e-5))
+    np.testing.assert_allclose(gen.apply(variables, z, train=False), expected, rtol=1e-4, atol=1e-5)

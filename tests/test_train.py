@@ -113,6 +113,32 @@ def test_fit_refuses_to_overwrite_a_run_and_to_resume_nothing(tmp_path):
         train.fit(model.step, model.state, tmp_path / "y", config, progress=False)
 
 
+@pytest.mark.parametrize("kind", train.LR_SCHEDULES)
+def test_learning_rate_schedules_are_their_closed_forms(kind):
+    eta, steps, final = 0.01, 100, 0.1
+    schedule = train.learning_rate_schedule(kind, eta, steps, final)
+    for t in (0, 25, 50, 100, 150):
+        s = min(t, steps) / steps
+        expected = {
+            "constant": eta,
+            "linear": eta * (1 - s) + final * eta * s,
+            "cosine": eta * (final + (1 - final) * 0.5 * (1 + np.cos(np.pi * s))),
+        }[kind]
+        value = schedule if kind == "constant" else schedule(t)
+        np.testing.assert_allclose(value, expected, rtol=1e-6)
+    # through optax: Adam's first step is −η·sign(∇), its 51st −η(50)·m̂/(√v̂ + ε)
+    import optax
+
+    optimizer = optax.adam(schedule, eps=0.0)
+    state = optimizer.init(jnp.zeros(()))
+    for _ in range(51):
+        update, state = optimizer.update(jnp.float32(2.0), state)
+    expected = schedule if kind == "constant" else schedule(50)
+    np.testing.assert_allclose(update, -expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="constant, linear, cosine"):
+        train.learning_rate_schedule("step", eta, steps)
+
+
 def test_fit_config_intervals_must_divide():
     with pytest.raises(train.UserError, match="--checkpoint-every 45 must be a multiple"):
         train.FitConfig(steps=100, log_every=30, checkpoint_every=45)

@@ -13,7 +13,7 @@ from gan_jax.dynamics.analysis import (
     update_jacobian,
 )
 from gan_jax.dynamics.game import Game, GameState, fold_batch
-from gan_jax.dynamics.rollout import Trajectory, kept_steps, rollout
+from gan_jax.dynamics.rollout import Trajectory, continue_rollout, kept_steps, rollout
 from gan_jax.dynamics.schemes import (
     alternating,
     apply_update,
@@ -35,6 +35,7 @@ __all__ = [
     "bilinear",
     "clip_parameters",
     "consensus",
+    "continue_rollout",
     "dirac_gan",
     "eigenvalues",
     "extragradient",

@@ -10,18 +10,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.dynamics.game import Game, PyTree, fold_batch
+from gan_jax.dynamics.game import Game, GameState, PyTree, fold_batch
 
 
 @flax.struct.dataclass
 class Trajectory:
     """``g`` and ``d`` stacked over the kept states (the initial one first; all
-    ``num_steps + 1`` of them unless thinned with ``every``), and the per-step ``metrics``
-    stacked over ``num_steps``."""
+    ``num_steps + 1`` of them unless thinned with ``every``), the per-step ``metrics``
+    stacked over ``num_steps``, and the state's ``extra`` (a generator's moving average)
+    stacked like ``g`` (``None`` without one)."""
 
     g: PyTree
     d: PyTree
     metrics: dict[str, jax.Array]
+    extra: PyTree = None
 
 
 def kept_steps(num_steps: int, every: int) -> np.ndarray:
@@ -40,6 +42,8 @@ def rollout(
     batch: PyTree | Callable[[jax.Array], PyTree] = None,
     unroll: int = 1,
     every: int = 1,
+    extra: PyTree = None,
+    update_extra: Callable[[GameState], PyTree] | None = None,
 ) -> Trajectory:
     """Run ``num_steps`` steps of ``scheme`` from ``(g0, d0)`` and keep every ``every``-th state.
 
@@ -55,41 +59,83 @@ def rollout(
     ``lax.scan``, so the result is the same as ``every = 1`` subsampled.  Pure: jit it, and
     ``vmap`` it over step sizes (build the optimizer inside the vmapped function), seeds or
     initial points.  ``unroll`` is passed to the inner ``lax.scan``.
+
+    ``extra`` is the state's initial ``extra`` and ``update_extra(state)`` its new value
+    after each scheme step, as in :func:`gan_jax.train.make_train_step` (a generator's EMA:
+    :class:`gan_jax.averaging.GeneratorEMA`).
+    """
+    if num_steps < 1 or every < 1:
+        raise ValueError(f"num_steps={num_steps} and every={every} must be positive")
+    state = scheme.init(game, g0, d0).replace(extra=extra)
+    first = (state.g, state.d, state.extra)
+    _, (states, metrics) = continue_rollout(
+        game, scheme, state, 0, num_steps, batch, unroll, every, update_extra
+    )
+
+    def prepend(first: jax.Array, rest: jax.Array) -> jax.Array:
+        return jnp.concatenate([jnp.asarray(first, rest.dtype)[None], rest], axis=0)
+
+    gs, ds, extras = jax.tree.map(prepend, first, states)
+    return Trajectory(g=gs, d=ds, metrics=metrics, extra=extras)
+
+
+def continue_rollout(
+    game: Game,
+    scheme: Any,
+    state: GameState,
+    start: int | jax.Array,
+    num_steps: int,
+    batch: PyTree | Callable[[jax.Array], PyTree] = None,
+    unroll: int = 1,
+    every: int = 1,
+    update_extra: Callable[[GameState], PyTree] | None = None,
+) -> tuple[GameState, tuple[tuple[PyTree, PyTree, PyTree], dict]]:
+    """Steps ``start … start + num_steps − 1`` of ``scheme`` from ``state``: the engine of
+    :func:`rollout`, for runs that go on in chunks (``start`` may be traced, so one compiled
+    chunk serves every chunk of a run).
+
+    Returns the final state and ``((g, d, extra) after steps start + every, start +
+    2·every, …, and after the last step when ``every`` does not divide ``num_steps``),
+    per-step metrics)``, without the starting state.
     """
     if num_steps < 1 or every < 1:
         raise ValueError(f"num_steps={num_steps} and every={every} must be positive")
     batch_at = batch if callable(batch) else (lambda t: fold_batch(batch, t))
 
     def step(state: Any, t: jax.Array) -> tuple[Any, dict]:
-        return scheme.step(game, state, batch_at(t))
+        state, metrics = scheme.step(game, state, batch_at(t))
+        if update_extra is not None:
+            state = state.replace(extra=update_extra(state))
+        return state, metrics
 
-    def keep(state: Any, t: jax.Array) -> tuple[Any, tuple[PyTree, PyTree, dict]]:
+    def kept(state: Any) -> tuple[PyTree, PyTree, PyTree]:
+        return state.g, state.d, state.extra
+
+    def keep(state: Any, t: jax.Array) -> tuple[Any, tuple]:
         state, metrics = step(state, t)
-        return state, (state.g, state.d, metrics)
+        return state, (kept(state), metrics)
 
-    def block(state: Any, start: jax.Array) -> tuple[Any, tuple[PyTree, PyTree, dict]]:
-        state, metrics = jax.lax.scan(step, state, start + jnp.arange(every), unroll=unroll)
-        return state, (state.g, state.d, metrics)
+    def block(state: Any, first: jax.Array) -> tuple[Any, tuple]:
+        state, metrics = jax.lax.scan(step, state, first + jnp.arange(every), unroll=unroll)
+        return state, (kept(state), metrics)
 
-    state = scheme.init(game, g0, d0)
     if every == 1:
-        _, (gs, ds, metrics) = jax.lax.scan(keep, state, jnp.arange(num_steps), unroll=unroll)
-    else:
-        full = num_steps - num_steps % every
-        state, (gs, ds, metrics) = jax.lax.scan(block, state, jnp.arange(0, full, every))
+        return jax.lax.scan(keep, state, start + jnp.arange(num_steps), unroll=unroll)
+    full = num_steps - num_steps % every
+    states, metrics = None, None
+    if full:
+        state, (states, metrics) = jax.lax.scan(block, state, start + jnp.arange(0, full, every))
         metrics = jax.tree.map(lambda m: m.reshape((full,) + m.shape[2:]), metrics)
-        if full < num_steps:  # a last, shorter block ending at num_steps
-            state, last = jax.lax.scan(step, state, jnp.arange(full, num_steps), unroll=unroll)
+    if full < num_steps:  # a last, shorter block ending at start + num_steps
+        steps_left = start + jnp.arange(full, num_steps)
+        state, last = jax.lax.scan(step, state, steps_left, unroll=unroll)
 
-            def append(kept: jax.Array, new: jax.Array) -> jax.Array:
-                return jnp.concatenate([kept, new[None]])
+        def append(kept: jax.Array | None, new: jax.Array) -> jax.Array:
+            return new[None] if kept is None else jnp.concatenate([kept, new[None]])
 
-            gs, ds = jax.tree.map(append, gs, state.g), jax.tree.map(append, ds, state.d)
+        if states is None:
+            states, metrics = jax.tree.map(lambda x: x[None], kept(state)), last
+        else:
+            states = jax.tree.map(append, states, kept(state))
             metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), metrics, last)
-
-    def prepend(first: jax.Array, rest: jax.Array) -> jax.Array:
-        return jnp.concatenate([jnp.asarray(first, rest.dtype)[None], rest], axis=0)
-
-    return Trajectory(
-        g=jax.tree.map(prepend, g0, gs), d=jax.tree.map(prepend, d0, ds), metrics=metrics
-    )
+    return state, (states, metrics)

@@ -108,6 +108,16 @@ class Scheme:
         )
 
 
+def with_d_optimizer_state(batch: PyTree, opt_state_d: PyTree) -> PyTree:
+    """``batch`` with D's optimizer state under ``"opt_state_d"`` (dict batches only): what
+    G's loss sees in the alternating and simultaneous schemes, so an unrolled generator
+    loss can continue D's own optimizer (:func:`gan_jax.gan.unrolled`).  Losses that do
+    not read it compile it away."""
+    if isinstance(batch, dict):
+        return {**batch, "opt_state_d": opt_state_d}
+    return batch
+
+
 def _metrics(losses: tuple[jax.Array, jax.Array]) -> Metrics:
     return {"loss_g": losses[0], "loss_d": losses[1]}
 
@@ -117,6 +127,7 @@ class Simultaneous(Scheme):
     """Simultaneous gradient descent: both players step from the same point."""
 
     def step(self, game: Game, state: GameState, batch: PyTree = None) -> tuple[GameState, Metrics]:
+        batch = with_d_optimizer_state(batch, state.opt_state_d)
         losses, grads, model_states = game.gradients(state.g, state.d, batch)
         return self._simultaneous_update(state, grads, model_states), _metrics(losses)
 
@@ -161,7 +172,8 @@ class Alternating(Scheme):
             return s.replace(d=d, opt_state_d=opt_state_d), loss
 
         def g_update(s: GameState, index: Any) -> tuple[GameState, jax.Array]:
-            loss, grad, model_state = game.grad_g(s.g, s.d, fold_batch(batch, index))
+            g_batch = with_d_optimizer_state(fold_batch(batch, index), s.opt_state_d)
+            loss, grad, model_state = game.grad_g(s.g, s.d, g_batch)
             g, opt_state_g = apply_update(self.opt_g, grad, s.opt_state_g, s.g, model_state)
             return s.replace(g=g, opt_state_g=opt_state_g), loss
 

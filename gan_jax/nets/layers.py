@@ -41,6 +41,33 @@ class MinibatchStdDev(nn.Module):
         return jnp.concatenate([x, feature.astype(x.dtype)], axis=-1)
 
 
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al. 2013, arXiv:1302.4389):
+    ``h_i = max_{j=1..k} (x·W_{:,ij} + b_ij)`` for ``i = 1..features``, ``k = pieces``.
+
+    One Dense layer of ``features·pieces`` outputs, read as ``(features, pieces)`` (unit
+    ``i``'s pieces are outputs ``i·k … i·k + k − 1``), then the max over pieces.  PacGAN's
+    and VEEGAN's 2-D discriminators are three such layers (200 units, 5 pieces).
+    """
+
+    features: int
+    pieces: int = 5
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.pieces < 1:
+            raise ValueError(f"maxout needs at least one piece, got {self.pieces}")
+        h = nn.Dense(
+            self.features * self.pieces,
+            kernel_init=self.kernel_init,
+            param_dtype=self.param_dtype,
+            name="linear",
+        )(x)
+        return jnp.max(h.reshape(h.shape[:-1] + (self.features, self.pieces)), axis=-1)
+
+
 # --------------------------------------------------------------------------- equalized layers
 #
 # Karras et al. 2018 (arXiv:1710.10196, §4.1): weights are stored as N(0, 1) draws and

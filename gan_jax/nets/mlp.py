@@ -7,6 +7,7 @@ one raw logit per sample, as every loss in :mod:`gan_jax.losses` expects.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +15,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.nets.layers import MinibatchStdDev
+from gan_jax.nets.layers import BatchNorm, Maxout, MinibatchStdDev
 
 Activation = Callable[[jax.Array], jax.Array]
+Initializer = Callable[..., jax.Array]
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": nn.relu,
@@ -41,10 +43,23 @@ def get_activation(activation: str | Activation) -> Activation:
 
 
 class MLP(nn.Module):
-    """``depth`` hidden Dense layers of ``width`` units with ``activation``, then a linear head.
+    """``depth`` hidden layers of ``width`` units with ``activation``, then a linear head.
 
     Inputs are flattened to ``(batch, features)``.  ``param_dtype`` is flax's (float32 by
-    default; float64 under ``jax.enable_x64`` for reference computations).
+    default; float64 under ``jax.enable_x64`` for reference computations).  Options the
+    published toy setups need (all off by default):
+
+    * ``maxout_pieces = k > 0``: every hidden layer is a :class:`~gan_jax.nets.layers.Maxout`
+      layer of ``width`` units with ``k`` pieces (the activation is then unused), as
+      PacGAN's 2-D discriminator (arXiv:1712.04086);
+    * ``batch_norm``: bias-free Dense, BatchNorm (running averages with momentum 0.95, as
+      PacGAN's code), activation: PacGAN's 2-D generator.  ``train`` selects batch
+      statistics or the running averages;
+    * ``minibatch_std_group = G > 0``: a :class:`~gan_jax.nets.layers.MinibatchStdDev`
+      feature appended before the last hidden layer (Karras et al. 2018 put it before D's
+      last block);
+    * ``kernel_init``: the weights' initializer (flax's LeCun normal by default; PacGAN's
+      code N(0, 0.02²), Metz et al.'s orthogonal with gain 1.4).
     """
 
     output_dim: int
@@ -52,39 +67,70 @@ class MLP(nn.Module):
     depth: int = 2
     activation: str | Activation = "relu"
     param_dtype: Any = jnp.float32
+    maxout_pieces: int = 0
+    batch_norm: bool = False
+    minibatch_std_group: int = 0
+    kernel_init: Initializer = nn.initializers.lecun_normal()
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
         act = get_activation(self.activation)
+        dense = functools.partial(
+            nn.Dense, kernel_init=self.kernel_init, param_dtype=self.param_dtype
+        )
         h = x.reshape(x.shape[0], -1)
         for i in range(self.depth):
-            h = act(nn.Dense(self.width, param_dtype=self.param_dtype, name=f"hidden_{i}")(h))
-        return nn.Dense(self.output_dim, param_dtype=self.param_dtype, name="head")(h)
+            if self.minibatch_std_group and i == self.depth - 1:
+                h = MinibatchStdDev(self.minibatch_std_group, name="minibatch_std")(h)
+            if self.maxout_pieces:
+                h = Maxout(
+                    self.width,
+                    self.maxout_pieces,
+                    kernel_init=self.kernel_init,
+                    param_dtype=self.param_dtype,
+                    name=f"hidden_{i}",
+                )(h)
+                continue
+            h = dense(self.width, use_bias=not self.batch_norm, name=f"hidden_{i}")(h)
+            if self.batch_norm:
+                h = BatchNorm(use_running_average=not train, momentum=0.95, name=f"norm_{i}")(h)
+            h = act(h)
+        return dense(self.output_dim, name="head")(h)
 
 
 class MLPGenerator(nn.Module):
-    """Maps latent codes ``z`` of shape ``(batch, latent_dim)`` to samples ``(batch, data_dim)``."""
+    """Maps latent codes ``z`` of shape ``(batch, latent_dim)`` to samples ``(batch, data_dim)``
+    (an :class:`MLP`; with ``batch_norm`` it has BatchNorm statistics and takes ``train``)."""
 
     data_dim: int
     width: int = 128
     depth: int = 3
     activation: str | Activation = "relu"
     param_dtype: Any = jnp.float32
+    batch_norm: bool = False
+    kernel_init: Initializer = nn.initializers.lecun_normal()
 
     @nn.compact
-    def __call__(self, z: jax.Array) -> jax.Array:
+    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
         mlp = MLP(
-            self.data_dim, self.width, self.depth, self.activation, self.param_dtype, name="mlp"
+            self.data_dim,
+            self.width,
+            self.depth,
+            self.activation,
+            self.param_dtype,
+            batch_norm=self.batch_norm,
+            kernel_init=self.kernel_init,
+            name="mlp",
         )
-        return mlp(z)
+        return mlp(z, train)
 
 
 class MLPDiscriminator(nn.Module):
-    """Maps samples ``(batch, ...)`` to one raw logit each, shape ``(batch,)``.
+    """Maps samples ``(batch, ...)`` to one raw logit each, shape ``(batch,)`` (an
+    :class:`MLP` with one output).
 
-    LeakyReLU(0.2) by default, following DCGAN (arXiv:1511.06434).  With
-    ``minibatch_std_group > 0`` a :class:`~gan_jax.nets.layers.MinibatchStdDev` feature is
-    appended before the last hidden layer (Karras et al. 2018 put it before D's last block).
+    LeakyReLU(0.2) by default, following DCGAN (arXiv:1511.06434); ``maxout_pieces``,
+    ``minibatch_std_group`` and ``kernel_init`` as in :class:`MLP`.
     """
 
     width: int = 128
@@ -92,16 +138,20 @@ class MLPDiscriminator(nn.Module):
     activation: str | Activation = "leaky_relu"
     minibatch_std_group: int = 0
     param_dtype: Any = jnp.float32
+    maxout_pieces: int = 0
+    kernel_init: Initializer = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        if not self.minibatch_std_group:
-            mlp = MLP(1, self.width, self.depth, self.activation, self.param_dtype, name="mlp")
-            return mlp(x)[:, 0]
-        act = get_activation(self.activation)
-        h = x.reshape(x.shape[0], -1)
-        for i in range(self.depth):
-            if i == self.depth - 1:
-                h = MinibatchStdDev(self.minibatch_std_group, name="minibatch_std")(h)
-            h = act(nn.Dense(self.width, param_dtype=self.param_dtype, name=f"hidden_{i}")(h))
-        return nn.Dense(1, param_dtype=self.param_dtype, name="head")(h)[:, 0]
+        mlp = MLP(
+            1,
+            self.width,
+            self.depth,
+            self.activation,
+            self.param_dtype,
+            maxout_pieces=self.maxout_pieces,
+            minibatch_std_group=self.minibatch_std_group,
+            kernel_init=self.kernel_init,
+            name="mlp",
+        )
+        return mlp(x)[:, 0]
