@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from experiments.runner import add_fit_flags
 from gan_jax import cli, data, train
 from gan_jax.feature_classifier import load_classifier, save_classifier
 from gan_jax.feature_gan import FeatureGANConfig
@@ -47,17 +48,14 @@ def build_parser(
         help="weight of the mode-seeking term (arXiv:1903.05628)",
     )
     add("--batch-size", type=cli.positive_int, default=defaults.batch_size)
-    add("--lr", type=cli.positive_float, default=defaults.lr, help="Adam rate of both players")
-    add("--scheme", default=defaults.scheme, help="alternating, simultaneous, …")
-    add("--seed", type=int, default=0)
     add("--classifier", default=None, help="evaluation classifier folder (all classes)")
-    add("--workdir", default=os.path.join("runs", f"{name}_digits"), help="checkpoints")
-    add("--out", default=os.path.join("figures", name), help="figures + metrics.json")
-    add("--resume", action="store_true", help="continue the run in --workdir")
-    add("--log-every", type=cli.positive_int, default=50)
-    add("--checkpoint-every", type=cli.positive_int, default=500)
-    add("--data-dir", default=None, help="tfds data directory")
-    add("--no-progress", action="store_true", help="no progress bar")
+    add_fit_flags(
+        parser,
+        lr=defaults.lr,
+        scheme=defaults.scheme,
+        workdir=os.path.join("runs", f"{name}_digits"),
+        out=os.path.join("figures", name),
+    )
     return parser
 
 

@@ -135,6 +135,32 @@ def build_parser(
     return parser
 
 
+def add_fit_flags(
+    parser: cli.ArgumentParser,
+    *,
+    lr: float,
+    scheme: str,
+    workdir: str | None,
+    out: str,
+    workdir_help: str = "checkpoints",
+    run: str = "the run",
+) -> None:
+    """The optimiser, run-folder and fit-loop flags of a CLI that trains through
+    :func:`fit_without_evaluation` (``super_resolution``, ``opengan``,
+    ``semantic_pyramid``)."""
+    add = parser.add_argument
+    add("--lr", type=cli.positive_float, default=lr, help="Adam rate of both players")
+    add("--scheme", default=scheme, help="alternating, simultaneous, …")
+    add("--seed", type=int, default=0)
+    add("--workdir", default=workdir, help=workdir_help)
+    add("--out", default=out, help="figures + metrics.json")
+    add("--resume", action="store_true", help=f"continue {run} in --workdir")
+    add("--log-every", type=cli.positive_int, default=50)
+    add("--checkpoint-every", type=cli.positive_int, default=500)
+    add("--data-dir", default=None, help="tfds data directory")
+    add("--no-progress", action="store_true", help="no progress bar")
+
+
 def evaluation_runs(scheme: str, evals: list[dict]) -> dict[str, list[dict]]:
     """The lines of ``eval_curves.png``: one per generator evaluated (G's average and the
     trained G when the rows have ``fcd_raw``)."""

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.runner import fit_without_evaluation
+from experiments.runner import add_fit_flags, fit_without_evaluation
 from gan_jax import cli, data, train
 from gan_jax.lag import LAGConfig, bicubic_upsample, build_lag, train_l2_baseline
 from gan_jax.metrics import (
@@ -62,17 +62,16 @@ def build_parser() -> cli.ArgumentParser:
     add("--filters-min", type=cli.positive_int, default=defaults.filters_min)
     add("--blocks", type=cli.positive_int, default=defaults.blocks)
     add("--center-weight", type=float, default=defaults.center_weight, help="μ of the centre loss")
-    add("--lr", type=cli.positive_float, default=defaults.lr, help="Adam rate of both players")
-    add("--scheme", default=defaults.scheme, help="alternating, simultaneous, …")
-    add("--seed", type=int, default=0)
     add("--eval-patches", type=cli.positive_int, default=256, help="held-out patches measured")
-    add("--workdir", default=None, help="LAG checkpoints (default runs/lag_<dataset>)")
-    add("--out", default="figures/super_resolution", help="figures + metrics.json")
-    add("--resume", action="store_true", help="continue the LAG run in --workdir")
-    add("--log-every", type=cli.positive_int, default=50)
-    add("--checkpoint-every", type=cli.positive_int, default=500)
-    add("--data-dir", default=None, help="tfds data directory")
-    add("--no-progress", action="store_true", help="no progress bar")
+    add_fit_flags(
+        parser,
+        lr=defaults.lr,
+        scheme=defaults.scheme,
+        workdir=None,
+        out="figures/super_resolution",
+        workdir_help="LAG checkpoints (default runs/lag_<dataset>)",
+        run="the LAG run",
+    )
     return parser
 
 

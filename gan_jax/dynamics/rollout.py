@@ -64,8 +64,6 @@ def rollout(
     after each scheme step, as in :func:`gan_jax.train.make_train_step` (a generator's EMA:
     :class:`gan_jax.averaging.GeneratorEMA`).
     """
-    if num_steps < 1 or every < 1:
-        raise ValueError(f"num_steps={num_steps} and every={every} must be positive")
     state = scheme.init(game, g0, d0).replace(extra=extra)
     first = (state.g, state.d, state.extra)
     _, (states, metrics) = continue_rollout(
