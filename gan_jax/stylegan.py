@@ -38,6 +38,7 @@ from jax.sharding import Mesh
 from gan_jax import gan
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.cli import UserError
+from gan_jax.data import map_in_batches
 from gan_jax.dynamics.game import PyTree
 from gan_jax.image_gan import LOSSES, SCHEMES, ImageGAN, assemble_image_gan, check_choice
 from gan_jax.metrics import feature_diversity, perceptual_path_length
@@ -176,12 +177,6 @@ def _synthesize_quiet_fn(generator: StyleGenerator) -> Callable:
     return jax.jit(lambda v, ws: generator.apply(v, ws, None, method="synthesize"))
 
 
-def in_batches(fn: Callable[..., Array], *arrays: Array, batch: int = 250) -> Array:
-    """``fn`` over the leading axis of ``arrays`` in slices of ``batch``, concatenated."""
-    parts = [fn(*(a[i : i + batch] for a in arrays)) for i in range(0, arrays[0].shape[0], batch)]
-    return jnp.concatenate(parts)
-
-
 # --------------------------------------------------------------------------- measurements
 
 
@@ -245,7 +240,7 @@ def mixing_locality(
     ws_b = sampler.map(jax.random.normal(key_b, (num_pairs, latent_dim)))
 
     def synth(ws: Array) -> Array:
-        return in_batches(lambda w: sampler.synthesize(w, key_noise), ws)
+        return map_in_batches(lambda w: sampler.synthesize(w, key_noise), ws, size=250)
 
     base = synth(ws_a)
     base_class = predict(base)
@@ -272,7 +267,8 @@ def truncation_tradeoff(
     of ``G(z)`` truncated to each ψ (all layers), with the same noise."""
     rows = []
     for psi in psis:
-        images = in_batches(functools.partial(sampler.truncated, psi=psi, noise_key=noise_key), z)
+        truncated = functools.partial(sampler.truncated, psi=psi, noise_key=noise_key)
+        images = map_in_batches(truncated, z, size=250)
         numbers = measure(images)
         rows.append({"psi": psi, **numbers, "diversity": feature_diversity(embed(images))})
     return rows
