@@ -15,16 +15,21 @@ from gan_jax import dynamics as dy
 from gan_jax.nets.mlp import MLPDiscriminator, MLPGenerator
 
 
+def float64_ring_game(width: int, depth: int):
+    """The ring in float64 and a float64 MLP GAN on it (call inside ``jax.enable_x64``)."""
+    ring = data.mixture_of_gaussians("ring")
+    mixture = data.GaussianMixture(centers=ring.centers.astype(jnp.float64), std=ring.std)
+    G = MLPGenerator(2, width=width, depth=depth, param_dtype=jnp.float64)
+    D = MLPDiscriminator(width=width, depth=depth, param_dtype=jnp.float64)
+    return mixture, G, D, gan.gan_game(G, D, latent_dim=2)
+
+
 def test_vmapped_seeds_equal_seeds_trained_one_by_one():
     # In float64: batched and unbatched matrix products may sum in different orders, and
     # 40 Adam steps can amplify float32 rounding (a near-zero gradient changing sign moves a
     # parameter by a whole step); in float64 the two agree to rounding.
     with jax.enable_x64(True):
-        ring = data.mixture_of_gaussians("ring")
-        mixture = data.GaussianMixture(centers=ring.centers.astype(jnp.float64), std=ring.std)
-        G = MLPGenerator(2, width=16, depth=2, param_dtype=jnp.float64)
-        D = MLPDiscriminator(width=16, depth=2, param_dtype=jnp.float64)
-        game = gan.gan_game(G, D, latent_dim=2)
+        mixture, G, D, game = float64_ring_game(width=16, depth=2)
         scheme = dy.alternating(optax.adam(1e-3, b1=0.5))
 
         def train(key):
@@ -101,11 +106,7 @@ def test_generator_ema_in_the_rollout_equals_a_hand_written_average():
     from gan_jax.averaging import GeneratorEMA
 
     with jax.enable_x64(True):
-        ring = data.mixture_of_gaussians("ring")
-        mixture = data.GaussianMixture(centers=ring.centers.astype(jnp.float64), std=ring.std)
-        G = MLPGenerator(2, width=8, depth=1, param_dtype=jnp.float64)
-        D = MLPDiscriminator(width=8, depth=1, param_dtype=jnp.float64)
-        game = gan.gan_game(G, D, latent_dim=2)
+        mixture, G, D, game = float64_ring_game(width=8, depth=1)
         scheme = dy.alternating(optax.adam(1e-2, b1=0.5))
         beta = 0.9
 
