@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import json
 import math
 import subprocess
@@ -16,6 +19,7 @@ from gan_jax import cli, gan
 
 
 def run_module(module, args, env, cwd, timeout=600):
+    """``python -m module args`` in a fresh interpreter, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
@@ -25,6 +29,25 @@ def run_module(module, args, env, cwd, timeout=600):
         text=True,
         timeout=timeout,
     )
+
+
+def run_main_in_process(module, args) -> subprocess.CompletedProcess:
+    """The CLI's ``__main__`` path, :func:`gan_jax.cli.run_main` on the module's ``main``,
+    in this process: its exit status and what it printed, as :func:`run_module` returns.
+
+    A fresh interpreter spends seconds importing JAX before it reaches a flag, so the
+    user-error and ``--help`` tests run here; :func:`test_help` and the multi-process tests
+    start real interpreters.  An exception that is not a user error propagates (and fails
+    the test) where the subprocess would print a traceback."""
+    main = importlib.import_module(module).main
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            cli.run_main(main, list(args))
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    return subprocess.CompletedProcess([module, *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def test_help(repo_root, subprocess_env):
@@ -41,8 +64,8 @@ def test_help(repo_root, subprocess_env):
         (["--batch-size", "many"], "invalid positive_int value: 'many'"),
     ],
 )
-def test_user_errors_are_one_line(repo_root, subprocess_env, args, needle):
-    result = run_module("experiments.optimal_discriminator", args, subprocess_env, repo_root)
+def test_user_errors_are_one_line(args, needle):
+    result = run_main_in_process("experiments.optimal_discriminator", args)
     assert_one_line_user_error(result, needle)
 
 
@@ -96,20 +119,18 @@ def test_full_study_meets_the_acceptance_bounds(repo_root, timed_subprocess_env,
 
 
 @pytest.mark.parametrize("module", ["experiments.bilinear_game", "experiments.dirac_gan"])
-def test_dynamics_experiments_help_and_bad_flags(repo_root, subprocess_env, module):
-    result = run_module(module, ["--help"], subprocess_env, repo_root)
+def test_dynamics_experiments_help_and_bad_flags(module):
+    result = run_main_in_process(module, ["--help"])
     assert result.returncode == 0 and "--out" in result.stdout
-    result = run_module(module, ["--steps", "zero"], subprocess_env, repo_root)
+    result = run_main_in_process(module, ["--steps", "zero"])
     assert result.returncode == cli.USER_ERROR_EXIT_CODE
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
-def test_bilinear_game_study(repo_root, subprocess_env, tmp_path):
-    result = run_module(
+def test_bilinear_game_study(tmp_path):
+    result = run_main_in_process(
         "experiments.bilinear_game",
         ["--out", str(tmp_path), "--steps", "200", "--sweep-points", "32"],
-        subprocess_env,
-        repo_root,
     )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -173,6 +194,10 @@ def check_mode_collapse_metrics(metrics, mixtures, methods):
             assert row["modes"] == pytest.approx(
                 sum(row["modes_per_seed"]) / len(row["modes_per_seed"])
             )
+            # off the modes (> 6σ) and high quality (≤ 3σ) are disjoint
+            for off, good in zip(row["off_mode_per_seed"], row["high_quality_per_seed"]):
+                assert 0.0 <= off <= 1.0 - good + 1e-6
+            assert all(s >= 0.0 for s in row["spread_per_seed"])
             assert len(row["modes_over_steps"]) == len(metrics["steps"])
 
 
@@ -193,6 +218,7 @@ def test_mode_collapse_small_run(tmp_path, capsys):
     check_mode_collapse_metrics(metrics, ["ring"], methods)
     assert metrics["steps"] == [0, 3, 6]  # two chunks of 6 // 2 steps
     assert "| ring | PacGAN2 |" in stdout and "EMA high quality %" in stdout
+    assert "off the modes %" in stdout and "spread (σ)" in stdout
     for row in metrics["results"]["ring"].values():
         assert len(row["ema_high_quality_over_steps"]) == 3
         # step 0: G's average is G itself
@@ -249,10 +275,11 @@ def test_mode_collapse_pacgan_setup_builds_the_papers_networks_and_settings():
         (["--mixtures", "spiral"], "invalid choice: 'spiral'"),
         (["--setup", "veegan"], "invalid choice: 'veegan'"),
         (["--ema-beta", "1"], "--ema-beta must be in [0, 1)"),
+        (["--methods", "pacgan4_codes", "--latent-dim", "8"], "codes need --latent-dim > 8"),
     ],
 )
-def test_mode_collapse_user_errors(repo_root, subprocess_env, args, needle):
-    result = run_module("experiments.mode_collapse", args, subprocess_env, repo_root)
+def test_mode_collapse_user_errors(args, needle):
+    result = run_main_in_process("experiments.mode_collapse", args)
     assert_one_line_user_error(result, needle)
 
 

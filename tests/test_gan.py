@@ -37,6 +37,12 @@ def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol), a, b)
 
 
+def jit_step(rule, game):
+    """``rule.step(game, ·, ·)`` as one program: run eagerly, each of the step's few hundred
+    operations compiles on its own (a third of this module's time)."""
+    return jax.jit(lambda state, batch: rule.step(game, state, batch))
+
+
 def mixture_batch(n=32, seed=0):
     mixture = data.mixture_of_gaussians("ring")
     real = mixture.sample(jax.random.key(seed), n).astype(jnp.float64)
@@ -138,8 +144,8 @@ def test_unrolled_with_zero_steps_reproduces_the_plain_gan_step_exactly(scheme):
     zero = gan.unrolled(plain, optimizer, 0)
     assert zero is not plain  # the unrolled code path (an empty scan) runs
     rule = scheme(optimizer)
-    state_plain, metrics_plain = rule.step(plain, rule.init(plain, g, d), batch)
-    state_zero, metrics_zero = rule.step(zero, rule.init(zero, g, d), batch)
+    state_plain, metrics_plain = jit_step(rule, plain)(rule.init(plain, g, d), batch)
+    state_zero, metrics_zero = jit_step(rule, zero)(rule.init(zero, g, d), batch)
     assert_trees_equal(state_plain.g, state_zero.g)
     assert_trees_equal(state_plain.d, state_zero.d)
     assert_trees_equal(metrics_plain, metrics_zero)
@@ -160,12 +166,12 @@ def test_unrolled_one_step_matches_the_hand_written_unrolled_loss():
 
     assert all(leaf.dtype == jnp.float64 for leaf in jax.tree.leaves((g, d)))
     expected_loss, expected_grad = jax.value_and_grad(unrolled_loss)(g)
-    loss, grad, _ = game.grad_g(g, d, batch)
+    loss, grad, _ = jax.jit(game.grad_g)(g, d, batch)
     assert loss.dtype == jnp.float64
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
     assert_trees_close(grad, expected_grad, rtol=1e-10, atol=1e-12)
     # Unrolling changes G's gradient (it sees D's response).
-    plain_grad = plain.grad_g(g, d, batch)[1]
+    plain_grad = jax.jit(plain.grad_g)(g, d, batch)[1]
     difference = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), grad, plain_grad)
     assert max(jax.tree.leaves(difference)) > 1e-4
 
@@ -187,7 +193,7 @@ def test_unrolled_with_d_adam_state_matches_a_hand_written_differentiable_adam_s
     eta, b1, b2, eps, eps_root = 1e-3, 0.5, 0.999, 1e-8, 1e-16
     optimizer = optax.adam(eta, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     plain = gan.gan_game(G, D, latent_dim=LATENT)
-    warm = [plain.grad_d(g, d, mixture_batch(seed=s))[1] for s in (1, 2, 3)]
+    warm = [jax.jit(plain.grad_d)(g, d, mixture_batch(seed=s))[1] for s in (1, 2, 3)]
     opt_state = adam_state_after(optimizer, d, warm)
     m, v, count = opt_state[0].mu, opt_state[0].nu, int(opt_state[0].count)
     assert count == 3
@@ -208,17 +214,18 @@ def test_unrolled_with_d_adam_state_matches_a_hand_written_differentiable_adam_s
         return plain.loss_g(g, d1, batch)[0]
 
     expected_loss, expected_grad = jax.value_and_grad(unrolled_loss)(g)
-    loss, grad, _ = game.grad_g(g, d, {**batch, "opt_state_d": opt_state})
+    grad_g = jax.jit(game.grad_g)
+    loss, grad, _ = grad_g(g, d, {**batch, "opt_state_d": opt_state})
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
     assert_trees_close(grad, expected_grad, rtol=1e-9, atol=1e-12)
     # The alternating scheme hands G's loss D's optimizer state after D's own step; that
     # step is finite, and G moves exactly as with the hand-written gradient at that point.
     rule = dy.alternating(optimizer)
     state = rule.init(game, g, d).replace(opt_state_d=opt_state)
-    new_state, metrics = rule.step(game, state, batch)
+    new_state, metrics = jit_step(rule, game)(state, batch)
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves((new_state, metrics)))
     g_batch = {**fold_batch(batch, 1), "opt_state_d": new_state.opt_state_d}
-    _, g_grad, _ = game.grad_g(g, new_state.d, g_batch)
+    _, g_grad, _ = grad_g(g, new_state.d, g_batch)
     g_expected, _ = gan.apply_update(optimizer, g_grad, state.opt_state_g, g)
     assert_trees_close(new_state.g, g_expected, rtol=1e-12, atol=1e-14)
 
@@ -286,8 +293,8 @@ def test_pacgan_with_pack_one_is_the_plain_gan_step():
     hand_written = Game(loss_g, loss_d, has_aux=True)
     packed = gan.gan_game(G, D, latent_dim=LATENT, pack=1)
     rule = dy.alternating(optax.adam(1e-3, b1=0.5))
-    a, _ = rule.step(hand_written, rule.init(hand_written, g, d), batch)
-    b, _ = rule.step(packed, rule.init(packed, g, d), batch)
+    a, _ = jit_step(rule, hand_written)(rule.init(hand_written, g, d), batch)
+    b, _ = jit_step(rule, packed)(rule.init(packed, g, d), batch)
     assert_trees_equal(a.g, b.g)
     assert_trees_equal(a.d, b.d)
 
@@ -373,7 +380,7 @@ def test_batchnorm_statistics_follow_each_players_own_forward_passes():
     batch = mixture_batch()
     game = gan.gan_game(G, D, latent_dim=LATENT)
     rule = dy.alternating(optax.adam(1e-3, b1=0.5))
-    state, _ = rule.step(game, rule.init(game, g, d), batch)
+    state, _ = jit_step(rule, game)(rule.init(game, g, d), batch)
 
     # D step (batch index 0): D's statistics move over the real, then the fake batch.
     z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, LATENT))
@@ -399,9 +406,9 @@ def test_every_scheme_trains_a_batchnorm_gan_and_updates_its_statistics(make):
     G, D, g, d = batchnorm_players()
     game = gan.gan_game(G, D, latent_dim=LATENT)
     rule = make(optax.adam(1e-3, b1=0.5))
-    state = rule.init(game, g, d)
+    state, step = rule.init(game, g, d), jit_step(rule, game)
     for t in range(3):
-        state, metrics = rule.step(game, state, mixture_batch(seed=t))
+        state, metrics = step(state, mixture_batch(seed=t))
     assert np.isfinite(float(metrics["loss_d"])) and np.isfinite(float(metrics["loss_g"]))
     for old, new in ((g, state.g), (d, state.d)):
         for collection in ("params", "batch_stats"):

@@ -13,6 +13,8 @@ from gan_jax import data, metrics
 
 # P(‖ε‖ ≤ 3σ) for ε ~ N(0, σ² I₂): the Rayleigh CDF at 3, 1 − e^(−9/2).
 HQ_2D = 1.0 - math.exp(-4.5)
+# E[‖ε‖²/2 | ‖ε‖ ≤ 3σ] / σ²: ‖ε‖²/(2σ²) ~ Exp(1) truncated at 4.5, (1 − 5.5 e^(−4.5)) / HQ_2D.
+SPREAD_2D_SQUARED = (1.0 - 5.5 * math.exp(-4.5)) / HQ_2D
 
 
 def standard_error(p: float, n: int) -> float:
@@ -39,6 +41,9 @@ def test_high_quality_fraction_matches_rayleigh_cdf_at_large_n():
     samples = mixture.sample(jax.random.key(7), n)
     result = metrics.mode_coverage(samples, mixture.centers, mixture.std)
     assert abs(float(result["high_quality"]) - HQ_2D) < 4 * standard_error(HQ_2D, n)
+    # spread² is a mean of n truncated Exp(1) draws (variance < 1): 4 s.e. = 4 / √n.
+    assert abs(float(result["spread"]) ** 2 - SPREAD_2D_SQUARED) < 4 / math.sqrt(n)
+    assert float(result["off_mode"]) < 1e-5  # e^(−18) n = 0.015 expected samples
 
 
 @pytest.mark.parametrize("kind,num_modes", [("ring", 8), ("grid", 25)])
@@ -99,6 +104,24 @@ def test_three_sigma_boundary_and_low_quality_samples_do_not_count():
     # The threshold is a parameter.
     loose = metrics.mode_coverage(jnp.stack([inside, outside]), c, std, threshold=4.0)
     assert int(loose["modes"]) == 2
+
+
+def test_off_mode_and_spread_of_hand_placed_samples():
+    mixture = data.mixture_of_gaussians("ring")  # neighbouring modes 77σ apart
+    c, std = mixture.centers, mixture.std
+    up = jnp.array([0.0, 1.0])
+    samples = jnp.stack([
+        c[0] + 2.0 * std * up,  # high quality, ‖x − c‖² = 4σ²
+        c[1] - 1.0 * std * up,  # high quality, 1σ²
+        c[2] + 4.0 * std * up,  # a tail: neither high quality nor off the modes
+        c[3] + 10.0 * std * up,  # off the modes (> 6σ)
+    ])  # fmt: skip
+    result = metrics.mode_coverage(samples, c, std)
+    assert float(result["high_quality"]) == 0.5
+    assert float(result["off_mode"]) == 0.25
+    np.testing.assert_allclose(float(result["spread"]), math.sqrt((4.0 + 1.0) / (2 * 2)), rtol=1e-5)
+    # With no high-quality sample the spread is 0, not NaN.
+    assert float(metrics.mode_coverage(samples[2:], c, std)["spread"]) == 0.0
 
 
 def test_mode_coverage_is_jittable_and_vmappable():

@@ -110,3 +110,38 @@ def test_batch_norm_generator_uses_batch_statistics_in_training_and_running_ones
     # inference: the running averages (initially mean 0, var 1)
     expected = head(pre / np.sqrt(1.0 + 1e-5))
     np.testing.assert_allclose(gen.apply(variables, z, train=False), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_discrete_code_is_the_uniform_arg_max_and_a_per_code_first_layer_bias():
+    from gan_jax.nets.mlp import with_discrete_code
+
+    z = jnp.array([[0.1, 2.0, -1.0, 0.5, 0.7], [3.0, -2.0, 0.0, 0.1, -0.2]])
+    np.testing.assert_array_equal(
+        with_discrete_code(z, 3),
+        np.array([[0, 1, 0, 0.5, 0.7], [1, 0, 0, 0.1, -0.2]], np.float32),
+    )
+    with pytest.raises(ValueError, match="more than 5"):
+        with_discrete_code(z, 5)
+    # The arg-max of K i.i.d. normals is uniform over K: a χ² test with K − 1 = 7 degrees
+    # of freedom at n = 80,000 (the 99.9 % point of χ²₇ is 24.3).
+    n, codes = 80_000, 8
+    counts = np.bincount(
+        np.asarray(jnp.argmax(jax.random.normal(jax.random.key(0), (n, codes)), -1)), minlength=8
+    )
+    assert np.sum((counts - n / codes) ** 2 / (n / codes)) < 24.3
+    # G with K codes: first-layer weights over [one-hot code, the other coordinates], so two
+    # latents that differ only in their code differ by the two codes' rows of the kernel
+    # before the first activation.
+    gen = MLPGenerator(data_dim=2, width=8, depth=1, discrete_codes=3)
+    variables = gen.init(jax.random.key(1), z)
+    kernel = variables["params"]["mlp"]["hidden_0"]["kernel"]
+    assert kernel.shape == (3 + 2, 8)  # 3 codes + (5 − 3) continuous coordinates
+    head = variables["params"]["mlp"]["head"]
+    p = variables["params"]["mlp"]["hidden_0"]
+
+    def by_hand(code, rest):
+        h = np.maximum(np.eye(3)[code] @ kernel[:3] + rest @ kernel[3:] + p["bias"], 0.0)
+        return h @ head["kernel"] + head["bias"]
+
+    np.testing.assert_allclose(gen.apply(variables, z)[0], by_hand(1, z[0, 3:]), rtol=1e-5)
+    np.testing.assert_allclose(gen.apply(variables, z)[1], by_hand(0, z[1, 3:]), rtol=1e-5)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from test_experiments import assert_one_line_user_error, run_module
+from test_experiments import assert_one_line_user_error, run_main_in_process, run_module
 
 from gan_jax import train
 from gan_jax.checkpoint import Checkpointer, CheckpointError
@@ -188,9 +188,7 @@ def dcgan_args(workdir, out, classifier, steps=40):
 
 @DCGAN_CLI
 @pytest.mark.expensive
-def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(
-    repo_root, subprocess_env, tmp_path, tiny_classifier
-):
+def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, tiny_classifier):
     """25 steps with --log-every 10: the last, partial window is logged, evaluated, sampled
     and checkpointed.  Then the newest checkpoint rots: --resume refuses it in one line
     naming the intact steps, and --resume-from 20 reproduces the uninterrupted run."""
@@ -213,11 +211,9 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(
         for name in files:
             with open(os.path.join(root, name), "wb") as f:
                 f.write(b"not a checkpoint")
-    result = run_module(
+    result = run_main_in_process(
         "experiments.train_dcgan",
         dcgan_args(workdir, out, tiny_classifier, steps=25) + ["--resume"],
-        subprocess_env,
-        repo_root,
     )
     assert_one_line_user_error(result, "intact earlier steps: [0, 20]")
     assert "--resume-from STEP" in result.stderr
@@ -293,10 +289,8 @@ def test_tpu_flag_without_tpu_is_one_line(repo_root, subprocess_env, tmp_path):
         (["--resolution", "48"], "resolution must be 4·2^k"),
     ],
 )
-def test_cli_user_errors(repo_root, subprocess_env, tmp_path, args, needle):
-    result = run_module(
-        "experiments.train_dcgan", [*args, "--workdir", str(tmp_path)], subprocess_env, repo_root
-    )
+def test_cli_user_errors(tmp_path, args, needle):
+    result = run_main_in_process("experiments.train_dcgan", [*args, "--workdir", str(tmp_path)])
     assert_one_line_user_error(result, needle)
 
 

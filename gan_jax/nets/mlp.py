@@ -98,9 +98,29 @@ class MLP(nn.Module):
         return dense(self.output_dim, name="head")(h)
 
 
+def with_discrete_code(z: jax.Array, codes: int) -> jax.Array:
+    """``[one_hot(argmax z[:, :K]), z[:, K:]]``: the first ``K`` coordinates of a Gaussian
+    latent pick one of ``K`` codes, each with probability ``1/K`` (the arg-max of ``K``
+    i.i.d. normals is uniform), and the generator sees the code as a one-hot vector beside
+    the remaining ``latent_dim − K`` coordinates.  The prior stays ``N(0, I)``."""
+    if not 0 < codes < z.shape[-1]:
+        raise ValueError(f"{codes} discrete codes need a latent of more than {codes} dimensions")
+    code = jax.nn.one_hot(jnp.argmax(z[:, :codes], axis=-1), codes, dtype=z.dtype)
+    return jnp.concatenate([code, z[:, codes:]], axis=-1)
+
+
 class MLPGenerator(nn.Module):
     """Maps latent codes ``z`` of shape ``(batch, latent_dim)`` to samples ``(batch, data_dim)``
-    (an :class:`MLP`; with ``batch_norm`` it has BatchNorm statistics and takes ``train``)."""
+    (an :class:`MLP`; with ``batch_norm`` it has BatchNorm statistics and takes ``train``).
+
+    ``discrete_codes = K > 0`` makes G a mixture of ``K`` generators that share every
+    weight but a first-layer bias per code (:func:`with_discrete_code`), in the spirit of
+    MGAN's parameter-shared generators (Hoang et al. 2018, arXiv:1708.02556).  A continuous
+    G maps the connected Gaussian latent space onto a connected set, so between the
+    disconnected modes of a mixture it must put samples on bridges (Khayatkhoei et al.
+    2018, arXiv:1806.00880; Tanielian et al. 2020, arXiv:2006.04596 bound that mass from
+    below); a discrete code lets it jump between modes.
+    """
 
     data_dim: int
     width: int = 128
@@ -109,9 +129,12 @@ class MLPGenerator(nn.Module):
     param_dtype: Any = jnp.float32
     batch_norm: bool = False
     kernel_init: Initializer = nn.initializers.lecun_normal()
+    discrete_codes: int = 0
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+        if self.discrete_codes:
+            z = with_discrete_code(z, self.discrete_codes)
         mlp = MLP(
             self.data_dim,
             self.width,
