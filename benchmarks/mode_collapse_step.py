@@ -40,7 +40,7 @@ def time_run(setup: str, method: str, steps: int, seeds: int, repeats: int) -> d
     args = mode_collapse.parse_args(
         ["--setup", setup, "--steps", str(steps), "--snapshots", "1", "--seeds", str(seeds)]
     )
-    spec = mode_collapse.METHODS[method]
+    spec = mode_collapse.method_for(method, args)
     mixture = mode_collapse.mixture_for("ring", mode_collapse.SETUPS[setup])
     tic = time.perf_counter()
     program = mode_collapse.compile_method(mixture, spec, args)

@@ -12,12 +12,18 @@ evaluated only, it never feeds back into training).
 Methods: the non-saturating GAN under alternating and simultaneous updates; and, under
 alternating updates, unrolled GAN (k = 5, arXiv:1611.02163), PacGAN2/3/4
 (arXiv:1712.04086), minibatch standard deviation (arXiv:1710.10196), R1 (arXiv:1801.04406)
-and WGAN-GP (arXiv:1704.00028).  ``pacgan4_codes`` (not in a setup's default list; name
-it with ``--methods``) is PacGAN4 with a generator that is a mixture of 8 weight-shared
-generators (:class:`~gan_jax.nets.mlp.MLPGenerator`'s ``discrete_codes``), aimed at the
-bridges a continuous generator draws between disconnected modes, which are what keeps
-PacGAN4 under 96 % high quality on the ring.  Measured, it does not thin them: without a
-term that pushes the codes apart, G does not use them to separate the modes (README).
+and WGAN-GP (arXiv:1704.00028).  Two methods (not in a setup's default list; name them
+with ``--methods``) aim at the bridges a continuous generator draws between disconnected
+modes, which are what keeps PacGAN4 under 96 % high quality on the ring:
+
+* ``pacgan4_codes``: PacGAN4 with a generator that is a mixture of 8 weight-shared
+  generators (:class:`~gan_jax.nets.mlp.MLPGenerator`'s ``discrete_codes``).  Measured, it
+  does not thin them: nothing pushes the codes apart, and G does not use them (README).
+* ``pacgan4_info``: the same, plus InfoGAN's code term (arXiv:1606.03657; MGAN's
+  classifier term, arXiv:1708.02556): D's recognition head predicts each packed fake's
+  code, and G and D both minimise its cross-entropy (λ = 1;
+  :func:`gan_jax.gan.gan_game`'s ``latent_codes``).  Each code then takes a mode of its
+  own, and no sample lies on a bridge (README).
 
 ``--setup`` picks the networks, mixtures, optimiser and length (:data:`SETUPS`):
 
@@ -78,6 +84,7 @@ class Method:
     r1_gamma: float = 0.0
     wgan_gp_weight: float = 0.0
     latent_codes: int = 0  # G a mixture of this many generators (MLPGenerator.discrete_codes)
+    code_weight: float = 0.0  # InfoGAN's weight λ on telling the codes apart (gan_game)
 
 
 METHODS: dict[str, Method] = {
@@ -87,7 +94,11 @@ METHODS: dict[str, Method] = {
     "pacgan2": Method("PacGAN2", pack=2),
     "pacgan3": Method("PacGAN3", pack=3),
     "pacgan4": Method("PacGAN4", pack=4),
-    "pacgan4_codes": Method("PacGAN4 + 8 codes", pack=4, latent_codes=8),
+    # "{codes}": the number of codes, 8 or --codes (method_for)
+    "pacgan4_codes": Method("PacGAN4 + {codes} codes", pack=4, latent_codes=8),
+    "pacgan4_info": Method(
+        "PacGAN4 + {codes} InfoGAN codes", pack=4, latent_codes=8, code_weight=1.0
+    ),
     "mbstd": Method("minibatch stddev", minibatch_std_group=4),
     "r1": Method("R1", r1_gamma=0.1),
     "wgan_gp": Method("WGAN-GP", wgan_gp_weight=0.1),
@@ -254,33 +265,39 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     )
     parser.add_argument("--beta1", type=float, default=None, help="Adam β₁ (default: the setup's)")
     parser.add_argument(
-        "--width", type=cli.positive_int, default=None, help="hidden units of G and of D"
-    )
-    parser.add_argument(
-        "--depth", type=cli.positive_int, default=None, help="hidden layers of G and of D"
-    )
-    parser.add_argument(
-        "--latent-dim",
-        type=cli.positive_int,
-        default=None,
-        help="z dimension (default: the setup's)",
-    )
-    parser.add_argument(
         "--snapshots",
         type=cli.positive_int,
         default=20,
         help="coverage is measured this many times over training",
     )
+    overrides = (  # unset: the setup's (or the method's) value
+        ("--width", cli.positive_int, "hidden units of G and of D"),
+        ("--depth", cli.positive_int, "hidden layers of G and of D"),
+        ("--latent-dim", cli.positive_int, "z dimension (default: the setup's)"),
+        ("--std", cli.positive_float, "σ of every mixture component (default: the setup's)"),
+        ("--codes", cli.positive_int, "discrete codes of pacgan4_codes, pacgan4_info (default 8)"),
+    )
+    for flag, kind, help_text in overrides:
+        parser.add_argument(flag, type=kind, default=None, help=help_text)
     args = parser.parse_args(argv)
     if not 0.0 <= args.ema_beta < 1.0:
         parser.error(f"--ema-beta must be in [0, 1), got {args.ema_beta}")
     if not 0.0 <= args.lr_final <= 1.0:
         parser.error(f"--lr-final must be in [0, 1], got {args.lr_final}")
     args = resolve(args)
-    codes = max(METHODS[name].latent_codes for name in args.methods)
+    codes = max(method_for(name, args).latent_codes for name in args.methods)
     if codes >= args.latent_dim:
         parser.error(f"{codes} latent codes need --latent-dim > {codes}, got {args.latent_dim}")
     return args
+
+
+def method_for(name: str, args: cli.argparse.Namespace) -> Method:
+    """``METHODS[name]`` with ``--codes`` for a method with discrete codes, labelled with
+    its number of codes."""
+    method = METHODS[name]
+    if method.latent_codes and args.codes:
+        method = dataclasses.replace(method, latent_codes=args.codes)
+    return dataclasses.replace(method, label=method.label.format(codes=method.latent_codes))
 
 
 def resolve(args: cli.argparse.Namespace) -> cli.argparse.Namespace:
@@ -306,9 +323,12 @@ def resolve(args: cli.argparse.Namespace) -> cli.argparse.Namespace:
     return args
 
 
-def mixture_for(kind: str, setup: Setup) -> data.GaussianMixture:
-    """The setup's ring or grid."""
-    return data.mixture_of_gaussians(kind, **(setup.ring if kind == "ring" else setup.grid))
+def mixture_for(kind: str, setup: Setup, std: float | None = None) -> data.GaussianMixture:
+    """The setup's ring or grid; ``std`` (``--std``) replaces its components' σ."""
+    shape = dict(setup.ring if kind == "ring" else setup.grid)
+    if std is not None:
+        shape["std"] = std
+    return data.mixture_of_gaussians(kind, **shape)
 
 
 def networks(method: Method, args: cli.argparse.Namespace) -> tuple[nn.Module, nn.Module]:
@@ -331,6 +351,7 @@ def networks(method: Method, args: cli.argparse.Namespace) -> tuple[nn.Module, n
         minibatch_std_group=method.minibatch_std_group,
         maxout_pieces=setup.d_maxout_pieces,
         kernel_init=kernel_init,
+        code_outputs=method.pack * method.latent_codes if method.code_weight else 0,
     )
     return generator, discriminator
 
@@ -363,6 +384,8 @@ def build(method: Method, args: cli.argparse.Namespace):
             penalties=[gan.wgan_gp(method.wgan_gp_weight)],
             latent_dim=args.latent_dim,
             pack=method.pack,
+            latent_codes=method.latent_codes if method.code_weight else 0,
+            code_weight=method.code_weight,
         )
     else:
         penalties = [gan.r1(method.r1_gamma)] if method.r1_gamma else []
@@ -372,6 +395,8 @@ def build(method: Method, args: cli.argparse.Namespace):
             penalties=penalties,
             latent_dim=args.latent_dim,
             pack=method.pack,
+            latent_codes=method.latent_codes if method.code_weight else 0,
+            code_weight=method.code_weight,
         )
     if setup.unroll_optimizer == "adam_d":
         # Metz et al.'s code: the inner steps are D's own Adam steps, from its moments.
@@ -506,8 +531,8 @@ def markdown_table(summary: dict[str, dict[str, dict]], num_modes: dict[str, int
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     shown = "ema_" if with_ema else ""  # the evaluated generator: the average when kept
     for kind, rows in summary.items():
-        for name, row in rows.items():
-            cells = [kind, METHODS[name].label]
+        for row in rows.values():
+            cells = [kind, row["label"]]
             for prefix in ("", "ema_") if with_ema else ("",):
                 cells += [
                     f"{_cell(row, prefix + 'modes')} / {num_modes[kind]}",
@@ -531,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     setup = SETUPS[args.setup]
     steps = dy.kept_steps(args.steps, args.every)
     metrics: dict = {"config": vars(args), "steps": steps, "results": {}, "seconds": {}}
-    mixtures = {kind: mixture_for(kind, setup) for kind in args.mixtures}
+    mixtures = {kind: mixture_for(kind, setup, args.std) for kind in args.mixtures}
     num_modes = {kind: mixture.num_modes for kind, mixture in mixtures.items()}
     jobs = [(kind, name) for kind in args.mixtures for name in args.methods]
     # the evaluated generator: the average when there is one
@@ -541,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 40 % of the time is compilation).
     with ThreadPoolExecutor(max_workers=1) as compiler:
         programs = [
-            compiler.submit(compile_method, mixtures[kind], METHODS[name], args)
+            compiler.submit(compile_method, mixtures[kind], method_for(name, args), args)
             for kind, name in jobs
         ]
         results = {}
@@ -560,14 +585,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         for prefix in ("", "ema_") if args.ema_beta else ("",):
             for quantity in ("modes", "high_quality"):
                 row[f"{prefix}{quantity}_over_steps"] = result[prefix + quantity].mean(axis=0)
+        label = row["label"] = method_for(name, args).label
         metrics["results"].setdefault(kind, {})[name] = row
-        label = METHODS[name].label
         curves[kind]["modes"][label] = result[shown + "modes"]
         curves[kind]["high_quality"][label] = 100.0 * result[shown + "high_quality"]
         snapshots[kind][label] = result[shown + "samples"][0]  # seed 0
     which = f"G's average (β = {args.ema_beta})" if args.ema_beta else "G"
     for kind, mixture in mixtures.items():
         spread = float(np.abs(np.asarray(mixture.centers)).max())
+        where = f"{args.setup} setup, {kind} (σ = {mixture.std:g})"
         plot_sample_snapshots(
             snapshots[kind],
             steps,
@@ -575,8 +601,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"{args.out}/snapshots_{kind}.png",
             limit=1.4 * spread + 0.2,
             columns=6,
-            title=f"{args.setup} setup, {kind}: 2,500 samples of {which}, seed 0 "
-            "(red ×: mode centres)",
+            title=f"{where}: 2,500 samples of {which}, seed 0 (red ×: mode centres)",
         )
         for quantity, ylabel, hline in (
             ("modes", "modes covered", {f"all {mixture.num_modes} modes": mixture.num_modes}),
@@ -587,8 +612,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 steps,
                 f"{args.out}/{FIGURE_NAMES[quantity]}_{kind}.png",
                 ylabel=ylabel,
-                title=f"{args.setup} setup, {kind}: {ylabel}, {which}\n"
-                f"(mean ± s.e. over {args.seeds} seeds)",
+                title=f"{where}: {ylabel}, {which}\n(mean ± s.e. over {args.seeds} seeds)",
                 hlines=hline,
             )
     metrics["total_seconds"] = round(time.time() - start, 1)

@@ -49,11 +49,22 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(USER_ERROR_EXIT_CODE)
 
 
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except ``None``: a flag that falls back on something
+    else (a setup's value) says so in its own help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """``argparse`` with a one-line error that points at ``--help`` instead of a usage dump."""
+    """``argparse`` with a one-line error that points at ``--help`` instead of a usage dump,
+    and every flag's default in ``--help`` (but ``None``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:

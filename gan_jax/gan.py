@@ -186,11 +186,25 @@ def gan_game(
     penalties: Sequence[Penalty] = (),
     latent_dim: int = 2,
     pack: int = 1,
+    latent_codes: int = 0,
+    code_weight: float = 1.0,
 ) -> Game:
     """The game of a GAN: ``g`` and ``d`` are the flax variables of G and D.
 
     * ``loss_g(g, d, batch) = g_loss(D(pack(G(z))))``
     * ``loss_d(g, d, batch) = d_loss(D(pack(x)), D(pack(G(z)))) + Σ penalties``
+
+    ``latent_codes = K > 0`` adds InfoGAN's categorical code (Chen et al. 2016,
+    arXiv:1606.03657), for a G that reads one (:func:`gan_jax.nets.mlp.with_discrete_code`:
+    the code of ``z`` is ``c = argmax z[:, :K]``).  D then returns ``(logits, code_logits)``,
+    ``code_logits`` of shape ``(N/m, m·K)``: its recognition head Q, sharing D's body as in
+    InfoGAN, predicts the code of each of the ``m`` samples in a pack (for sample ``m·i + j``,
+    entries ``j·K … j·K + K − 1`` of row ``i``).  Both losses add ``code_weight · L_I`` with
+    ``L_I = −mean log Q(c | G(z, c))`` on the fakes
+    (:func:`gan_jax.losses.mutual_information_penalty`): G and Q together maximise the lower
+    bound ``H(c) − L_I`` on the mutual information ``I(c; G(z, c))``, so G must make its
+    codes distinguishable, which is MGAN's classifier term for its mixture of generators
+    (Hoang et al. 2018, arXiv:1708.02556).  D's real-sample code predictions are unused.
 
     ``batch = {"real": x, "key": key}`` with a
     typed key (``jax.random.key``), and optionally ``"context"``: keyword arguments both
@@ -202,18 +216,39 @@ def gan_game(
     ``has_aux=True``; for params-only networks the model state is empty.
     """
 
+    if latent_codes < 0:
+        raise ValueError(f"latent_codes must be ≥ 0, got {latent_codes}")
+
+    def latent_batch(batch: dict) -> Array:
+        return latents(jax.random.fold_in(batch["key"], 0), batch["real"].shape[0], latent_dim)
+
     def fake_samples(g: PyTree, batch: dict) -> tuple[Array, dict]:
-        z = latents(jax.random.fold_in(batch["key"], 0), batch["real"].shape[0], latent_dim)
         noise = {"noise": jax.random.fold_in(batch["key"], 2)}
-        return apply_model(generator, g, z, rngs=noise, **batch.get("context", {}))
+        context = batch.get("context", {})
+        return apply_model(generator, g, latent_batch(batch), rngs=noise, **context)
+
+    def score_all(d: PyTree, x: Array, batch: dict) -> tuple[Any, dict]:
+        return apply_model(discriminator, d, pack_samples(x, pack), **batch.get("context", {}))
+
+    def logits_of(outputs: Any) -> Array:
+        return outputs[0] if latent_codes else outputs
 
     def score(d: PyTree, x: Array, batch: dict) -> tuple[Array, dict]:
-        return apply_model(discriminator, d, pack_samples(x, pack), **batch.get("context", {}))
+        outputs, state = score_all(d, x, batch)
+        return logits_of(outputs), state
+
+    def with_code_penalty(loss: Array, fake_outputs: Any, batch: dict) -> Array:
+        if not latent_codes:
+            return loss  # not even a + 0: the plain game's program is unchanged
+        code = jnp.argmax(latent_batch(batch)[:, :latent_codes], axis=-1)
+        code_logits = fake_outputs[1].reshape(code.shape[0], latent_codes)
+        prediction = losses.CategoricalCode(code_logits)
+        return loss + code_weight * losses.mutual_information_penalty([code], [prediction])
 
     def loss_g(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
         fake, g_state = fake_samples(g, batch)
-        fake_logits, _ = score(d, fake, batch)
-        return g_loss(fake_logits), g_state
+        fake_outputs, _ = score_all(d, fake, batch)
+        return with_code_penalty(g_loss(logits_of(fake_outputs)), fake_outputs, batch), g_state
 
     def loss_d(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
         real = batch["real"]
@@ -221,8 +256,9 @@ def gan_game(
         # generator loss differentiates D's update through them.
         fake, _ = fake_samples(g, batch)
         real_logits, d_state = score(d, real, batch)
-        fake_logits, d_state = score(Game.absorb(d, d_state), fake, batch)
-        total = d_loss(real_logits, fake_logits)
+        fake_outputs, d_state = score_all(Game.absorb(d, d_state), fake, batch)
+        fake_logits = logits_of(fake_outputs)
+        total = with_code_penalty(d_loss(real_logits, fake_logits), fake_outputs, batch)
         if penalties:
             frozen = Game.absorb(d, d_state)
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import cli, gan
+from gan_jax import cli, gan, losses
 
 
 def run_module(module, args, env, cwd, timeout=600):
@@ -267,6 +267,42 @@ def test_mode_collapse_pacgan_setup_builds_the_papers_networks_and_settings():
         np.testing.assert_allclose(update, expected, rtol=1e-5)
 
 
+def test_mode_collapse_infogan_method_builds_the_code_head_and_adds_the_code_term():
+    """``pacgan4_info``: G reads 8 codes, D has 1 + 4 × 8 outputs (a code per packed sample)
+    and G's loss is the non-saturating loss plus InfoGAN's cross-entropy of each fake's
+    code (λ = 1), computed here by hand from the networks the method builds."""
+    from experiments import mode_collapse
+
+    method = mode_collapse.METHODS["pacgan4_info"]
+    args = mode_collapse.parse_args(["--methods", "pacgan4_info", "--width", "16"])
+    game, _, G, D = mode_collapse.build(method, args)
+    assert (G.discrete_codes, D.code_outputs) == (8, 32)
+    real = mode_collapse.mixture_for("ring", mode_collapse.SETUPS["default"])
+    batch = {"real": real.sample(jax.random.key(0), 16), "key": jax.random.key(1)}
+    g, d = gan.init_players(G, D, jax.random.key(2), batch["real"], args.latent_dim, 4)
+    assert d["params"]["mlp"]["head"]["kernel"].shape == (16, 33)
+    more = mode_collapse.parse_args(["--methods", "pacgan4_info", "vanilla_alt", "--codes", "25"])
+    assert mode_collapse.method_for("pacgan4_info", more).latent_codes == 25
+    assert mode_collapse.method_for("pacgan4_info", more).label == "PacGAN4 + 25 InfoGAN codes"
+    assert mode_collapse.method_for("vanilla_alt", more).latent_codes == 0
+    # --std replaces the setup's σ (PacGAN's grid: 0.05) and keeps the modes' centres
+    grid = mode_collapse.mixture_for("grid", mode_collapse.SETUPS["default"])
+    wider = mode_collapse.mixture_for("grid", mode_collapse.SETUPS["default"], std=0.05)
+    assert (grid.std, wider.std) == (0.02, 0.05)
+    np.testing.assert_array_equal(wider.centers, grid.centers)
+
+    @jax.jit
+    def by_hand(g, d):
+        z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (16, args.latent_dim))
+        logits, code_logits = D.apply(d, gan.pack_samples(G.apply(g, z), 4))
+        log_q = jax.nn.log_softmax(code_logits.reshape(16, 8))
+        code = jnp.argmax(z[:, :8], axis=-1)
+        return losses.modified_generator_loss(logits) - jnp.mean(log_q[jnp.arange(16), code])
+
+    loss_g = jax.jit(lambda g, d: game.loss_g(g, d, batch)[0])(g, d)
+    np.testing.assert_allclose(loss_g, by_hand(g, d), rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "args,needle",
     [
@@ -276,6 +312,7 @@ def test_mode_collapse_pacgan_setup_builds_the_papers_networks_and_settings():
         (["--setup", "veegan"], "invalid choice: 'veegan'"),
         (["--ema-beta", "1"], "--ema-beta must be in [0, 1)"),
         (["--methods", "pacgan4_codes", "--latent-dim", "8"], "codes need --latent-dim > 8"),
+        (["--methods", "pacgan4_info", "--codes", "25", "--latent-dim", "16"], "> 25, got 16"),
     ],
 )
 def test_mode_collapse_user_errors(args, needle):

@@ -14,7 +14,7 @@ from gan_jax import data, gan, losses
 from gan_jax import dynamics as dy
 from gan_jax.dynamics.game import Game, fold_batch
 from gan_jax.nets.layers import MinibatchStdDev
-from gan_jax.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan_jax.nets.mlp import MLP, MLPDiscriminator, MLPGenerator
 
 LATENT = 3
 
@@ -310,6 +310,75 @@ def test_pacgan_discriminator_scores_concatenated_packs():
     assert real_logits.shape == (16,)
     expected = losses.minimax_discriminator_loss(real_logits, fake_logits)
     np.testing.assert_allclose(game.losses(g, d, batch)[1], expected, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- InfoGAN codes
+
+
+class _IdentityGenerator(nn.Module):
+    """G(z) = z, so a fake's code logits below are its own latent."""
+
+    @nn.compact
+    def __call__(self, z):
+        return z
+
+
+class _PackIsCodeLogits(nn.Module):
+    """D whose logit is ``pack · w`` and whose code logits are the pack itself."""
+
+    @nn.compact
+    def __call__(self, x):
+        w = self.param("w", nn.initializers.normal(1.0), (x.shape[-1],), jnp.float64)
+        return x @ w, x
+
+
+@pytest.mark.parametrize("pack", [1, 2])
+def test_infogan_code_term_is_the_cross_entropy_of_each_samples_code(pack):
+    """With ``G(z) = z`` and Q's logits equal to the (packed) input, Q's logits for fake
+    ``n`` are ``z_n`` itself exactly when the game unpacks Q's outputs in pack order, and
+    the code term is then ``λ·mean_n(logsumexp z_n − max z_n)`` (the code is ``argmax z_n``);
+    both players' losses add it."""
+    codes, weight = 4, 0.5
+    G, D = _IdentityGenerator(), _PackIsCodeLogits()
+    real = jax.random.normal(jax.random.key(0), (32, codes), jnp.float64)
+    batch = {"real": real, "key": jax.random.key(1)}
+    g, d = gan.init_players(G, D, jax.random.key(2), real, codes, pack)
+    game = gan.gan_game(G, D, latent_dim=codes, pack=pack, latent_codes=codes, code_weight=weight)
+    z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, codes))
+    code_term = weight * jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.max(z, axis=-1))
+    w = d["params"]["w"]
+    fake_logits = gan.pack_samples(z, pack) @ w
+    real_logits = gan.pack_samples(real, pack) @ w
+    loss_g, loss_d = game.losses(g, d, batch)
+    np.testing.assert_allclose(
+        loss_g, losses.modified_generator_loss(fake_logits) + code_term, rtol=1e-12
+    )
+    expected_d = losses.minimax_discriminator_loss(real_logits, fake_logits) + code_term
+    np.testing.assert_allclose(loss_d, expected_d, rtol=1e-12)
+
+
+def test_mlp_discriminator_code_head_shares_the_logit_layer():
+    """``code_outputs = n``: D's last layer has ``1 + n`` units on D's body; the logit is
+    a one-output D with the head's first column, the code logits an ``n``-output MLP with
+    the other columns."""
+    x = jax.random.normal(jax.random.key(0), (6, 2))
+    D = MLPDiscriminator(width=8, depth=2, code_outputs=3)
+    d = D.init(jax.random.key(1), x)
+    logits, code_logits = D.apply(d, x)
+    assert logits.shape == (6,) and code_logits.shape == (6, 3)
+    body = d["params"]["mlp"]
+
+    def with_head(columns: slice) -> dict:
+        return {**body, "head": jax.tree.map(lambda a: a[..., columns], body["head"])}
+
+    single = MLPDiscriminator(width=8, depth=2).apply(
+        {"params": {"mlp": with_head(slice(0, 1))}}, x
+    )
+    # float64: a 1-column and a 4-column product differ only in summation order (~1e-16)
+    np.testing.assert_allclose(single, logits, rtol=1e-12, atol=1e-15)
+    code_only = MLP(3, width=8, depth=2, activation="leaky_relu")
+    codes = code_only.apply({"params": with_head(slice(1, None))}, x)
+    np.testing.assert_allclose(codes, code_logits, rtol=1e-12, atol=1e-15)
 
 
 # --------------------------------------------------------------------------- minibatch stddev

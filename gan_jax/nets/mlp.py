@@ -154,6 +154,11 @@ class MLPDiscriminator(nn.Module):
 
     LeakyReLU(0.2) by default, following DCGAN (arXiv:1511.06434); ``maxout_pieces``,
     ``minibatch_std_group`` and ``kernel_init`` as in :class:`MLP`.
+
+    ``code_outputs = n > 0`` adds InfoGAN's recognition head Q on D's body (Chen et al.
+    2016, arXiv:1606.03657): the last layer has ``1 + n`` outputs and D returns
+    ``(logits (batch,), code_logits (batch, n))``, the form
+    :func:`gan_jax.gan.gan_game` with ``latent_codes`` expects (``n = pack × codes``).
     """
 
     width: int = 128
@@ -163,11 +168,12 @@ class MLPDiscriminator(nn.Module):
     param_dtype: Any = jnp.float32
     maxout_pieces: int = 0
     kernel_init: Initializer = nn.initializers.lecun_normal()
+    code_outputs: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array) -> jax.Array | tuple[jax.Array, jax.Array]:
         mlp = MLP(
-            1,
+            1 + self.code_outputs,
             self.width,
             self.depth,
             self.activation,
@@ -177,4 +183,7 @@ class MLPDiscriminator(nn.Module):
             kernel_init=self.kernel_init,
             name="mlp",
         )
-        return mlp(x)[:, 0]
+        outputs = mlp(x)
+        if self.code_outputs:
+            return outputs[:, 0], outputs[:, 1:]
+        return outputs[:, 0]
