@@ -86,6 +86,11 @@ class Method:
     latent_codes: int = 0  # G a mixture of this many generators (MLPGenerator.discrete_codes)
     code_weight: float = 0.0  # InfoGAN's weight λ on telling the codes apart (gan_game)
 
+    @property
+    def info_codes(self) -> int:
+        """The codes D's head predicts (gan_game's ``latent_codes``): with a code term only."""
+        return self.latent_codes if self.code_weight else 0
+
 
 METHODS: dict[str, Method] = {
     "vanilla_alt": Method("vanilla (alt.)"),
@@ -351,7 +356,7 @@ def networks(method: Method, args: cli.argparse.Namespace) -> tuple[nn.Module, n
         minibatch_std_group=method.minibatch_std_group,
         maxout_pieces=setup.d_maxout_pieces,
         kernel_init=kernel_init,
-        code_outputs=method.pack * method.latent_codes if method.code_weight else 0,
+        code_outputs=method.pack * method.info_codes,
     )
     return generator, discriminator
 
@@ -376,28 +381,22 @@ def build(method: Method, args: cli.argparse.Namespace):
     generator, discriminator = networks(method, args)
     opt_g, opt_d = optimizers(args)
     if method.wgan_gp_weight:
-        game = gan.gan_game(
-            generator,
-            discriminator,
-            g_loss=losses.wasserstein_generator_loss,
-            d_loss=losses.wasserstein_discriminator_loss,
-            penalties=[gan.wgan_gp(method.wgan_gp_weight)],
-            latent_dim=args.latent_dim,
-            pack=method.pack,
-            latent_codes=method.latent_codes if method.code_weight else 0,
-            code_weight=method.code_weight,
-        )
+        g_loss, d_loss = losses.wasserstein_generator_loss, losses.wasserstein_discriminator_loss
+        penalties = [gan.wgan_gp(method.wgan_gp_weight)]
     else:
+        g_loss, d_loss = losses.modified_generator_loss, losses.minimax_discriminator_loss
         penalties = [gan.r1(method.r1_gamma)] if method.r1_gamma else []
-        game = gan.gan_game(
-            generator,
-            discriminator,
-            penalties=penalties,
-            latent_dim=args.latent_dim,
-            pack=method.pack,
-            latent_codes=method.latent_codes if method.code_weight else 0,
-            code_weight=method.code_weight,
-        )
+    game = gan.gan_game(
+        generator,
+        discriminator,
+        g_loss=g_loss,
+        d_loss=d_loss,
+        penalties=penalties,
+        latent_dim=args.latent_dim,
+        pack=method.pack,
+        latent_codes=method.info_codes,
+        code_weight=method.code_weight,
+    )
     if setup.unroll_optimizer == "adam_d":
         # Metz et al.'s code: the inner steps are D's own Adam steps, from its moments.
         game = gan.unrolled(game, opt_d, method.unroll_steps, optimizer_state="discriminator")

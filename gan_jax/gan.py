@@ -222,10 +222,9 @@ def gan_game(
     def latent_batch(batch: dict) -> Array:
         return latents(jax.random.fold_in(batch["key"], 0), batch["real"].shape[0], latent_dim)
 
-    def fake_samples(g: PyTree, batch: dict) -> tuple[Array, dict]:
+    def fake_samples(g: PyTree, z: Array, batch: dict) -> tuple[Array, dict]:
         noise = {"noise": jax.random.fold_in(batch["key"], 2)}
-        context = batch.get("context", {})
-        return apply_model(generator, g, latent_batch(batch), rngs=noise, **context)
+        return apply_model(generator, g, z, rngs=noise, **batch.get("context", {}))
 
     def score_all(d: PyTree, x: Array, batch: dict) -> tuple[Any, dict]:
         return apply_model(discriminator, d, pack_samples(x, pack), **batch.get("context", {}))
@@ -237,28 +236,30 @@ def gan_game(
         outputs, state = score_all(d, x, batch)
         return logits_of(outputs), state
 
-    def with_code_penalty(loss: Array, fake_outputs: Any, batch: dict) -> Array:
+    def with_code_penalty(loss: Array, fake_outputs: Any, z: Array) -> Array:
         if not latent_codes:
             return loss  # not even a + 0: the plain game's program is unchanged
-        code = jnp.argmax(latent_batch(batch)[:, :latent_codes], axis=-1)
+        code = jnp.argmax(z[:, :latent_codes], axis=-1)
         code_logits = fake_outputs[1].reshape(code.shape[0], latent_codes)
         prediction = losses.CategoricalCode(code_logits)
         return loss + code_weight * losses.mutual_information_penalty([code], [prediction])
 
     def loss_g(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
-        fake, g_state = fake_samples(g, batch)
+        z = latent_batch(batch)
+        fake, g_state = fake_samples(g, z, batch)
         fake_outputs, _ = score_all(d, fake, batch)
-        return with_code_penalty(g_loss(logits_of(fake_outputs)), fake_outputs, batch), g_state
+        return with_code_penalty(g_loss(logits_of(fake_outputs)), fake_outputs, z), g_state
 
     def loss_d(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
         real = batch["real"]
         # No stop_gradient on the fakes: D's gradient is taken w.r.t. d only, and an unrolled
         # generator loss differentiates D's update through them.
-        fake, _ = fake_samples(g, batch)
+        z = latent_batch(batch)
+        fake, _ = fake_samples(g, z, batch)
         real_logits, d_state = score(d, real, batch)
         fake_outputs, d_state = score_all(Game.absorb(d, d_state), fake, batch)
         fake_logits = logits_of(fake_outputs)
-        total = with_code_penalty(d_loss(real_logits, fake_logits), fake_outputs, batch)
+        total = with_code_penalty(d_loss(real_logits, fake_logits), fake_outputs, z)
         if penalties:
             frozen = Game.absorb(d, d_state)
 
