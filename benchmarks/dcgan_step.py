@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from benchmarks.timing import time_chunks
+from gan_jax import cli
 from gan_jax.image_gan import ImageGANConfig, build_image_gan, parameter_count
 from gan_jax.train import make_chunk
 
@@ -54,9 +55,7 @@ def time_torch(python: str, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument(
         "--upsample", choices=("auto", "subpixel", "overlap_add", "transpose"), default="auto"

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
-import torch
-from torch import nn
+try:
+    import torch
+    from torch import nn
+except ModuleNotFoundError:  # --help works without it; main() names the fix
+    torch = nn = None
 
 
 def generator(z_dim: int, channels: int, width: int = 64) -> nn.Module:
@@ -53,11 +57,15 @@ def discriminator(channels: int, width: int = 64) -> nn.Module:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=5)
+    # plain argparse: this script runs in a virtualenv of its own, without gan_jax
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="images per step")
+    parser.add_argument("--channels", type=int, default=1, help="image channels")
+    parser.add_argument("--steps", type=int, default=50, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument(
         "--reuse-fakes",
         action="store_true",
@@ -65,6 +73,9 @@ def main() -> None:
         "forward per step instead of two)",
     )
     args = parser.parse_args()
+    if torch is None:
+        print("error: this baseline needs PyTorch: pip install torch numpy", file=sys.stderr)
+        raise SystemExit(2)
     torch.manual_seed(0)
     z_dim = 100
     net_g, net_d = generator(z_dim, args.channels), discriminator(args.channels)

@@ -9,7 +9,6 @@ included) and the median of ``--repeats`` further calls.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -18,7 +17,7 @@ import time
 
 import jax
 
-from gan_jax import metrics
+from gan_jax import cli, metrics
 
 
 def seconds(fn, repeats: int) -> dict[str, float]:
@@ -34,7 +33,7 @@ def seconds(fn, repeats: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)

@@ -11,7 +11,6 @@ product, the products ARPACK asked for, total seconds and the eigenvalues.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -20,13 +19,14 @@ import time
 import jax
 import numpy as np
 
+from gan_jax import cli
 from gan_jax.dynamics.spectrum import FlatGame, game_eigenvalues
 from gan_jax.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--tol", type=float, default=1e-3, help="ARPACK's relative accuracy")

@@ -10,21 +10,19 @@ JSON object with the configuration, compile seconds, steps/s and images/s.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import jax
 
 from benchmarks.timing import report, time_chunks
+from gan_jax import cli
 from gan_jax.lag import LAGConfig, build_lag
 from gan_jax.train import make_chunk
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     defaults = LAGConfig()
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--filters", type=int, default=defaults.filters)

@@ -13,7 +13,6 @@ the setup's full training length would take at that rate.  Coverage scoring is l
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -66,7 +65,7 @@ def time_run(setup: str, method: str, steps: int, seeds: int, repeats: int) -> d
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mode_collapse_step")
+    parser = cli.ArgumentParser(prog="python -m benchmarks.mode_collapse_step")
     parser.add_argument("--runs", nargs="+", default=list(DEFAULT_RUNS), help="setup/method")
     parser.add_argument("--steps", type=cli.positive_int, default=1000)
     parser.add_argument("--seeds", type=cli.positive_int, default=5)

@@ -12,7 +12,6 @@ compile seconds, steps/s and images/s, and the seconds the default schedule spen
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -20,15 +19,14 @@ import sys
 import jax
 
 from benchmarks.timing import time_chunks
+from gan_jax import cli
 from gan_jax.image_gan import parameter_count
 from gan_jax.progressive_gan import ProgressiveConfig, ProgressiveGAN
 from gan_jax.train import make_chunk
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--loss", default="wgan-gp", choices=("wgan-gp", "ns-r1"))

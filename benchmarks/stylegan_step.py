@@ -13,21 +13,19 @@ configuration, compile seconds, steps/s and images/s.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import jax
 
 from benchmarks.timing import report, time_chunks
+from gan_jax import cli
 from gan_jax.stylegan import StyleGANConfig, build_stylegan
 from gan_jax.train import make_chunk
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)

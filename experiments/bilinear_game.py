@@ -32,7 +32,9 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     parser = cli.ArgumentParser(
         prog="python -m experiments.bilinear_game", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--out", default="figures/bilinear_game", help="output folder")
+    parser.add_argument(
+        "--out", type=cli.output_directory, default="runs/bilinear_game", help="output folder"
+    )
     parser.add_argument(
         "--eta", type=cli.positive_float, default=0.1, help="step size of the trajectory figures"
     )

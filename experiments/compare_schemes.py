@@ -35,7 +35,11 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         prog="python -m experiments.compare_schemes", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "--schemes", nargs="+", default=list(DEFAULT_SCHEMES), help=f"any of {', '.join(SCHEMES)}"
+        "--schemes",
+        nargs="+",
+        type=cli.choice("scheme", tuple(SCHEMES)),
+        default=list(DEFAULT_SCHEMES),
+        help=f"any of {', '.join(SCHEMES)}",
     )
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--steps", type=cli.positive_int, default=1500)
@@ -43,8 +47,8 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     parser.add_argument("--batch-size", type=cli.positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-samples", type=cli.positive_int, default=1000)
-    parser.add_argument("--workdir", default="runs/compare_schemes")
-    parser.add_argument("--out", default="figures/compare_schemes")
+    parser.add_argument("--workdir", type=cli.output_directory, default="runs/compare_schemes")
+    parser.add_argument("--out", type=cli.output_directory, default="runs/compare_schemes/figures")
     parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
@@ -52,9 +56,6 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
-    unknown = [s for s in args.schemes if s not in SCHEMES]
-    if unknown:
-        raise cli.UserError(f"unknown scheme(s) {unknown}; choose from: {', '.join(SCHEMES)}")
     results, histories, floor = {}, {}, None
     for scheme in args.schemes:
         workdir = os.path.join(args.workdir, scheme)
@@ -107,8 +108,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "best_fcd": float(best["fcd"]),
             "best_fcd_step": best["step"],
             "seconds": metrics["seconds_this_session"],
-            "final_loss_d": metrics["final_loss_d"],
-            "final_loss_g": metrics["final_loss_g"],
+            "loss_d_mean_last_100_steps": metrics["loss_d_mean_last_100_steps"],
+            "loss_g_mean_last_100_steps": metrics["loss_g_mean_last_100_steps"],
         }
         shutil.copyfile(
             os.path.join(out, "samples.png"), os.path.join(args.out, f"samples_{scheme}.png")

@@ -31,7 +31,9 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     parser = cli.ArgumentParser(
         prog="python -m experiments.dirac_gan", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--out", default="figures/dirac_gan", help="output folder")
+    parser.add_argument(
+        "--out", type=cli.output_directory, default="runs/dirac_gan", help="output folder"
+    )
     parser.add_argument("--h", type=cli.positive_float, default=0.2, help="step size")
     parser.add_argument("--steps", type=cli.positive_int, default=500)
     parser.add_argument(

@@ -9,13 +9,26 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from experiments.runner import add_fit_flags
+from experiments.runner import RunPlan, add_fit_flags, plan_run
 from gan_jax import cli, data, train
 from gan_jax.feature_classifier import load_classifier, save_classifier
 from gan_jax.feature_gan import FeatureGANConfig
 from gan_jax.plotting import plot_curves
 
 FROZEN_DIR = "feature_network"
+# the flags that define a run of either experiment; --resume refuses to change them
+RUN_DEFINING = (
+    "dataset",
+    "feature_steps",
+    "width",
+    "latent_dim",
+    "feature_weight",
+    "diversity_weight",
+    "batch_size",
+    "lr",
+    "scheme",
+    "seed",
+)
 
 
 def build_parser(
@@ -40,10 +53,10 @@ def build_parser(
     )
     add("--width", type=cli.positive_int, default=defaults.width, help="G's and D's width")
     add("--latent-dim", type=cli.positive_int, default=defaults.latent_dim)
-    add("--feature-weight", type=float, default=defaults.feature_weight, help="λ")
+    add("--feature-weight", type=cli.non_negative_float, default=defaults.feature_weight, help="λ")
     add(
         "--diversity-weight",
-        type=float,
+        type=cli.non_negative_float,
         default=diversity_weight,
         help="weight of the mode-seeking term (arXiv:1903.05628)",
     )
@@ -54,9 +67,17 @@ def build_parser(
         lr=defaults.lr,
         scheme=defaults.scheme,
         workdir=os.path.join("runs", f"{name}_digits"),
-        out=os.path.join("figures", name),
     )
     return parser
+
+
+def plan(args: Any, run_defining: tuple[str, ...] = ()) -> RunPlan:
+    """:func:`experiments.runner.plan_run` of the command (its ``RUN_DEFINING`` plus the
+    experiment's ``run_defining``); ``args.workdir`` and ``args.out`` become the checked
+    absolute paths."""
+    checked = plan_run(args, args.workdir, args.out, (*RUN_DEFINING, *run_defining))
+    args.workdir, args.out = checked.workdir, checked.out
+    return checked
 
 
 def gan_config(args: Any, channels: int) -> FeatureGANConfig:
@@ -73,15 +94,17 @@ def gan_config(args: Any, channels: int) -> FeatureGANConfig:
 
 
 def frozen_network(
-    workdir: str, resume: bool, train_fn: Callable[[], tuple[Any, dict, dict]]
+    run: RunPlan, train_fn: Callable[[], tuple[Any, dict, dict]]
 ) -> tuple[Any, dict, dict]:
     """The run's frozen feature network: ``(model, params, meta)`` restored from
-    ``workdir/feature_network`` on ``--resume``, else ``train_fn()`` (its ``meta`` must hold
-    what :func:`gan_jax.feature_classifier.load_classifier` needs) saved there first."""
-    directory = os.path.join(workdir, FROZEN_DIR)
-    if resume:
+    ``<workdir>/feature_network`` on ``--resume``, else ``train_fn()`` (its ``meta`` must hold
+    what :func:`gan_jax.feature_classifier.load_classifier` needs) saved there first (the
+    run's first write: :meth:`~experiments.runner.RunPlan.start`)."""
+    directory = os.path.join(run.workdir, FROZEN_DIR)
+    if run.resume:
         return load_classifier(directory)
     model, params, meta = train_fn()
+    run.start()
     save_classifier(directory, params, meta)
     return model, params, meta
 

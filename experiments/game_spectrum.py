@@ -57,7 +57,7 @@ def build_parser() -> cli.ArgumentParser:
     add("--lanczos-steps", type=cli.positive_int, default=40, help="Hessian-vector products")
     add("--path-points", type=cli.positive_int, default=21, help="α values on [−0.5, 1.5]")
     add("--seed", type=int, default=0, help="the runs' --seed (their initial parameters)")
-    add("--out", default=os.path.join("figures", "game_spectrum"))
+    add("--out", type=cli.output_directory, default=os.path.join("runs", "game_spectrum"))
     add("--no-progress", action="store_true", help="no progress bar")
     add("--replot", action="store_true", help="redraw the figures from --out's metrics.json")
     return parser

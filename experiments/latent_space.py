@@ -68,7 +68,7 @@ def build_parser() -> cli.ArgumentParser:
         prog="python -m experiments.latent_space", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--workdir", default="runs/dcgan_digits", help="a train_dcgan run")
-    parser.add_argument("--out", default="figures/latent_space")
+    parser.add_argument("--out", type=cli.output_directory, default="runs/latent_space")
     parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
     parser.add_argument("--train-steps", type=cli.positive_int, default=2500,
                         help="train_dcgan steps when --workdir holds no checkpoint (the main "

@@ -205,7 +205,9 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     parser = cli.ArgumentParser(
         prog="python -m experiments.mode_collapse", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--out", default="figures/mode_collapse", help="output folder")
+    parser.add_argument(
+        "--out", type=cli.output_directory, default="runs/mode_collapse", help="output folder"
+    )
     parser.add_argument(
         "--setup",
         choices=list(SETUPS),

@@ -59,6 +59,7 @@ from gan_jax.metrics import frechet_feature_distance, mean_and_standard_error
 from gan_jax.plotting import plot_image_rows
 
 EMBEDDING_DIM = 32
+RUN_DEFINING = ("condition_layer", "condition_noise", "unseen")  # besides feature_common's
 FIGURE_SAMPLES = 8
 
 
@@ -73,7 +74,12 @@ def build_parser() -> cli.ArgumentParser:
         default="penultimate",
         help="the metric network's output, or its penultimate features (both unit-norm)",
     )
-    add("--condition-noise", type=float, default=0.5, help="σ of the condition augmentation")
+    add(
+        "--condition-noise",
+        type=cli.non_negative_float,
+        default=0.5,
+        help="σ of the condition augmentation",
+    )
     add("--unseen", type=int, nargs="+", default=[7, 8, 9], help="classes held out of training")
     add("--sets", type=cli.positive_int, default=40, help="exemplar sets per class and k")
     add("--per-set", type=cli.positive_int, default=5, help="samples per exemplar set")
@@ -93,6 +99,7 @@ def subset(dataset: data.ImageDataset, mask: np.ndarray) -> data.ImageDataset:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    run = feature_common.plan(args, RUN_DEFINING)
     train_set = data.load_dataset(args.dataset, 32, "train", args.data_dir)
     test_set = data.load_dataset(args.dataset, 32, "test", args.data_dir)
     classes = train_set.num_classes
@@ -112,9 +119,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         )  # fmt: skip
         return model, params, {"num_classes": EMBEDDING_DIM, "image_shape": [32, 32, 1]}
 
-    embedder, embedder_params, _ = feature_common.frozen_network(
-        args.workdir, args.resume, train_frozen
-    )
+    embedder, embedder_params, _ = feature_common.frozen_network(run, train_frozen)
 
     def embed(images: jax.Array) -> jax.Array:
         if args.condition_layer == "embedding":
@@ -135,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     config = feature_common.gan_config(args, train_set.image_shape[-1])
     model = build_feature_gan(config, seen_train.images, conditions, key, embedding_loss)
     result, seconds = fit_without_evaluation(
-        model.step, model.state, args.workdir, args, f"OpenGAN {args.dataset}"
+        model.step, model.state, run, args, f"OpenGAN {args.dataset}"
     )
     g = result.state.extra["g_ema"]
     embed_jit, classify = jax.jit(embed), jax.jit(evaluator.apply)

@@ -42,7 +42,12 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     parser = cli.ArgumentParser(
         prog="python -m experiments.optimal_discriminator", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--out", default="figures/optimal_discriminator", help="output folder")
+    parser.add_argument(
+        "--out",
+        type=cli.output_directory,
+        default="runs/optimal_discriminator",
+        help="output folder",
+    )
     parser.add_argument(
         "--mus",
         type=float,

@@ -22,8 +22,10 @@ trainer's own figures.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -32,10 +34,11 @@ import jax
 import numpy as np
 
 from gan_jax import cli, data, parallel, train
-from gan_jax.checkpoint import CheckpointError
+from gan_jax.checkpoint import CheckpointError, saved_steps
 from gan_jax.dynamics.game import GameState
 from gan_jax.feature_classifier import ClassifierMetrics, load_classifier
 from gan_jax.gan import latents
+from gan_jax.image_gan import SCHEMES as SCHEME_BUILDERS
 from gan_jax.plotting import plot_classifier_metrics, plot_curves, save_image_grid
 
 # Flags that define every model's run; --resume refuses to change them.
@@ -51,6 +54,9 @@ RUN_DEFINING = (
     "max_examples",
 )
 NUM_SAMPLES = 100
+SCHEMES = tuple(SCHEME_BUILDERS)
+CONFIG_FILE = "config.json"
+LOSS_WINDOW = 100  # metrics.json's loss_*_mean_last_100_steps: the steps averaged
 
 
 class Trainer(Protocol):
@@ -102,20 +108,33 @@ def build_parser(
     parser.add_argument("--batch-size", type=cli.positive_int, default=batch_size)
     parser.add_argument(
         "--scheme",
+        type=cli.choice("scheme", SCHEMES),
         default="alternating",
-        help="alternating, simultaneous, extragradient, optimistic or consensus",
+        help=f"one of {', '.join(SCHEMES)}",
     )
-    parser.add_argument("--loss", default=loss, help=f"one of {', '.join(losses)}")
+    parser.add_argument(
+        "--loss", type=cli.choice("loss", losses), default=loss, help=f"one of {', '.join(losses)}"
+    )
     parser.add_argument("--lr-g", type=cli.positive_float, default=lr, help="G's Adam rate")
     parser.add_argument("--lr-d", type=cli.positive_float, default=lr, help="D's Adam rate")
-    parser.add_argument("--beta1", type=float, default=beta1, help="Adam β₁ of both players")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", default=None, help="checkpoints (default runs/<model>_<data>)")
-    parser.add_argument("--out", default=None, help="figures + metrics.json")
+    parser.add_argument("--beta1", type=cli.decay_rate, default=beta1, help="Adam β₁ of both")
+    parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    parser.add_argument(
+        "--workdir",
+        type=cli.output_directory,
+        default=None,
+        help="checkpoints, metrics.jsonl, config.json (default runs/<model>_<dataset>)",
+    )
+    parser.add_argument(
+        "--out",
+        type=cli.output_directory,
+        default=None,
+        help="figures + metrics.json (default <workdir>/figures)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
     parser.add_argument(
         "--resume-from",
-        type=int,
+        type=cli.non_negative_int,
         default=None,
         metavar="STEP",
         help="continue from this earlier checkpoint (when the newest is damaged); newer "
@@ -123,14 +142,25 @@ def build_parser(
     )
     parser.add_argument("--tpu", action="store_true", help="shard the batch over every TPU")
     parser.add_argument("--devices", type=cli.positive_int, default=None, help="use N devices")
-    parser.add_argument("--log-every", type=cli.positive_int, default=50)
-    parser.add_argument("--eval-every", type=int, default=500, help="0: only at the end")
+    parser.add_argument("--log-every", type=cli.positive_int, default=50, help="steps per log row")
+    parser.add_argument(
+        "--eval-every", type=cli.non_negative_int, default=500, help="0: only at the end"
+    )
+    parser.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="no evaluation and no classifier (smoke runs): metrics.json without FCD & co.",
+    )
     parser.add_argument("--checkpoint-every", type=cli.positive_int, default=500)
-    parser.add_argument("--sample-every", type=int, default=500)
+    parser.add_argument("--sample-every", type=cli.non_negative_int, default=500, help="0: never")
     parser.add_argument("--eval-samples", type=cli.positive_int, default=1000)
     parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
-    parser.add_argument("--data-dir", default=None, help="tfds data directory")
-    parser.add_argument("--max-examples", type=cli.positive_int, default=None)
+    parser.add_argument(
+        "--data-dir", type=cli.existing_directory, default=None, help="tfds data directory"
+    )
+    parser.add_argument(
+        "--max-examples", type=cli.positive_int, default=None, help="use the first N images"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -141,7 +171,6 @@ def add_fit_flags(
     lr: float,
     scheme: str,
     workdir: str | None,
-    out: str,
     workdir_help: str = "checkpoints",
     run: str = "the run",
 ) -> None:
@@ -150,14 +179,26 @@ def add_fit_flags(
     ``semantic_pyramid``)."""
     add = parser.add_argument
     add("--lr", type=cli.positive_float, default=lr, help="Adam rate of both players")
-    add("--scheme", default=scheme, help="alternating, simultaneous, …")
-    add("--seed", type=int, default=0)
-    add("--workdir", default=workdir, help=workdir_help)
-    add("--out", default=out, help="figures + metrics.json")
+    add("--scheme", type=cli.choice("scheme", SCHEMES), default=scheme, help=", ".join(SCHEMES))
+    add("--seed", type=int, default=0, help="PRNG seed")
+    add("--workdir", type=cli.output_directory, default=workdir, help=workdir_help)
+    add(
+        "--out",
+        type=cli.output_directory,
+        default=None,
+        help="figures + metrics.json (default <workdir>/figures)",
+    )
     add("--resume", action="store_true", help=f"continue {run} in --workdir")
-    add("--log-every", type=cli.positive_int, default=50)
+    add(
+        "--resume-from",
+        type=cli.non_negative_int,
+        default=None,
+        metavar="STEP",
+        help="continue from this earlier checkpoint; newer ones are moved aside",
+    )
+    add("--log-every", type=cli.positive_int, default=50, help="steps per log row")
     add("--checkpoint-every", type=cli.positive_int, default=500)
-    add("--data-dir", default=None, help="tfds data directory")
+    add("--data-dir", type=cli.existing_directory, default=None, help="tfds data directory")
     add("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -194,63 +235,155 @@ def add_progressive_flags(parser: cli.ArgumentParser, defaults: Any) -> None:
         help="width at resolution r: min(fmap_max, fmap_base/r)",
     )
     add("--fmap-max", type=cli.positive_int, default=defaults.fmap_max)
-    add("--beta2", type=float, default=defaults.beta2, help="Adam β₂ of both players")
-    add("--r1-gamma", type=float, default=defaults.r1_gamma, help="γ of (γ/2)·R1")
+    add("--beta2", type=cli.decay_rate, default=defaults.beta2, help="Adam β₂ of both players")
+    add("--r1-gamma", type=cli.non_negative_float, default=defaults.r1_gamma, help="γ of (γ/2)·R1")
 
 
-def check_resume_config(workdir: str, args: Any, run_defining: Sequence[str]) -> None:
-    """Write ``config.json`` for a new run; on ``--resume``, refuse changed model flags."""
-    path = os.path.join(workdir, "config.json")
-    mine = {name: getattr(args, name) for name in run_defining}
-    mine = json.loads(json.dumps(mine))  # as config.json holds it (tuples become lists)
-    if args.resume:
-        if not os.path.exists(path):
-            raise CheckpointError(
-                f"no run to resume in {workdir} (no config.json): start it without --resume"
-            )
-        with open(path) as f:
-            saved = json.load(f)
-        changed = [
-            f"--{k.replace('_', '-')} {saved.get(k)} → {v}"
-            for k, v in mine.items()
-            if saved.get(k) != v
-        ]
-        if changed:
+@dataclasses.dataclass
+class RunPlan:
+    """A training command that has passed every check :func:`plan_run` makes: where it
+    writes, what it resumes, and the run-defining settings for ``config.json``.  Nothing
+    is on disk yet; :meth:`start` makes the first write."""
+
+    workdir: str
+    out: str
+    settings: dict[str, Any]
+    resume: bool
+    resume_from: int | None
+    fit: train.FitConfig
+    started: bool = False
+
+    def start(self) -> None:
+        """Create the run directory and, for a new run, write ``config.json`` (process 0
+        only).  Call it once the command's last check has passed, right before its first
+        write; later calls do nothing."""
+        if self.started:
+            return
+        self.started = True
+        if self.resume or not parallel.is_primary():
+            return
+        os.makedirs(self.workdir, exist_ok=True)
+        with open(os.path.join(self.workdir, CONFIG_FILE), "w") as f:
+            json.dump(self.settings, f, indent=2, sort_keys=True)
+
+
+def plan_run(
+    args: Any,
+    workdir: str,
+    out: str | None,
+    run_defining: Sequence[str],
+    other_datasets: Sequence[str] = (),
+) -> RunPlan:
+    """Check a training command against the file system before it writes anything.
+
+    One rule for every training CLI: a command that would be refused is refused *here*, in
+    one line naming the fix, with nothing created or changed (the flags' own types have
+    already checked values and ranges).  Checked, without loading JAX's backends (so a
+    multi-process job fails before :func:`gan_jax.parallel.initialize_distributed`):
+
+    * the fit loop's intervals (:func:`fit_config`);
+    * the dataset's name (one of :data:`gan_jax.data.DATASETS` or ``other_datasets``);
+    * ``--workdir`` and ``--out`` (default ``<workdir>/figures``) are directories the run can write (or can create);
+    * the run state: a new run needs a ``--workdir`` without checkpoints; ``--resume`` needs
+      the run's ``config.json`` with the same run-defining settings (``run_defining``, as
+      ``config.json`` holds them) and at least one checkpoint; ``--resume-from STEP`` needs
+      that step on disk.
+
+    What cannot be known without the data or the model (an unavailable tfds dataset, a
+    model-specific constraint) fails later, but still before :meth:`RunPlan.start`.
+    """
+    fit = fit_config(args)
+    if args.dataset not in other_datasets:
+        data.check_dataset_name(args.dataset)
+    resume_from = getattr(args, "resume_from", None)
+    resume = bool(args.resume or resume_from is not None)
+    workdir = cli.check_writable_directory(workdir, "--workdir")
+    out = cli.check_writable_directory(out or os.path.join(workdir, "figures"), "--out")
+    settings = json.loads(json.dumps({name: getattr(args, name) for name in run_defining}))
+    steps = run_steps(workdir)
+    config_path = os.path.join(workdir, CONFIG_FILE)
+    if not resume:
+        if steps:
             raise cli.UserError(
-                f"--resume with different settings ({'; '.join(changed)}): use the run's "
-                "original flags, or a new --workdir"
+                f"{workdir} already holds checkpoints (steps {steps}): pass --resume to "
+                "continue that run, or choose a new --workdir"
             )
-        return
-    if not parallel.is_primary():
-        return
-    os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(mine, f, indent=2, sort_keys=True)
+        return RunPlan(workdir, out, settings, resume, resume_from, fit)
+    if not os.path.isfile(config_path):
+        raise CheckpointError(
+            f"no run to resume in {workdir} (no {CONFIG_FILE}): start it without --resume, "
+            "or point --workdir at the run to continue"
+        )
+    with open(config_path) as f:
+        saved = json.load(f)
+    changed = [
+        f"--{k.replace('_', '-')} {saved.get(k)} → {v}"
+        for k, v in settings.items()
+        if saved.get(k) != v
+    ]
+    if changed:
+        raise cli.UserError(
+            f"--resume with different settings ({'; '.join(changed)}): use the run's "
+            "original flags, or a new --workdir"
+        )
+    if not steps:
+        raise CheckpointError(
+            f"no checkpoint in {workdir}: start a new run without --resume (and a new --workdir)"
+        )
+    if resume_from is not None and resume_from not in steps:
+        raise CheckpointError(
+            f"no checkpoint for step {resume_from} in {workdir} (have {steps}): pass one of "
+            "those steps to --resume-from"
+        )
+    return RunPlan(workdir, out, saved, resume, resume_from, fit)
+
+
+def run_steps(workdir: str) -> list[int]:
+    """The finished checkpoints' steps of the run in ``workdir``: ``<workdir>/checkpoints``,
+    and ``<workdir>/<phase>/checkpoints`` of a trainer that keeps its run in phases (PGGAN's
+    stages), not counting phases set aside by ``--resume-from`` (``*.abandoned-*``)."""
+    folders = [workdir]
+    if os.path.isdir(workdir):
+        folders += [
+            os.path.join(workdir, name)
+            for name in sorted(os.listdir(workdir))
+            if ".abandoned" not in name and os.path.isdir(os.path.join(workdir, name))
+        ]
+    steps = (saved_steps(os.path.join(folder, train.CHECKPOINT_DIR)) for folder in folders)
+    return sorted({step for found in steps for step in found})
+
+
+def fit_config(args: Any, steps: int | None = None) -> train.FitConfig:
+    """The :class:`~gan_jax.train.FitConfig` of the flags (its interval checks are user
+    errors that must come before any work)."""
+    return train.FitConfig(
+        steps=steps or args.steps or 1,  # a trainer with its own schedule ignores it
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        eval_every=getattr(args, "eval_every", 0),
+        sample_every=getattr(args, "sample_every", 0),
+    )
 
 
 def fit_without_evaluation(
-    step: train.StepFn, state: GameState, workdir: str, args: Any, description: str
+    step: train.StepFn, state: GameState, plan: RunPlan, args: Any, description: str
 ) -> tuple[train.FitResult, float]:
-    """:func:`gan_jax.train.fit` for ``--steps`` with ``--log-every``, ``--checkpoint-every``,
-    ``--resume`` and ``--no-progress``, no periodic evaluation or samples (the CLIs that
-    measure once at the end: ``super_resolution``, ``opengan``, ``semantic_pyramid``).
+    """:func:`gan_jax.train.fit` of the run ``plan`` for ``--steps`` with ``--log-every``,
+    ``--checkpoint-every`` and ``--no-progress``, no periodic evaluation or samples (the CLIs
+    that measure once at the end: ``super_resolution``, ``opengan``, ``semantic_pyramid``).
     On Ctrl-C it prints the resume advice and exits with the interrupted code.  Returns
     the result and the seconds it took."""
+    plan.start()
     start = time.perf_counter()
     result = train.fit(
         step,
         state,
-        workdir,
-        train.FitConfig(
-            steps=args.steps,
-            log_every=args.log_every,
-            checkpoint_every=args.checkpoint_every,
-            eval_every=0,
-            sample_every=0,
-        ),
-        resume=args.resume,
+        plan.workdir,
+        plan.fit,
+        resume=plan.resume,
         progress=not args.no_progress,
         description=description,
+        resume_from=plan.resume_from,
     )
     if result.interrupted:
         print(f"interrupted at step {result.step}; continue with the same command plus --resume")
@@ -259,12 +392,23 @@ def fit_without_evaluation(
 
 
 def get_classifier(args: Any, resolution: int) -> tuple:
+    """The evaluation classifier: ``--classifier``, or the cached one for the dataset and
+    resolution, trained on first use.  The first use trains into a sibling folder and
+    renames it into place when complete, so a run killed or failing mid-training leaves no
+    folder that a later run could take for a classifier (a leftover folder without
+    ``classifier.json`` is replaced)."""
     from experiments.train_classifier import default_classifier_dir, train_and_save
 
     directory = args.classifier or default_classifier_dir(args.dataset, resolution)
     if args.classifier is None and not os.path.exists(os.path.join(directory, "classifier.json")):
         print(f"no classifier for {args.dataset} yet: training one into {directory}")
-        train_and_save(args.dataset, resolution, directory, data_dir=args.data_dir)
+        partial = f"{directory}.incomplete-{os.getpid()}"
+        try:
+            train_and_save(args.dataset, resolution, partial, data_dir=args.data_dir)
+            shutil.rmtree(directory, ignore_errors=True)  # a leftover without classifier.json
+            os.replace(partial, directory)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
     return load_classifier(directory)
 
 
@@ -279,31 +423,27 @@ def run(
     """Train the model ``build`` returns on ``args.dataset`` and write the outputs (module
     doc); ``figures(trainer, state, workdir, out, metrics, measure)`` adds the model's own
     figures and numbers (``measure``: the evaluation classifier's
-    :class:`~gan_jax.feature_classifier.ClassifierMetrics`).  Returns ``metrics.json``'s content (``{}`` on processes other than 0)."""
-    args.resume = args.resume or args.resume_from is not None
-    data.check_dataset_name(args.dataset)
+    :class:`~gan_jax.feature_classifier.ClassifierMetrics`; not called with ``--no-eval``).
+    Returns ``metrics.json``'s content (``{}`` on processes other than 0).
+
+    Order: every check that needs no data (:func:`plan_run`, the fit intervals) comes
+    before the processes of a multi-process job connect; the data, the model and the
+    classifier come next; the run's first write (:meth:`RunPlan.start`) comes last."""
+    workdir = args.workdir or os.path.join("runs", f"{name.lower()}_{args.dataset}")
+    plan = plan_run(args, workdir, args.out, (*RUN_DEFINING, *run_defining))
+    workdir, out = plan.workdir, plan.out
     parallel.initialize_distributed()
     devices = parallel.select_devices(args.tpu, args.devices)
     mesh = parallel.data_mesh(devices) if (args.tpu or len(devices) > 1) else None
-    slug = name.lower()
-    workdir = args.workdir or os.path.join("runs", f"{slug}_{args.dataset}")
-    out = args.out or os.path.join("figures", f"train_{slug}")
-    check_resume_config(workdir, args, (*RUN_DEFINING, *run_defining))
 
     train_set = data.load_dataset(
         args.dataset, resolution, "train", args.data_dir, args.max_examples
     )
     test_set = data.load_dataset(args.dataset, resolution, "test", args.data_dir)
     trainer = build(args, train_set, mesh)
-    config = train.FitConfig(
-        steps=args.steps or 1,  # a trainer with its own schedule ignores it
-        log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every,
-        eval_every=args.eval_every,
-        sample_every=args.sample_every,
-    )
     primary = parallel.is_primary()  # only process 0 evaluates and writes outputs
-    if primary:
+    evaluating = primary and not args.no_eval
+    if evaluating:
         classifier, classifier_params, classifier_meta = get_classifier(args, resolution)
         measure = ClassifierMetrics(classifier, classifier_params, train_set.images)
         real_test = measure(test_set.images)  # what a perfect generator would score
@@ -321,14 +461,15 @@ def run(
     def samples(state: GameState) -> np.ndarray:
         return np.asarray(trainer.generate(state, sample_z))
 
+    plan.start()
     start = time.perf_counter()
     result = trainer.fit(
         workdir,
-        config,
-        evaluate=evaluate if primary else None,
+        plan.fit,
+        evaluate=evaluate if evaluating else None,
         sample_fn=samples if primary else None,
-        resume=args.resume,
-        resume_from=args.resume_from,
+        resume=plan.resume,
+        resume_from=plan.resume_from,
         progress=not args.no_progress,
         description=f"{name} {args.dataset} ({args.scheme})",
     )
@@ -340,10 +481,12 @@ def run(
     state = parallel.host_local(result.state)  # like fit, evaluate on one device's copy
     rows = trainer.read_metrics(workdir)
     evals = [r for r in rows if r.get("eval")]
-    if evals and evals[-1]["step"] == result.step:  # fit evaluated the final state already
-        final = evals[-1]
-    else:
-        final = evaluate(state)
+    losses = {
+        f"{loss}_mean_last_{LOSS_WINDOW}_steps": float(
+            np.mean([r[loss] for r in rows if loss in r][-LOSS_WINDOW:])
+        )
+        for loss in ("loss_d", "loss_g")
+    }
     metrics = {
         "model": name,
         "dataset": args.dataset,
@@ -356,27 +499,32 @@ def run(
         "processes": jax.process_count(),
         "backend": devices[0].platform,
         "seconds_this_session": round(seconds, 1),
-        "fcd": final["fcd"],
-        "classes": int(final["classes"]),
-        "class_kl": final["class_kl"],
-        **{k: final[k] for k in ("kid", "kid_se", "precision", "recall") if k in final},
-        **{k: final[k] for k in ("fcd_raw", "classes_raw") if k in final},
-        "fcd_real_test": fcd_real_test,
-        **{f"{k}_real_test": real_test[k] for k in ("kid", "precision", "recall")},
-        "classifier_test_accuracy": classifier_meta.get("test_accuracy"),
-        "eval_samples": args.eval_samples,
-        "history": evals,
-        "final_loss_d": float(np.mean([r["loss_d"] for r in rows if "loss_d" in r][-100:])),
-        "final_loss_g": float(np.mean([r["loss_g"] for r in rows if "loss_g" in r][-100:])),
+        **losses,
     }
+    if evaluating:
+        if evals and evals[-1]["step"] == result.step:  # fit evaluated the final state already
+            final = evals[-1]
+        else:
+            final = evaluate(state)
+        metrics.update(
+            {
+                "fcd": final["fcd"],
+                "classes": int(final["classes"]),
+                "class_kl": final["class_kl"],
+                **{k: final[k] for k in ("kid", "kid_se", "precision", "recall") if k in final},
+                **{k: final[k] for k in ("fcd_raw", "classes_raw") if k in final},
+                "fcd_real_test": fcd_real_test,
+                **{f"{k}_real_test": real_test[k] for k in ("kid", "precision", "recall")},
+                "classifier_test_accuracy": classifier_meta.get("test_accuracy"),
+                "eval_samples": args.eval_samples,
+                "history": evals,
+            }
+        )
     os.makedirs(out, exist_ok=True)
-    save_image_grid(
-        samples(state),
-        os.path.join(out, "samples.png"),
-        ncols=10,
-        title=f"{name} on {args.dataset} ({args.scheme}), step {result.step}: "
-        f"FCD {final['fcd']:.1f}, {int(final['classes'])} classes",
-    )
+    title = f"{name} on {args.dataset} ({args.scheme}), step {result.step}"
+    if evaluating:
+        title += f": FCD {final['fcd']:.1f}, {int(final['classes'])} classes"
+    save_image_grid(samples(state), os.path.join(out, "samples.png"), ncols=10, title=title)
     curves = train.loss_curves(rows)
     if curves:
         plot_curves(curves, os.path.join(out, "curves.png"), ylabel="loss", title="losses")
@@ -384,7 +532,7 @@ def run(
         plot_classifier_metrics(
             evaluation_runs(args.scheme, evals), os.path.join(out, "eval_curves.png"), fcd_real_test
         )
-    if figures is not None:
+    if figures is not None and evaluating:
         figures(trainer, state, workdir, out, metrics, measure)
     cli.write_metrics(out, metrics)
     if result.interrupted:
@@ -393,6 +541,9 @@ def run(
             "with the same command plus --resume"
         )
         raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
+    if not evaluating:
+        print(f"step {result.step} (no evaluation: --no-eval); outputs in {out}")
+        return metrics
     print(
         f"step {result.step}: FCD {final['fcd']:.3f} (real held-out {fcd_real_test:.3f}), "
         f"KID {final['kid']:.4f} ± {final['kid_se']:.4f}, precision {final['precision']:.3f}, "
@@ -400,3 +551,10 @@ def run(
         f"classes, KL {final['class_kl']:.3f}; outputs in {out}"
     )
     return metrics
+
+
+if __name__ == "__main__":
+    cli.fail(
+        "experiments.runner is the training CLIs' shared runner, not a command: run "
+        "python -m experiments.train_dcgan (or train_pggan, train_stylegan) --help"
+    )

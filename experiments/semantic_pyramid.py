@@ -62,6 +62,7 @@ def build_parser() -> cli.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    run = feature_common.plan(args)
     train_set = data.load_dataset(args.dataset, 32, "train", args.data_dir)
     test_set = data.load_dataset(args.dataset, 32, "test", args.data_dir)
     key = jax.random.key(args.seed)
@@ -80,9 +81,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         }
         return model, params, meta
 
-    pyramid, pyramid_params, pyramid_meta = feature_common.frozen_network(
-        args.workdir, args.resume, train_frozen
-    )
+    pyramid, pyramid_params, pyramid_meta = feature_common.frozen_network(run, train_frozen)
 
     def levels(images: jax.Array) -> list[jax.Array]:
         return pyramid.apply(pyramid_params, images, method=pyramid.levels)
@@ -110,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     config = feature_common.gan_config(args, train_set.image_shape[-1])
     model = build_feature_gan(config, train_set.images, conditions, key, reconstruction)
     result, seconds = fit_without_evaluation(
-        model.step, model.state, args.workdir, args, f"Semantic Pyramid {args.dataset}"
+        model.step, model.state, run, args, f"Semantic Pyramid {args.dataset}"
     )
     g = result.state.extra["g_ema"]
 

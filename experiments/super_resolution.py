@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.runner import add_fit_flags, fit_without_evaluation
+from experiments.runner import add_fit_flags, fit_without_evaluation, plan_run
 from gan_jax import cli, data, train
 from gan_jax.lag import LAGConfig, bicubic_upsample, build_lag, train_l2_baseline
 from gan_jax.metrics import (
@@ -45,6 +45,19 @@ from gan_jax.photographs import load_photograph_patches
 from gan_jax.plotting import plot_curves, plot_image_rows
 
 FIGURE_PATCHES = 6
+# the flags that define a LAG run; --resume refuses to change them
+RUN_DEFINING = (
+    "dataset",
+    "batch_size",
+    "noise_dim",
+    "filters",
+    "filters_min",
+    "blocks",
+    "center_weight",
+    "lr",
+    "scheme",
+    "seed",
+)
 DIVERSITY_SAMPLES = 16
 
 
@@ -61,14 +74,18 @@ def build_parser() -> cli.ArgumentParser:
     add("--filters", type=cli.positive_int, default=defaults.filters)
     add("--filters-min", type=cli.positive_int, default=defaults.filters_min)
     add("--blocks", type=cli.positive_int, default=defaults.blocks)
-    add("--center-weight", type=float, default=defaults.center_weight, help="μ of the centre loss")
+    add(
+        "--center-weight",
+        type=cli.non_negative_float,
+        default=defaults.center_weight,
+        help="μ of the centre loss",
+    )
     add("--eval-patches", type=cli.positive_int, default=256, help="held-out patches measured")
     add_fit_flags(
         parser,
         lr=defaults.lr,
         scheme=defaults.scheme,
         workdir=None,
-        out="figures/super_resolution",
         workdir_help="LAG checkpoints (default runs/lag_<dataset>)",
         run="the LAG run",
     )
@@ -99,6 +116,9 @@ def method_metrics(outputs: jax.Array, high: jax.Array, low: jax.Array) -> dict[
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    workdir = args.workdir or os.path.join("runs", f"lag_{args.dataset}")
+    run = plan_run(args, workdir, args.out, RUN_DEFINING, other_datasets=("photos",))
+    args.out = run.out
     train_images = load(args.dataset, "train", args.data_dir)
     test_images = load(args.dataset, "test", args.data_dir)
     channels = int(train_images.shape[-1])
@@ -113,11 +133,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         scheme=args.scheme,
         batch_size=args.batch_size,
     )
-    workdir = args.workdir or os.path.join("runs", f"lag_{args.dataset}")
     key = jax.random.key(args.seed)
     model = build_lag(config, train_images, key)
     result, lag_seconds = fit_without_evaluation(
-        model.step, model.state, workdir, args, f"LAG {args.dataset}"
+        model.step, model.state, run, args, f"LAG {args.dataset}"
     )
     start = time.perf_counter()
     l2_params, l2_losses = train_l2_baseline(
@@ -194,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         title=f"Where LAG's samples differ (white = std {top:.3f})",
     )
     plot_curves(
-        train.loss_curves(train.read_metrics(workdir)),
+        train.loss_curves(train.read_metrics(run.workdir)),
         os.path.join(args.out, "curves.png"),
         ylabel="loss",
         title="LAG: critic (WGAN-GP) and generator (adversarial + μ·centre) losses",

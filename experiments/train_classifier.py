@@ -38,8 +38,15 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     parser.add_argument("--batch-size", type=cli.positive_int, default=128)
     parser.add_argument("--lr", type=cli.positive_float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=None, help="tfds data directory")
-    parser.add_argument("--out", default=None, help="checkpoint folder (default runs/...)")
+    parser.add_argument(
+        "--data-dir", type=cli.existing_directory, default=None, help="tfds data directory"
+    )
+    parser.add_argument(
+        "--out",
+        type=cli.output_directory,
+        default=None,
+        help="checkpoint folder (default runs/classifier_<dataset>_<resolution>)",
+    )
     return parser.parse_args(argv)
 
 
@@ -70,7 +77,7 @@ def train_and_save(
         "train_accuracy": accuracy(model, params, train_set),
         "steps": steps,
         "seconds": round(time.perf_counter() - start, 1),
-        "final_loss": float(np.mean(losses[-100:])),
+        "loss_mean_last_100_steps": float(np.mean(losses[-100:])),
     }
     save_classifier(out, params, metrics)
     cli.write_metrics(out, metrics)

@@ -9,8 +9,9 @@ Defaults are the DCGAN-32 reference (:mod:`gan_jax.nets.dcgan`): z = 100, Adam(2
 β₁ = 0.5), batch 64, non-saturating loss, alternating updates with one D step first, on
 the embedded ``digits`` (1,437 training images upsampled to 32×32).  Flags, evaluation
 (FCD and class coverage every ``--eval-every`` steps) and outputs are the shared runner's
-(:mod:`experiments.runner`); outputs go to ``figures/train_dcgan`` and checkpoints to
-``runs/dcgan_<dataset>`` by default.
+(:mod:`experiments.runner`); checkpoints go to ``runs/dcgan_<dataset>`` and the figures and
+``metrics.json`` to its ``figures/`` by default (the committed ``figures/train_dcgan`` is
+regenerated with ``--out figures/train_dcgan``).
 """
 
 from __future__ import annotations

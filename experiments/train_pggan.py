@@ -103,8 +103,13 @@ def build_parser() -> cli.ArgumentParser:
         default=DEFAULTS.total_images,
         help="images of the whole run (when --steps is not given)",
     )
-    add("--gp-weight", type=float, default=DEFAULTS.gp_weight, help="WGAN-GP λ")
-    add("--drift", type=float, default=DEFAULTS.drift, help="ε of the drift term ε·E[D(x)²]")
+    add("--gp-weight", type=cli.non_negative_float, default=DEFAULTS.gp_weight, help="WGAN-GP λ")
+    add(
+        "--drift",
+        type=cli.non_negative_float,
+        default=DEFAULTS.drift,
+        help="ε of the drift term ε·E[D(x)²]",
+    )
     return parser
 
 

@@ -92,18 +92,23 @@ def build_parser() -> cli.ArgumentParser:
         default=DEFAULTS.mapping_lr_multiplier,
         help="the mapping network's learning-rate multiplier",
     )
-    add("--style", default=DEFAULTS.style, help=f"one of {', '.join(STYLES)}")
-    add("--mixing-prob", type=float, default=DEFAULTS.mixing_prob, help="style-mixing rate")
+    add(
+        "--style",
+        type=cli.choice("style", STYLES),
+        default=DEFAULTS.style,
+        help=f"one of {', '.join(STYLES)}",
+    )
+    add("--mixing-prob", type=cli.probability, default=DEFAULTS.mixing_prob, help="mixing rate")
     add(
         "--r1-every",
         type=cli.positive_int,
         default=DEFAULTS.r1_every,
         help="lazy R1: every N steps, scaled by N",
     )
-    add("--ema-beta", type=float, default=DEFAULTS.ema_beta, help="G's moving-average β")
+    add("--ema-beta", type=cli.decay_rate, default=DEFAULTS.ema_beta, help="G's average's β")
     add(
         "--ema-rampup",
-        type=float,
+        type=cli.non_negative_float,
         default=DEFAULTS.ema_rampup,
         help="EMA half-life at most this fraction of the images seen (0: none)",
     )
@@ -117,10 +122,6 @@ def build_parser() -> cli.ArgumentParser:
 
 
 def build(args: cli.argparse.Namespace, train_set, mesh) -> ImageGAN:
-    if not 0.0 <= args.mixing_prob <= 1.0:
-        raise cli.UserError(f"--mixing-prob {args.mixing_prob} is not a probability in [0, 1]")
-    if not 0.0 <= args.ema_beta < 1.0:
-        raise cli.UserError(f"--ema-beta {args.ema_beta} must be in [0, 1)")
     config = StyleGANConfig(
         resolution=args.resolution,
         channels=train_set.image_shape[-1],

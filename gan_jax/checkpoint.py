@@ -169,6 +169,21 @@ def _restore_target(template: Any) -> Any:
     )
 
 
+def saved_steps(directory: str | os.PathLike) -> list[int]:
+    """The steps of the finished checkpoints in ``directory`` (ascending; ``[]`` when it does
+    not exist), read from the file names alone: orbax names a finished step's folder by the
+    step and writes its ``_CHECKPOINT_METADATA`` on commit.  No orbax, no JAX backend, no
+    write: what a command checks before it starts (:class:`Checkpointer` reads the same)."""
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        return []
+    return sorted(
+        int(name)
+        for name in os.listdir(directory)
+        if name.isdigit() and os.path.isfile(os.path.join(directory, name, STEP_METADATA_FILE))
+    )
+
+
 class Checkpointer:
     """Save and restore a state pytree by integer step in ``directory``.
 

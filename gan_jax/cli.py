@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -61,11 +62,18 @@ class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse`` with a one-line error that points at ``--help`` instead of a usage dump,
-    and every flag's default in ``--help`` (but ``None``)."""
+    and every flag's default in ``--help`` (but ``None``), also for a flag declared without
+    a help text (argparse prints nothing at all for those)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if not action.help and action.default not in (None, argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"
+        return action
 
     def error(self, message: str) -> NoReturn:
         fail(f"{message} (run with --help to see the valid flags)")
@@ -147,6 +155,105 @@ def positive_float(text: str) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer ≥ 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer ≥ 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite float ≥ 0 (a penalty weight, a noise scale)."""
+    value = float(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
+    return value
+
+
+def decay_rate(text: str) -> float:
+    """argparse type: a number in [0, 1), such as Adam's β₁ and β₂ or an EMA's β (at 1 the
+    average never moves, Adam's bias correction divides by zero)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def choice(flag: str, choices: Sequence[str]) -> Callable[[str], str]:
+    """argparse type of a flag that takes one of ``choices``: its error names them all
+    (``unknown --loss 'foo'; choose one of: ns, …``), at parse time, before any work."""
+
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(
+                f"unknown --{flag} {text!r}; choose one of: {', '.join(choices)}"
+            )
+        return text
+
+    parse.__name__ = f"--{flag}"
+    return parse
+
+
+def _unwritable(target: str) -> str | None:
+    """Why a run cannot write a directory at the absolute path ``target``, or ``None``.
+
+    It can where ``target`` is an existing directory that accepts a new file, or where its
+    nearest existing ancestor is such a directory (``target`` is created later).  Whether a
+    file can be created is seen by creating and removing one temporary file: the only way
+    to see a read-only file system, or an ACL when running as root.  No directory is made.
+    """
+    existing = target
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return "is a file" if existing == target else f"is inside the file {existing}"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        where = "" if existing == target else f" (its nearest existing folder {existing})"
+        return f"is not writable{where}: {err.strerror}"
+    return None
+
+
+def check_writable_directory(path: str | os.PathLike, flag: str) -> str:
+    """``path`` made absolute, or a :class:`UserError` naming ``flag`` when a run could not
+    write a directory there (see :func:`_unwritable`)."""
+    target = os.path.abspath(os.fspath(path))
+    reason = _unwritable(target)
+    if reason is not None:
+        raise UserError(f"{flag} {path} {reason}: pass a writable directory")
+    return target
+
+
+def output_directory(text: str) -> str:
+    """argparse type of ``--out`` and ``--workdir``: a directory a run can write (it need not
+    exist yet).  Checked at parse time, so an unwritable path fails before any work."""
+    reason = _unwritable(os.path.abspath(text))
+    if reason is not None:
+        raise argparse.ArgumentTypeError(f"{text} {reason}: pass a writable directory")
+    return text
+
+
+def existing_directory(text: str) -> str:
+    """argparse type of ``--data-dir``: a directory that exists (a tool that reads from it
+    must not create it by accident)."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a directory: create it first, or pass a prepared data directory"
+        )
+    return text
 
 
 TOY_DEVICES = ("cpu", "default")

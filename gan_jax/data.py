@@ -21,8 +21,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
+import logging
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import flax.struct
@@ -207,7 +210,8 @@ def load_tfds(
     import tensorflow_datasets as tfds
 
     try:
-        source = tfds.data_source(name, split=split, data_dir=data_dir)
+        with _one_download_attempt(data_dir):
+            source = tfds.data_source(name, split=split, data_dir=data_dir)
         count = len(source) if max_examples is None else min(len(source), max_examples)
         records = [source[i] for i in range(count)]
         num_classes = int(source.dataset_info.features["label"].num_classes)
@@ -220,6 +224,41 @@ def load_tfds(
     if resolution is not None:
         images = resize_images(images, resolution)
     return ImageDataset(name=name, images=images, labels=labels, num_classes=num_classes)
+
+
+TFDS_DOWNLOAD_RETRIES = 1
+
+
+@contextmanager
+def _one_download_attempt(data_dir: str | None) -> Iterator[None]:
+    """While a tfds dataset is read: each file's download is retried
+    :data:`TFDS_DOWNLOAD_RETRIES` time(s), not tfds' 10 with back-off (offline, those took
+    3 min 30 s and logged ≈ 40 urllib3 warnings before the error), urllib3's retry
+    warnings and tfds' download bars are off (a failure is one line), and a data directory
+    that did not exist before a failed attempt is removed again, so a failure leaves
+    nothing behind."""
+    from tensorflow_datasets.core import constants
+    from tensorflow_datasets.core.download import downloader
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    root = os.path.abspath(os.path.expanduser(data_dir or constants.DATA_DIR))
+    existed = os.path.exists(root)
+    retries, downloader.MAX_RETRIES = downloader.MAX_RETRIES, TFDS_DOWNLOAD_RETRIES
+    urllib3_log = logging.getLogger("urllib3")
+    level = urllib3_log.level
+    urllib3_log.setLevel(logging.ERROR)
+    bars = tqdm_utils._active
+    tqdm_utils.display_progress_bar(False)
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    finally:
+        downloader.MAX_RETRIES = retries
+        urllib3_log.setLevel(level)
+        tqdm_utils.display_progress_bar(bars)
 
 
 def _network_error_types() -> tuple[type[BaseException], ...]:

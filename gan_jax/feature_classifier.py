@@ -152,9 +152,11 @@ def train_embedding(
 
 
 def save_classifier(directory: str, params: dict, meta: dict) -> None:
-    """Checkpoint ``params`` (orbax, atomic) and write ``meta`` next to it."""
+    """Checkpoint ``params`` (orbax, atomic) and write ``meta`` next to it.  The directory
+    is made here, not by orbax: orbax refuses to create it for a process-local save in a
+    multi-process job (``create=True`` with ``active_processes``)."""
     os.makedirs(directory, exist_ok=True)
-    with Checkpointer(directory, max_to_keep=1, process_local=True) as checkpointer:
+    with Checkpointer(directory, max_to_keep=1, create=False, process_local=True) as checkpointer:
         checkpointer.save(0, params)
     with open(os.path.join(directory, META_FILE), "w") as f:
         json.dump(meta, f, indent=2, sort_keys=True)

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import losses
-from gan_jax.dynamics.game import Game, PyTree, fold_batch
+from gan_jax.dynamics.game import Game, PyTree, fold_batch, require_typed_key
 from gan_jax.dynamics.schemes import apply_update
 
 Array = jax.Array
@@ -220,7 +220,8 @@ def gan_game(
         raise ValueError(f"latent_codes must be ≥ 0, got {latent_codes}")
 
     def latent_batch(batch: dict) -> Array:
-        return latents(jax.random.fold_in(batch["key"], 0), batch["real"].shape[0], latent_dim)
+        key = require_typed_key(batch["key"], "gan_game's batch['key']")
+        return latents(jax.random.fold_in(key, 0), batch["real"].shape[0], latent_dim)
 
     def fake_samples(g: PyTree, z: Array, batch: dict) -> tuple[Array, dict]:
         noise = {"noise": jax.random.fold_in(batch["key"], 2)}

@@ -428,6 +428,7 @@ def fit(
             if bad is not None:
                 index, name, value = bad
                 last = checkpointer.latest_step()
+                bar.close()  # the error's line comes after the bar's, not on it
                 raise NonFiniteLossError(
                     f"{name} became {value} at step {current + index + 1}; stopped without "
                     f"saving, the last good checkpoint (step {last}) is in "

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import io
 import json
 import math
+import pathlib
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +51,70 @@ def run_main_in_process(module, args) -> subprocess.CompletedProcess:
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     return subprocess.CompletedProcess([module, *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+def tree_state(root: pathlib.Path) -> dict[str, str]:
+    """Every file under ``root`` as its SHA-256, every directory as ``"dir"``."""
+    state = {}
+    for path in sorted(root.rglob("*")):
+        relative = str(path.relative_to(root))
+        state[relative] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return state
+
+
+def bad_commands(run: pathlib.Path, scratch: pathlib.Path, lr_flag: str) -> list[tuple]:
+    """Commands every training CLI must refuse against its finished run ``run`` (started
+    with ``--seed 0``, a ``--checkpoint-every`` that 3 does not divide, and no step 7):
+    ``(flags appended to the run's own command, what the one error line says)``.
+    ``scratch`` holds a file and an empty directory; ``lr_flag`` is the CLI's step size."""
+    a_file, empty = scratch / "a_file", scratch / "empty"
+    a_file.write_text("not a directory")
+    empty.mkdir(exist_ok=True)
+    return [
+        (["--steps", "0"], "must be a positive integer"),
+        (["--batch-size", "many"], "invalid positive_int value: 'many'"),
+        (["--seed", "x"], "invalid int value: 'x'"),
+        (["--scheme", "sideways"], "unknown --scheme 'sideways'; choose one of"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        ([lr_flag, "nan"], "must be a positive number"),
+        ([lr_flag, "0"], "must be a positive number"),
+        (["--checkpoint-every", "0"], "must be a positive integer"),
+        (["--log-every", "3"], "must be a multiple of --log-every 3"),
+        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--data-dir", str(scratch / "missing")], "is not a directory: create it first"),
+        (["--seed", "1"], "already holds checkpoints"),  # a changed setting, no --resume
+        ([lr_flag, "0.123"], "already holds checkpoints"),
+        (["--resume", "--seed", "1"], "--resume with different settings (--seed 0 → 1)"),
+        (["--resume", lr_flag, "0.123"], "--resume with different settings"),
+        (["--resume-from", "7"], "no checkpoint for step 7"),
+        (["--resume-from", "-1"], "must be an integer ≥ 0"),
+        (["--resume", "--workdir", str(empty)], "no run to resume"),
+        (["--out", str(a_file)], "is a file: pass a writable directory"),
+        (["--out", str(a_file / "sub")], "is inside the file"),
+        (["--workdir", str(a_file)], "is a file: pass a writable directory"),
+    ]
+
+
+def assert_refused_without_a_trace(
+    module: str, command: list[str], run: pathlib.Path, scratch: pathlib.Path, bad: list[tuple]
+) -> None:
+    """Each of ``bad`` appended to ``command`` (the one that made ``run``): exit status 2,
+    one ``error:`` line with its text, no traceback, every file under ``run``'s parent
+    (the run, its outputs, ``scratch``) byte for byte as before, no new directory there
+    or in the working directory's ``runs/``.  Prints each command's seconds."""
+    root = run.parent
+    before, runs_before = tree_state(root), sorted(pathlib.Path("runs").glob("*"))
+    timings = []
+    for flags, needle in bad:
+        start = time.perf_counter()
+        result = run_main_in_process(module, [*command, *flags])
+        timings.append((time.perf_counter() - start, " ".join(flags)))
+        assert_one_line_user_error(result, needle)
+        assert tree_state(root) == before, flags
+        assert sorted(pathlib.Path("runs").glob("*")) == runs_before, flags
+    print(f"\n{module}: {len(bad)} refused commands, seconds each:")
+    for seconds, flags in timings:
+        print(f"  {seconds:6.2f}  {flags}")
 
 
 def test_help(repo_root, subprocess_env):
@@ -360,3 +427,25 @@ def test_toy_games_run_on_the_cpu_unless_asked_otherwise():
     cli.add_toy_device_flag(parser)
     assert parser.parse_args([]).device == "cpu"
     assert parser.parse_args(["--device", "default"]).device == "default"
+
+
+EXPERIMENTS = (
+    "bilinear_game", "compare_schemes", "dirac_gan", "game_spectrum", "latent_space",
+    "mode_collapse", "opengan", "optimal_discriminator", "semantic_pyramid",
+    "super_resolution", "train_classifier", "train_dcgan", "train_pggan", "train_stylegan",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_default_outputs_stay_under_the_ignored_runs_folder(name, repo_root):
+    """With its defaults an experiment writes under ``runs/`` (git-ignored), never into the
+    tracked ``figures/``: ``--out`` and ``--workdir`` default there, or to nothing (a
+    training CLI then puts its outputs in ``<workdir>/figures``)."""
+    module = importlib.import_module(f"experiments.{name}")
+    parse = module.build_parser().parse_args if hasattr(module, "build_parser") else None
+    args = parse([]) if parse else module.parse_args([])
+    paths = [getattr(args, "out", None), getattr(args, "workdir", None)]
+    paths += list(getattr(args, "workdirs", None) or [])
+    for path in filter(None, paths):
+        assert pathlib.PurePath(path).parts[0] == "runs", (name, path)
+    assert "runs/" in (repo_root / ".gitignore").read_text().split()

@@ -4,12 +4,15 @@ masking as an exact absence of dependence (a gradient check)."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_experiments import assert_refused_without_a_trace, bad_commands
 
 from gan_jax import losses
 from gan_jax import semantic_pyramid as sp
@@ -168,12 +171,13 @@ def test_opengan_and_semantic_pyramid_cli_tiny_runs(tmp_path, classifier32):
 
     with pytest.raises(UserError, match="--unseen"):
         opengan.main(["--unseen", *map(str, range(10)), "--classifier", classifier32])
-    out = tmp_path / "opengan"
-    metrics = opengan.main([
+    out, og_run = tmp_path / "opengan", tmp_path / "og_run"
+    og_command = [
         *TINY, "--sets", "2", "--per-set", "2", "--augment", "6", "--trials", "1",
         "--classifier-steps", "5", "--classifier", classifier32,
-        "--workdir", str(tmp_path / "og_run"), "--out", str(out),
-    ])  # fmt: skip
+        "--workdir", str(og_run), "--out", str(out),
+    ]  # fmt: skip
+    metrics = opengan.main(og_command)
     assert json.loads((out / "metrics.json").read_text())["steps"] == 10
     assert metrics["unseen_classes"] == [7, 8, 9] and len(metrics["per_class"]) == 10
     for row in metrics["per_class"].values():
@@ -196,6 +200,18 @@ def test_opengan_and_semantic_pyramid_cli_tiny_runs(tmp_path, classifier32):
     for name in ("pyramid.png", "trends.png", "curves.png"):
         assert (out / name).stat().st_size > 1000
 
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    bad = bad_commands(og_run, scratch, "--lr") + [
+        (["--resume", "--unseen", "1", "2"], "--resume with different settings (--unseen"),
+        (["--condition-noise", "-1"], "must be a finite number ≥ 0"),
+    ]
+    assert_refused_without_a_trace("experiments.opengan", og_command, og_run, scratch, bad)
+    bad = bad_commands(run, scratch, "--lr") + [
+        (["--resume", "--feature-steps", "6"], "--resume with different settings"),
+    ]
+    assert_refused_without_a_trace("experiments.semantic_pyramid", args, run, scratch, bad)
+
 
 def test_mode_seeking_loss_is_the_reciprocal_of_the_image_to_latent_distance_ratio():
     fake_1, fake_2 = jnp.zeros((2, 3)), jnp.full((2, 3), 0.5)
@@ -210,17 +226,23 @@ def test_mode_seeking_loss_is_the_reciprocal_of_the_image_to_latent_distance_rat
 def test_the_frozen_feature_network_is_saved_once_and_restored_on_resume(tmp_path):
     """``--resume`` conditions on the very network the run started with, bit for bit."""
     from experiments.feature_common import frozen_network
+    from experiments.runner import RunPlan, fit_config
     from gan_jax.nets.classifier import PyramidClassifier
 
     model = PyramidClassifier(num_classes=3)
     params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
     meta = {"architecture": "pyramid", "num_classes": 3, "image_shape": [32, 32, 1]}
-    assert frozen_network(str(tmp_path), False, lambda: (model, params, meta))[1] is params
+    fit = fit_config(argparse.Namespace(steps=1, log_every=1, checkpoint_every=1))
+    new_run = RunPlan(str(tmp_path), str(tmp_path / "out"), {"seed": 0}, False, None, fit)
+    assert frozen_network(new_run, lambda: (model, params, meta))[1] is params
+    assert new_run.started  # the save was the run's first write: config.json came first
+    assert json.loads((tmp_path / "config.json").read_text()) == {"seed": 0}
 
     def must_not_train():
         raise AssertionError("--resume trained a new feature network")
 
-    restored_model, restored, restored_meta = frozen_network(str(tmp_path), True, must_not_train)
+    resumed = RunPlan(str(tmp_path), str(tmp_path / "out"), {"seed": 0}, True, None, fit)
+    restored_model, restored, restored_meta = frozen_network(resumed, must_not_train)
     assert isinstance(restored_model, PyramidClassifier) and restored_meta == meta
     for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(params), strict=True):
         np.testing.assert_array_equal(a, b)

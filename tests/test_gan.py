@@ -493,3 +493,52 @@ def test_every_scheme_trains_a_batchnorm_gan_and_updates_its_statistics(make):
         state.g["batch_stats"]["BatchNorm_0"]["var"],
     ]
     assert all(float(v.min()) > 0 for v in variances)
+
+
+# --------------------------------------------------------------------------- PRNG keys
+
+
+class _RecordingGenerator(nn.Module):
+    """G(z) = z·a that hands every latent batch it sees to ``record`` (a host callback)."""
+
+    record: object
+
+    @nn.compact
+    def __call__(self, z):
+        jax.debug.callback(self.record, z)
+        return z * self.param("a", nn.initializers.ones, (), z.dtype)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_two_d_steps_draw_two_latent_batches_and_legacy_keys_are_refused(legacy):
+    """Alternating with d_steps = 2 on a gan_game: each D step sees its own latents.  A
+    legacy uint32 key would reach both steps unfolded (the same noise twice), so it is a
+    TypeError that names the conversion; wrap_key_data gives the typed key it asks for."""
+    seen: list = []
+    generator = _RecordingGenerator(lambda z: seen.append(np.asarray(z)))
+    discriminator = MLPDiscriminator(width=8, depth=1)
+    game = gan.gan_game(generator, discriminator, latent_dim=2)
+    z, x = jnp.zeros((4, 2)), jnp.zeros((4, 2))
+    g, d = generator.init(jax.random.key(0), z), discriminator.init(jax.random.key(1), x)
+    scheme = dy.alternating(optax.sgd(0.1), d_steps=2)
+    state = scheme.init(game, g, d)
+    raw = jax.random.PRNGKey(3)  # the legacy layout: uint32[2]
+    assert raw.dtype == jnp.uint32 and raw.shape == (2,)
+    typed = jax.random.wrap_key_data(raw)
+    batch = {"real": mixture_batch(4)["real"], "key": raw if legacy else typed}
+    if legacy:
+        with pytest.raises(TypeError, match="legacy uint32 PRNGKey.*wrap_key_data"):
+            scheme.step(game, state, batch)
+        with pytest.raises(TypeError, match=r"gan_game's batch\['key'\].*wrap_key_data"):
+            game.loss_d(g, d, batch)
+        batch["key"] = typed
+    seen.clear()
+    jax.effects_barrier()
+    scheme.step(game, state, batch)
+    jax.effects_barrier()
+    d_latents = seen[:2]  # the two D steps' fakes come first; then G's step
+    assert len(seen) >= 3 and d_latents[0].shape == (4, 2)
+    assert not np.allclose(d_latents[0], d_latents[1])
+    folded = [gan.latents(jax.random.fold_in(fold_batch(batch, i)["key"], 0), 4, 2) for i in (0, 1)]
+    np.testing.assert_array_equal(d_latents[0], folded[0])
+    np.testing.assert_array_equal(d_latents[1], folded[1])

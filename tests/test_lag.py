@@ -3,12 +3,14 @@ baseline, pinned to their definitions; the study end to end is a slow test."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_experiments import assert_refused_without_a_trace, bad_commands
 
 from gan_jax import losses
 from gan_jax.lag import lag_game, straight_through_round
@@ -119,13 +121,17 @@ def test_super_resolution_cli_tiny_run(tmp_path):
 
     from experiments import super_resolution
 
-    out = tmp_path / "out"
-    metrics = super_resolution.main([
+    out, run = tmp_path / "out", tmp_path / "run"
+    command = [
         "--steps", "4", "--log-every", "2", "--checkpoint-every", "4", "--filters", "16",
-        "--blocks", "1", "--eval-patches", "16", "--workdir", str(tmp_path / "run"),
+        "--blocks", "1", "--eval-patches", "16", "--workdir", str(run),
         "--out", str(out), "--no-progress",
-    ])  # fmt: skip
+    ]  # fmt: skip
+    metrics = super_resolution.main(command)
     assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    (tmp_path / "scratch").mkdir()
+    bad = bad_commands(run, tmp_path / "scratch", "--lr")
+    assert_refused_without_a_trace("experiments.super_resolution", command, run, tmp_path, bad)
     methods, checks = metrics["methods"], metrics["checks"]
     assert checks["l2_sharpness_below_lag"] == (
         methods["l2"]["sharpness"] < methods["lag_sample"]["sharpness"]
@@ -133,6 +139,30 @@ def test_super_resolution_cli_tiny_run(tmp_path):
     assert methods["bicubic"]["lr_consistency"] > 25  # bicubic nearly explains its seed
     for name in ("comparison.png", "diversity.png", "curves.png", "l2_mse.png"):
         assert (out / name).stat().st_size > 1000
+
+
+LAG_COMMAND = ["--steps", "4", "--log-every", "2", "--checkpoint-every", "4", "--no-progress"]
+
+
+def test_super_resolution_refuses_bad_commands_against_its_run(tmp_path):
+    """The table of refused commands against a LAG run directory as the CLI lays it out
+    (its config.json, written by the CLI's own plan, and a finished checkpoint): what the
+    checks read.  The slow end-to-end test runs the same table against a trained run."""
+    from experiments import runner, super_resolution
+    from gan_jax.checkpoint import Checkpointer
+
+    run, out, scratch = tmp_path / "run", tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    command = [*LAG_COMMAND, "--workdir", str(run), "--out", str(out)]
+    args = super_resolution.build_parser().parse_args(command)
+    runner.plan_run(args, str(run), None, super_resolution.RUN_DEFINING, ("photos",)).start()
+    Checkpointer(run / "checkpoints").save(4, {"w": np.zeros(3, np.float32)})
+    assert json.loads((run / "config.json").read_text())["seed"] == 0
+    bad = bad_commands(run, scratch, "--lr") + [
+        (["--resume", "--filters", "8"], "--resume with different settings (--filters 32 → 8)"),
+        (["--center-weight", "-1"], "must be a finite number ≥ 0"),
+    ]
+    assert_refused_without_a_trace("experiments.super_resolution", command, run, scratch, bad)
 
 
 def test_residual_generator_with_silent_rgb_layers_is_bicubic():

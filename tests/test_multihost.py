@@ -447,3 +447,73 @@ def test_launcher_environment_errors_and_grace():
         env=LAUNCHER_ENV,
     )
     assert_one_line_user_error(result, "cannot start 'no-such-program-here'")
+
+
+def test_a_bad_flag_in_a_two_process_job_is_one_line_per_process_before_connecting(
+    repo_root, subprocess_env, tmp_path
+):
+    """Both processes refuse the command in their flag checks, which come before
+    jax.distributed.initialize: the launcher exits 2, each process prints one error line,
+    no traceback, and the run directory is never made."""
+    workdir = tmp_path / "run"
+    args = dcgan_args(workdir, str(tmp_path / "no_classifier"), steps=4, checkpoint_every=3)
+    start = time.perf_counter()
+    result = two_processes(args, subprocess_env, repo_root)
+    seconds = time.perf_counter() - start
+    print(f"refused by a 2-process job in {seconds:.1f} s (interpreter start-up included)")
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error: " in line]
+    assert len(errors) == 2, result.stderr
+    assert all("--checkpoint-every 3 must be a multiple of --log-every 2" in e for e in errors)
+    assert "Traceback" not in result.stderr and "gloo" not in result.stderr.lower()
+    assert not workdir.exists() and not pathlib.Path(str(workdir) + "_out").exists()
+
+
+FIRST_USE = """
+import os, sys
+import jax, numpy as np
+from gan_jax import parallel
+from gan_jax.feature_classifier import load_classifier, save_classifier
+parallel.initialize_distributed()
+directory = sys.argv[1]
+if parallel.is_primary():  # the runner's first use: process 0 alone trains and saves
+    params = {"params": {"w": np.arange(6, dtype=np.float32)}}
+    save_classifier(directory, params, {"num_classes": 10, "image_shape": [8, 8, 1]})
+    print("saved", sorted(os.listdir(directory)))
+parallel.sync("saved")
+print("process", jax.process_index(), "sees", os.path.exists(os.path.join(directory, "classifier.json")))
+"""
+
+
+def test_process_zero_saves_the_classifier_alone_in_a_multi_process_job(repo_root, tmp_path):
+    """The first use of the evaluation cache in a 2-process job: process 0 saves the
+    classifier with a process-local checkpointer (orbax refused to create its directory
+    under ``active_processes``, which crashed the README's 2-process command on a fresh
+    clone) and both processes then see it."""
+    directory = tmp_path / "classifier"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gan_jax.launch",
+            "--processes",
+            "2",
+            "--devices-per-process",
+            "1",
+            "--",
+            sys.executable,
+            "-c",
+            FIRST_USE,
+            str(directory),
+        ],
+        cwd=repo_root,
+        env=dict(LAUNCHER_ENV, JAX_PLATFORMS="cpu"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.count("sees True") == 2, result.stdout
+    assert (directory / "classifier.json").exists()

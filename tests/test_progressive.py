@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_experiments import assert_refused_without_a_trace, bad_commands
 from test_train import assert_same_state, loss_rows
 
 from gan_jax import train
@@ -265,3 +266,14 @@ def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
     assert steps == list(range(1, 21))
     for name in ("samples.png", "curves.png", "eval_curves.png", "stages.png", "fade_in.png"):
         assert (out / name).stat().st_size > 1000
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    bad = bad_commands(workdir, scratch, "--lr-g") + [
+        (["--loss", "foo"], "unknown --loss 'foo'"),
+        (["--beta2", "1"], "must be in [0, 1)"),
+        (["--drift", "-0.1"], "must be a finite number ≥ 0"),
+        (["--resume", "--phase-images", "32"], "--resume with different settings"),
+    ]
+    command = [*common, "--steps", "20"]
+    assert_refused_without_a_trace("experiments.train_pggan", command, workdir, scratch, bad)

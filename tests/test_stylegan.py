@@ -14,6 +14,7 @@ import numpy as np
 import optax
 import pytest
 from scipy import stats
+from test_experiments import assert_refused_without_a_trace, bad_commands
 
 from gan_jax import gan, losses, train
 from gan_jax.metrics import feature_diversity, normalized_feature_distance, perceptual_path_length
@@ -283,15 +284,16 @@ def test_train_stylegan_cli_measures_its_claims(tmp_path, classifier8):
     the numbers it reports."""
     from experiments import train_stylegan
 
-    out = tmp_path / "out"
-    returned = train_stylegan.main([
+    out, workdir = tmp_path / "out", tmp_path / "run"
+    command = [
         "--resolution", "8", "--latent-dim", "8", "--w-dim", "8", "--mapping-layers", "2",
         "--fmap-base", "32", "--fmap-max", "8", "--batch-size", "8", "--steps", "4",
         "--log-every", "2", "--eval-every", "4", "--sample-every", "4", "--checkpoint-every", "4",
         "--r1-gamma", "0", "--eval-samples", "32", "--analysis-samples", "32",
-        "--classifier", classifier8, "--workdir", str(tmp_path / "run"),
+        "--classifier", classifier8, "--workdir", str(workdir),
         "--out", str(out), "--no-progress",
-    ])  # fmt: skip
+    ]  # fmt: skip
+    returned = train_stylegan.main(command)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["fcd"] == returned["fcd"] and metrics["steps"] == 4 and metrics["images"] == 32
     assert "fcd_raw" in metrics  # the EMA generator is evaluated, the raw one too
@@ -309,3 +311,13 @@ def test_train_stylegan_cli_measures_its_claims(tmp_path, classifier8):
         "truncation_tradeoff.png", "eval_curves.png",
     ):  # fmt: skip
         assert (out / name).stat().st_size > 1000
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    bad = bad_commands(workdir, scratch, "--lr-g") + [
+        (["--style", "foo"], "unknown --style 'foo'; choose one of"),
+        (["--mixing-prob", "2"], "must be in [0, 1]"),
+        (["--ema-beta", "1"], "must be in [0, 1)"),
+        (["--resume", "--w-dim", "16"], "--resume with different settings (--w-dim 8 → 16)"),
+    ]
+    assert_refused_without_a_trace("experiments.train_stylegan", command, workdir, scratch, bad)

@@ -17,7 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from test_experiments import assert_one_line_user_error, run_main_in_process, run_module
+from test_experiments import (
+    assert_one_line_user_error,
+    assert_refused_without_a_trace,
+    bad_commands,
+    run_main_in_process,
+    run_module,
+)
 
 from gan_jax import train
 from gan_jax.checkpoint import Checkpointer, CheckpointError
@@ -206,6 +212,20 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, ti
     assert (workdir / "samples" / "step_0000025.png").exists()
     assert Checkpointer(workdir / "checkpoints").all_steps() == [0, 20, 25]
 
+    # Commands the CLI refuses leave the run as it was: the --resume-from 20 below then
+    # reproduces the uninterrupted run.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    bad = bad_commands(workdir, scratch, "--lr-g") + [
+        (["--loss", "foo"], "unknown --loss 'foo'; choose one of: ns"),
+        (["--beta1", "1.5"], "must be in [0, 1)"),
+        (["--lr-g", "0.001"], "already holds checkpoints (steps [0, 20, 25]): pass --resume"),
+        (["--resume", "--width", "16"], "--resume with different settings (--width 8 → 16)"),
+        (["--tpu", "--resume"], "--tpu needs TPU devices"),
+    ]
+    command = dcgan_args(workdir, out, tiny_classifier, steps=25)
+    assert_refused_without_a_trace("experiments.train_dcgan", command, workdir, scratch, bad)
+
     # Damage every file of the newest checkpoint: --resume fails with one clear line.
     for root, _, files in os.walk(workdir / "checkpoints" / "25"):
         for name in files:
@@ -222,7 +242,7 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, ti
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["steps"] == 25
     assert resumed["fcd"] == metrics["fcd"]  # the same state as the uninterrupted run
-    assert resumed["final_loss_d"] == metrics["final_loss_d"]
+    assert resumed["loss_d_mean_last_100_steps"] == metrics["loss_d_mean_last_100_steps"]
     assert os.listdir(workdir / "checkpoints.abandoned")[0].startswith("25-")
 
 
@@ -333,7 +353,7 @@ def test_tfds_datasets_train_under_mock_data(tmp_path, name):
         # the CLI tests' batch (64), so mnist's programs come from the compilation cache
         metrics = train_dcgan.main([*args, "--dataset", name])
     assert metrics["steps"] == 20 and metrics["dataset"] == name
-    assert np.isfinite(metrics["fcd"]) and np.isfinite(metrics["final_loss_d"])
+    assert np.isfinite(metrics["fcd"]) and np.isfinite(metrics["loss_d_mean_last_100_steps"])
     channels = 3 if name == "cifar10" else 1
     ckpt = Checkpointer(tmp_path / "run" / "checkpoints", create=False)
     restored = ckpt.restore()

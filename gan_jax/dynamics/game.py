@@ -11,6 +11,10 @@ more than once per step (alternating with several D steps, extragradient) and ro
 over many steps derive distinct batches with :func:`fold_batch`: every *typed* PRNG key
 leaf (``jax.random.key``) is folded with the evaluation index, so each evaluation draws
 fresh noise, while data arrays are passed unchanged.  Index 0 leaves the batch as is.
+A legacy ``jax.random.PRNGKey`` (a ``uint32[..., 2]`` array) cannot be told from data, so
+folding would silently hand every evaluation the same randomness: :func:`fold_batch` refuses
+such a leaf with a :class:`TypeError` that names the conversion
+(``jax.random.wrap_key_data``).
 """
 
 from __future__ import annotations
@@ -126,16 +130,45 @@ def is_typed_key(leaf: Any) -> bool:
     return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
+LEGACY_KEY_FIX = (
+    "pass a typed key, jax.random.key(seed), or convert a legacy one with "
+    "jax.random.wrap_key_data(key)"
+)
+
+
+def looks_like_legacy_key(leaf: Any) -> bool:
+    """Whether ``leaf`` has the layout of a legacy ``jax.random.PRNGKey`` (``uint32[..., 2]``)."""
+    shape = getattr(leaf, "shape", ())
+    return bool(shape) and shape[-1] == 2 and getattr(leaf, "dtype", None) == jnp.uint32
+
+
+def require_typed_key(key: Any, where: str) -> Array:
+    """``key`` if it is a typed PRNG key, else a :class:`TypeError` naming ``where`` and the
+    fix: a function that splits or folds a key never guesses which raw arrays are keys."""
+    if not is_typed_key(key):
+        kind = "a legacy uint32 PRNGKey" if looks_like_legacy_key(key) else type(key).__name__
+        raise TypeError(f"{where} must be a typed PRNG key, got {kind}: {LEGACY_KEY_FIX}")
+    return key
+
+
 def fold_batch(batch: PyTree, index: int | Array) -> PyTree:
     """The batch for evaluation ``index``: typed PRNG keys folded with ``index``.
 
     ``fold_batch(batch, 0)`` is ``batch`` itself, so a single-evaluation scheme sees the
-    caller's batch unchanged.
+    caller's batch unchanged.  For any other index a leaf laid out like a legacy
+    ``PRNGKey`` (``uint32[..., 2]``) is a :class:`TypeError`: passed on unfolded, it would
+    give every evaluation the same noise.
     """
     if batch is None or (isinstance(index, int) and index == 0):
         return batch
 
     def fold(leaf: Any) -> Any:
+        if looks_like_legacy_key(leaf):
+            raise TypeError(
+                "the batch holds a legacy uint32 PRNGKey, which a scheme that evaluates the "
+                f"game more than once per step cannot fold (every evaluation would reuse its "
+                f"noise): {LEGACY_KEY_FIX}"
+            )
         if not is_typed_key(leaf):
             return leaf
         folded = jax.random.fold_in(leaf, index)
