@@ -54,6 +54,7 @@ RUN_DEFINING = (
     "max_examples",
 )
 NUM_SAMPLES = 100
+DEFAULT_CLASSIFIER_STEPS = 1500  # experiments.train_classifier.DEFAULT_STEPS (a test pins it)
 SCHEMES = tuple(SCHEME_BUILDERS)
 CONFIG_FILE = "config.json"
 LOSS_WINDOW = 100  # metrics.json's loss_*_mean_last_100_steps: the steps averaged
@@ -155,6 +156,13 @@ def build_parser(
     parser.add_argument("--sample-every", type=cli.non_negative_int, default=500, help="0: never")
     parser.add_argument("--eval-samples", type=cli.positive_int, default=1000)
     parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
+    parser.add_argument(
+        "--classifier-steps",
+        type=cli.positive_int,
+        default=DEFAULT_CLASSIFIER_STEPS,
+        help="training steps of the evaluation classifier when none is cached (another "
+        "count caches it apart, in runs/classifier_<dataset>_<resolution>_steps<N>)",
+    )
     parser.add_argument(
         "--data-dir", type=cli.existing_directory, default=None, help="tfds data directory"
     )
@@ -399,12 +407,13 @@ def get_classifier(args: Any, resolution: int) -> tuple:
     ``classifier.json`` is replaced)."""
     from experiments.train_classifier import default_classifier_dir, train_and_save
 
-    directory = args.classifier or default_classifier_dir(args.dataset, resolution)
+    steps = getattr(args, "classifier_steps", DEFAULT_CLASSIFIER_STEPS)
+    directory = args.classifier or default_classifier_dir(args.dataset, resolution, steps)
     if args.classifier is None and not os.path.exists(os.path.join(directory, "classifier.json")):
         print(f"no classifier for {args.dataset} yet: training one into {directory}")
         partial = f"{directory}.incomplete-{os.getpid()}"
         try:
-            train_and_save(args.dataset, resolution, partial, data_dir=args.data_dir)
+            train_and_save(args.dataset, resolution, partial, steps=steps, data_dir=args.data_dir)
             shutil.rmtree(directory, ignore_errors=True)  # a leftover without classifier.json
             os.replace(partial, directory)
         finally:

@@ -24,8 +24,12 @@ from gan_jax.plotting import plot_curves
 DEFAULT_STEPS = 1500
 
 
-def default_classifier_dir(dataset: str, resolution: int) -> str:
-    return os.path.join("runs", f"classifier_{dataset}_{resolution}")
+def default_classifier_dir(dataset: str, resolution: int, steps: int = DEFAULT_STEPS) -> str:
+    """The evaluation classifier's cache folder: ``runs/classifier_<dataset>_<resolution>``,
+    with ``_steps<N>`` appended for a classifier trained for other than the default
+    :data:`DEFAULT_STEPS` (so a short smoke-test classifier never stands in for it)."""
+    suffix = "" if steps == DEFAULT_STEPS else f"_steps{steps}"
+    return os.path.join("runs", f"classifier_{dataset}_{resolution}{suffix}")
 
 
 def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
@@ -94,7 +98,7 @@ def train_and_save(
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     data.check_dataset_name(args.dataset)
-    out = args.out or default_classifier_dir(args.dataset, args.resolution)
+    out = args.out or default_classifier_dir(args.dataset, args.resolution, args.steps)
     metrics = train_and_save(
         args.dataset,
         args.resolution,

@@ -141,53 +141,36 @@ def _exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _bounded(
+    name: str, convert: Callable[[str], Any], accept: Callable[[Any], bool], requirement: str
+) -> Callable[[str], Any]:
+    """An argparse type named ``name`` (argparse's "invalid NAME value" for text that
+    ``convert`` rejects) whose values must pass ``accept``, else "must be REQUIREMENT"."""
+
+    def parse(text: str) -> Any:
+        value = convert(text)
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer ≥ 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite float ≥ 0 (a penalty weight, a noise scale)."""
-    value = float(text)
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
-    return value
-
-
-def decay_rate(text: str) -> float:
-    """argparse type: a number in [0, 1), such as Adam's β₁ and β₂ or an EMA's β (at 1 the
-    average never moves, Adam's bias correction divides by zero)."""
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def probability(text: str) -> float:
-    """argparse type: a number in [0, 1]."""
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+# argparse types for the ranges of numeric flags, one per range
+positive_int = _bounded("positive_int", int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _bounded("non_negative_int", int, lambda v: v >= 0, "an integer ≥ 0")
+positive_float = _bounded(
+    "positive_float", float, lambda v: v > 0 and math.isfinite(v), "a positive number"
+)
+# a penalty weight, a noise scale
+non_negative_float = _bounded(
+    "non_negative_float", float, lambda v: v >= 0 and math.isfinite(v), "a finite number ≥ 0"
+)
+# Adam's β₁ and β₂, an EMA's β: at 1 the average never moves (Adam's bias correction
+# divides by zero)
+decay_rate = _bounded("decay_rate", float, lambda v: 0 <= v < 1, "in [0, 1)")
+probability = _bounded("probability", float, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 def choice(flag: str, choices: Sequence[str]) -> Callable[[str], str]:

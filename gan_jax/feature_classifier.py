@@ -153,11 +153,13 @@ def train_embedding(
 
 def save_classifier(directory: str, params: dict, meta: dict) -> None:
     """Checkpoint ``params`` (orbax, atomic) and write ``meta`` next to it.  The directory
-    is made here, not by orbax: orbax refuses to create it for a process-local save in a
-    multi-process job (``create=True`` with ``active_processes``)."""
+    is made here, not by orbax, and the parameters are saved as host arrays: in a
+    multi-process job orbax refuses both to create the directory of a process-local save
+    (``create=True`` with ``active_processes``) and to serialise a single-device array."""
     os.makedirs(directory, exist_ok=True)
     with Checkpointer(directory, max_to_keep=1, create=False, process_local=True) as checkpointer:
-        checkpointer.save(0, params)
+        # host arrays: orbax refuses a single-device jax.Array in a multi-process job
+        checkpointer.save(0, jax.device_get(params))
     with open(os.path.join(directory, META_FILE), "w") as f:
         json.dump(meta, f, indent=2, sort_keys=True)
 

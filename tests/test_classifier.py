@@ -4,6 +4,7 @@ exactly, and an evaluator whose numbers behave on real images."""
 from __future__ import annotations
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -91,3 +92,39 @@ def test_random_shift_is_a_translation():
     assert np.all(np.abs(ys - 3) <= 2) and np.all(np.abs(xs - 4) <= 2)
     assert np.allclose(np.asarray(shifted).sum(axis=(1, 2, 3)), 1.0)
     assert len(set(zip(ys, xs))) > 5
+
+
+def test_the_first_use_cache_never_holds_half_a_classifier(tmp_path, monkeypatch):
+    """The runner's first use trains into a sibling folder and renames it into place.  A
+    first use that dies mid-training (here: Ctrl-C from inside the training) leaves nothing
+    in ``runs/``; what a kill -9 leaves (a ``.incomplete-PID`` folder, or the empty cache
+    folder the old code left) is never taken for a classifier: the next run trains again,
+    and the folder it fills loads."""
+    import argparse
+
+    from experiments import runner, train_classifier
+
+    assert runner.DEFAULT_CLASSIFIER_STEPS == train_classifier.DEFAULT_STEPS
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(classifier=None, dataset="digits", data_dir=None, classifier_steps=5)
+
+    def dies_mid_training(dataset, resolution, out, **kwargs):
+        (tmp_path / out).mkdir(parents=True)
+        (tmp_path / out / "half_written").write_text("partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_classifier, "train_and_save", dies_mid_training)
+    with pytest.raises(KeyboardInterrupt):
+        runner.get_classifier(args, 8)
+    assert list((tmp_path / "runs").iterdir()) == []
+
+    cache = tmp_path / "runs" / "classifier_digits_8_steps5"
+    cache.mkdir()  # the empty folder a crashed first use used to leave
+    (tmp_path / "runs" / "classifier_digits_8_steps5.incomplete-1").mkdir()  # kill -9's
+    with pytest.raises(CheckpointError, match="no classifier"):
+        load_classifier(str(cache))
+    monkeypatch.setattr(train_classifier, "train_and_save", train_and_save)
+    _, _, meta = runner.get_classifier(args, 8)
+    assert meta["image_shape"] == [8, 8, 1] and meta["steps"] == 5
+    assert (cache / "classifier.json").exists()
+    assert not any(p.name.endswith(f".incomplete-{os.getpid()}") for p in cache.parent.iterdir())

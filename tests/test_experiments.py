@@ -66,10 +66,11 @@ def bad_commands(run: pathlib.Path, scratch: pathlib.Path, lr_flag: str) -> list
     """Commands every training CLI must refuse against its finished run ``run`` (started
     with ``--seed 0``, a ``--checkpoint-every`` that 3 does not divide, and no step 7):
     ``(flags appended to the run's own command, what the one error line says)``.
-    ``scratch`` holds a file and an empty directory; ``lr_flag`` is the CLI's step size."""
+    ``scratch`` (made here) holds a file and an empty directory; ``lr_flag`` is the CLI's
+    step size."""
     a_file, empty = scratch / "a_file", scratch / "empty"
+    empty.mkdir(parents=True, exist_ok=True)
     a_file.write_text("not a directory")
-    empty.mkdir(exist_ok=True)
     return [
         (["--steps", "0"], "must be a positive integer"),
         (["--batch-size", "many"], "invalid positive_int value: 'many'"),
@@ -96,11 +97,11 @@ def bad_commands(run: pathlib.Path, scratch: pathlib.Path, lr_flag: str) -> list
 
 
 def assert_refused_without_a_trace(
-    module: str, command: list[str], run: pathlib.Path, scratch: pathlib.Path, bad: list[tuple]
+    module: str, command: list[str], run: pathlib.Path, bad: list[tuple]
 ) -> None:
     """Each of ``bad`` appended to ``command`` (the one that made ``run``): exit status 2,
     one ``error:`` line with its text, no traceback, every file under ``run``'s parent
-    (the run, its outputs, ``scratch``) byte for byte as before, no new directory there
+    (the run, its outputs, :func:`bad_commands`' scratch folder) byte for byte as before, no new directory there
     or in the working directory's ``runs/``.  Prints each command's seconds."""
     root = run.parent
     before, runs_before = tree_state(root), sorted(pathlib.Path("runs").glob("*"))
@@ -449,3 +450,45 @@ def test_default_outputs_stay_under_the_ignored_runs_folder(name, repo_root):
     for path in filter(None, paths):
         assert pathlib.PurePath(path).parts[0] == "runs", (name, path)
     assert "runs/" in (repo_root / ".gitignore").read_text().split()
+
+
+class _Captured(Exception):
+    """Raised by the patched ``parse_args`` with the parser the CLI built."""
+
+
+BENCHMARKS = (
+    "checkpoint_io", "dcgan_step", "dcgan_step_torch", "dynamics_rollout", "feature_metrics",
+    "game_spectrum", "lag_step", "mode_collapse_step", "pggan_step", "projection",
+    "stylegan_step",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module", [f"experiments.{n}" for n in EXPERIMENTS] + [f"benchmarks.{n}" for n in BENCHMARKS]
+)
+def test_help_shows_every_default(module, monkeypatch):
+    """Every flag of every CLI and benchmark that has a default shows it in ``--help``
+    (argparse prints no line at all for a flag without help text, and no default without
+    a defaults formatter).  The parser is taken from the CLI's first ``parse_args`` call."""
+    import argparse
+
+    def capture(parser, *args, **kwargs):
+        raise _Captured(parser)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    monkeypatch.setattr(sys, "argv", [module])
+    main = importlib.import_module(module).main
+    with pytest.raises(_Captured) as captured:
+        main() if "argv" not in main.__code__.co_varnames else main([])
+    parser = captured.value.args[0]
+    formatter = parser._get_formatter()
+    hidden = []
+    for action in parser._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue
+        if action.default in (None, argparse.SUPPRESS) or isinstance(action, argparse._HelpAction):
+            continue
+        text = formatter._get_help_string(action)
+        if not (action.help and action.help.strip() and "%(default)" in text):
+            hidden.append(action.option_strings[0])
+    assert hidden == [], f"{module}: --help hides the default of {hidden}"

@@ -201,16 +201,15 @@ def test_opengan_and_semantic_pyramid_cli_tiny_runs(tmp_path, classifier32):
         assert (out / name).stat().st_size > 1000
 
     scratch = tmp_path / "scratch"
-    scratch.mkdir()
     bad = bad_commands(og_run, scratch, "--lr") + [
         (["--resume", "--unseen", "1", "2"], "--resume with different settings (--unseen"),
         (["--condition-noise", "-1"], "must be a finite number ≥ 0"),
     ]
-    assert_refused_without_a_trace("experiments.opengan", og_command, og_run, scratch, bad)
+    assert_refused_without_a_trace("experiments.opengan", og_command, og_run, bad)
     bad = bad_commands(run, scratch, "--lr") + [
         (["--resume", "--feature-steps", "6"], "--resume with different settings"),
     ]
-    assert_refused_without_a_trace("experiments.semantic_pyramid", args, run, scratch, bad)
+    assert_refused_without_a_trace("experiments.semantic_pyramid", args, run, bad)
 
 
 def test_mode_seeking_loss_is_the_reciprocal_of_the_image_to_latent_distance_ratio():

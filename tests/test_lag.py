@@ -129,9 +129,8 @@ def test_super_resolution_cli_tiny_run(tmp_path):
     ]  # fmt: skip
     metrics = super_resolution.main(command)
     assert json.loads((out / "metrics.json").read_text())["steps"] == 4
-    (tmp_path / "scratch").mkdir()
     bad = bad_commands(run, tmp_path / "scratch", "--lr")
-    assert_refused_without_a_trace("experiments.super_resolution", command, run, tmp_path, bad)
+    assert_refused_without_a_trace("experiments.super_resolution", command, run, bad)
     methods, checks = metrics["methods"], metrics["checks"]
     assert checks["l2_sharpness_below_lag"] == (
         methods["l2"]["sharpness"] < methods["lag_sample"]["sharpness"]
@@ -152,7 +151,6 @@ def test_super_resolution_refuses_bad_commands_against_its_run(tmp_path):
     from gan_jax.checkpoint import Checkpointer
 
     run, out, scratch = tmp_path / "run", tmp_path / "out", tmp_path / "scratch"
-    scratch.mkdir()
     command = [*LAG_COMMAND, "--workdir", str(run), "--out", str(out)]
     args = super_resolution.build_parser().parse_args(command)
     runner.plan_run(args, str(run), None, super_resolution.RUN_DEFINING, ("photos",)).start()
@@ -162,7 +160,7 @@ def test_super_resolution_refuses_bad_commands_against_its_run(tmp_path):
         (["--resume", "--filters", "8"], "--resume with different settings (--filters 32 → 8)"),
         (["--center-weight", "-1"], "must be a finite number ≥ 0"),
     ]
-    assert_refused_without_a_trace("experiments.super_resolution", command, run, scratch, bad)
+    assert_refused_without_a_trace("experiments.super_resolution", command, run, bad)
 
 
 def test_residual_generator_with_silent_rgb_layers_is_bicubic():

@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -42,12 +43,22 @@ KILL_EXIT_BOUND_S = 5.0  # the launcher polls every 0.1 s and kills the rest at 
 
 
 def dcgan_args(workdir, classifier, steps, checkpoint_every=2) -> list[str]:
+    """Tiny train_dcgan flags; ``classifier=None`` uses the runner's cache (``runs/``)."""
     return [
         "--steps", str(steps), "--resolution", "8", "--batch-size", "16", "--width", "8",
         "--log-every", "2", "--checkpoint-every", str(checkpoint_every), "--eval-every", "0",
-        "--sample-every", "0", "--eval-samples", "50", "--classifier", classifier,
+        "--sample-every", "0", "--eval-samples", "50",
+        *(["--classifier", classifier] if classifier else []),
         "--workdir", str(workdir), "--out", str(workdir) + "_out", "--no-progress",
     ]  # fmt: skip
+
+
+def readme_command(marker: str) -> list[str]:
+    """The README's bash block after ``<!-- marker -->``, as an argument list."""
+    text = (REPO_ROOT / "README.md").read_text()
+    block = text.split(f"<!-- {marker} -->", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    words = shlex.split(block.replace("\\\n", " "))
+    return [sys.executable if word == "python" else word for word in words]
 
 
 def one_process(args, env, cwd) -> subprocess.CompletedProcess:
@@ -62,9 +73,10 @@ def launch_command(args) -> list[str]:
     ]  # fmt: skip
 
 
-def two_processes(args, env, cwd) -> subprocess.CompletedProcess:
+def two_processes(args, env, cwd, command=None) -> subprocess.CompletedProcess:
+    """``args`` appended to ``command`` (default: the launcher on 2 × 2 devices)."""
     return subprocess.run(
-        launch_command(args),
+        (command or launch_command([])) + list(args),
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -95,12 +107,20 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
     # 1 process × 4 devices, steps 0 → 4.
     result = one_process(dcgan_args(one, classifier8, 4), subprocess_env, repo_root)
     assert result.returncode == 0, result.stderr
-    # 2 processes × 2 devices continue the 1-process run from its step 2, to step 6.
+    # 2 processes × 2 devices continue the 1-process run from its step 2, to step 6: the
+    # README's command (sizes and folders appended) in a fresh folder, as in a fresh clone,
+    # so process 0 trains the evaluation classifier into the empty cache on first use.
     shutil.copytree(one, two)
-    args = dcgan_args(two, classifier8, 6) + ["--resume-from", "2"]
-    result = two_processes(args, subprocess_env, repo_root)
+    fresh = tmp_path / "fresh_clone"
+    fresh.mkdir()
+    args = dcgan_args(two, None, 6) + ["--resume-from", "2", "--classifier-steps", "20"]
+    result = two_processes(args, subprocess_env, fresh, readme_command("scaling-out-one-machine"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[p0] step 6: FCD" in result.stdout and "[p1] step 6" not in result.stdout
+    assert result.stdout.count("training one into") == 1  # on process 0 only
+    cache = fresh / "runs" / "classifier_digits_8_steps20"
+    assert (cache / "classifier.json").exists()
+    assert sorted(p.name for p in (fresh / "runs").iterdir()) == [cache.name]
     assert logged_steps(two) == list(range(1, 7))  # process 0 alone logs, once per step
     metrics = json.loads((tmp_path / "two_out" / "metrics.json").read_text())
     assert metrics["processes"] == 2 and metrics["devices"] == 4 and metrics["steps"] == 6
@@ -110,9 +130,10 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
     assert max_difference(leaves(two, 4), leaves(two, 2)) > 1e-4  # the steps moved them
     # And back: 1 process continues the 2-process run from its step 4, to step 6.
     shutil.copytree(two, back)
-    args = dcgan_args(back, classifier8, 6) + ["--resume-from", "4"]
-    result = one_process(args, subprocess_env, repo_root)
+    args = dcgan_args(back, None, 6) + ["--resume-from", "4", "--classifier-steps", "20"]
+    result = one_process(args, subprocess_env, fresh)  # the second use reads the cache
     assert result.returncode == 0, result.stderr
+    assert "training one" not in result.stdout and "step 6: FCD" in result.stdout
     assert max_difference(leaves(back, 6), leaves(two, 6)) < BOUND
     # The restores themselves are exact: each step's arrays match the digests it was
     # saved with (Checkpointer.restore verifies them), and the logged losses of the
@@ -477,7 +498,7 @@ from gan_jax.feature_classifier import load_classifier, save_classifier
 parallel.initialize_distributed()
 directory = sys.argv[1]
 if parallel.is_primary():  # the runner's first use: process 0 alone trains and saves
-    params = {"params": {"w": np.arange(6, dtype=np.float32)}}
+    params = {"params": {"w": jax.numpy.arange(6.0)}}  # a single-device jax.Array
     save_classifier(directory, params, {"num_classes": 10, "image_shape": [8, 8, 1]})
     print("saved", sorted(os.listdir(directory)))
 parallel.sync("saved")
@@ -510,7 +531,7 @@ def test_process_zero_saves_the_classifier_alone_in_a_multi_process_job(repo_roo
         env=dict(LAUNCHER_ENV, JAX_PLATFORMS="cpu"),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=120,  # a failed save leaves process 1 waiting at the barrier
         check=False,
     )
     assert result.returncode == 0, result.stderr

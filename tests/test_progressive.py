@@ -268,7 +268,6 @@ def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
         assert (out / name).stat().st_size > 1000
 
     scratch = tmp_path / "scratch"
-    scratch.mkdir()
     bad = bad_commands(workdir, scratch, "--lr-g") + [
         (["--loss", "foo"], "unknown --loss 'foo'"),
         (["--beta2", "1"], "must be in [0, 1)"),
@@ -276,4 +275,4 @@ def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
         (["--resume", "--phase-images", "32"], "--resume with different settings"),
     ]
     command = [*common, "--steps", "20"]
-    assert_refused_without_a_trace("experiments.train_pggan", command, workdir, scratch, bad)
+    assert_refused_without_a_trace("experiments.train_pggan", command, workdir, bad)

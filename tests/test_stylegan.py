@@ -313,11 +313,10 @@ def test_train_stylegan_cli_measures_its_claims(tmp_path, classifier8):
         assert (out / name).stat().st_size > 1000
 
     scratch = tmp_path / "scratch"
-    scratch.mkdir()
     bad = bad_commands(workdir, scratch, "--lr-g") + [
         (["--style", "foo"], "unknown --style 'foo'; choose one of"),
         (["--mixing-prob", "2"], "must be in [0, 1]"),
         (["--ema-beta", "1"], "must be in [0, 1)"),
         (["--resume", "--w-dim", "16"], "--resume with different settings (--w-dim 8 → 16)"),
     ]
-    assert_refused_without_a_trace("experiments.train_stylegan", command, workdir, scratch, bad)
+    assert_refused_without_a_trace("experiments.train_stylegan", command, workdir, bad)

@@ -86,7 +86,7 @@ def test_resume_and_resume_from_equal_one_run_for_any_step_count(tmp_path):
     assert os.listdir(tmp_path / "c" / "checkpoints.abandoned")[0].startswith("37-")
 
 
-def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
     model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
     images = tiny_images()
 
@@ -98,8 +98,10 @@ def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
 
     step = train.make_train_step(model.game, model.scheme, poisoned_batch)
     with pytest.raises(train.NonFiniteLossError, match="at step 36") as err:
-        train.fit(step, model.state, tmp_path, train.FitConfig(60, 10, 20, 0, 0), progress=False)
+        train.fit(step, model.state, tmp_path, train.FitConfig(60, 10, 20, 0, 0))
     assert "last good checkpoint (step 20)" in str(err.value)
+    bar = capsys.readouterr().err  # the progress bar was closed before the error: the
+    assert "30/60" in bar and bar.endswith("\n")  # CLI's error line starts a line of its own
     checkpointer = Checkpointer(tmp_path / "checkpoints", create=False)
     assert checkpointer.all_steps()[-1] == 20
     restored = checkpointer.restore(template=model.state)
@@ -215,7 +217,6 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, ti
     # Commands the CLI refuses leave the run as it was: the --resume-from 20 below then
     # reproduces the uninterrupted run.
     scratch = tmp_path / "scratch"
-    scratch.mkdir()
     bad = bad_commands(workdir, scratch, "--lr-g") + [
         (["--loss", "foo"], "unknown --loss 'foo'; choose one of: ns"),
         (["--beta1", "1.5"], "must be in [0, 1)"),
@@ -224,7 +225,7 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, ti
         (["--tpu", "--resume"], "--tpu needs TPU devices"),
     ]
     command = dcgan_args(workdir, out, tiny_classifier, steps=25)
-    assert_refused_without_a_trace("experiments.train_dcgan", command, workdir, scratch, bad)
+    assert_refused_without_a_trace("experiments.train_dcgan", command, workdir, bad)
 
     # Damage every file of the newest checkpoint: --resume fails with one clear line.
     for root, _, files in os.walk(workdir / "checkpoints" / "25"):
