@@ -24,8 +24,9 @@ from tqdm import tqdm
 
 from gan_jax import cli
 from gan_jax import dynamics as dy
-from gan_jax.dynamics import plots, theory
+from gan_jax.dynamics import theory
 from gan_jax.dynamics.analysis import log_growth_rate, sign_change_steps, steps_per_revolution
+from gan_jax.viz import dynamics as plots
 
 
 def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:

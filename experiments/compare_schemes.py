@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from experiments import train_dcgan
 from gan_jax import cli
 from gan_jax.image_gan import SCHEMES
-from gan_jax.plotting import plot_classifier_metrics
 from gan_jax.train import NonFiniteLossError
+from gan_jax.viz.plotting import plot_classifier_metrics
 
 DEFAULT_SCHEMES = ("simultaneous", "alternating", "extragradient", "optimistic")
 

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from gan_jax import cli
 from gan_jax import dynamics as dy
-from gan_jax.dynamics import plots, theory
+from gan_jax.dynamics import theory
+from gan_jax.viz import dynamics as plots
 
 CONVERGED_RADIUS = 1e-2
 

@@ -13,7 +13,7 @@ from experiments.runner import RunPlan, add_fit_flags, plan_run
 from gan_jax import cli, data, train
 from gan_jax.feature_classifier import load_classifier, save_classifier
 from gan_jax.feature_gan import FeatureGANConfig
-from gan_jax.plotting import plot_curves
+from gan_jax.viz.plotting import plot_curves
 
 FROZEN_DIR = "feature_network"
 # the flags that define a run of either experiment; --resume refuses to change them

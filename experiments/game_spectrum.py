@@ -38,10 +38,10 @@ from experiments import train_dcgan
 from gan_jax import cli, data
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.dynamics import dirac_gan, spectrum, theory
-from gan_jax.dynamics.plots import plot_game_spectra, plot_hessian_extremes, plot_path_angles
 from gan_jax.image_gan import build_image_gan
 from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
 from gan_jax.train import CHECKPOINT_DIR
+from gan_jax.viz.dynamics import plot_game_spectra, plot_hessian_extremes, plot_path_angles
 
 DEFAULT_WORKDIR = os.path.join("runs", "dcgan_digits")
 

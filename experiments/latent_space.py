@@ -55,7 +55,7 @@ from gan_jax.feature_classifier import load_classifier
 from gan_jax.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.metrics import ink_mass, slant
 from gan_jax.nets.classifier import Classifier
-from gan_jax.plotting import plot_image_rows, plot_latent_slice, plot_projection_study
+from gan_jax.viz.plotting import plot_image_rows, plot_latent_slice, plot_projection_study
 
 ATTRIBUTES = {"ink": ink_mass, "slant": slant}
 ATTRIBUTE_WORDS = {"ink": ("thin", "thick"), "slant": ("left-leaning", "right-leaning")}

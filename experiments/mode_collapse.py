@@ -69,7 +69,7 @@ from gan_jax import dynamics as dy
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.metrics import mean_and_standard_error
 from gan_jax.nets.mlp import MLPDiscriminator, MLPGenerator
-from gan_jax.plotting import plot_mean_with_band, plot_sample_snapshots
+from gan_jax.viz.plotting import plot_mean_with_band, plot_sample_snapshots
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,7 +56,7 @@ from gan_jax.feature_classifier import (
 )
 from gan_jax.feature_gan import build_feature_gan
 from gan_jax.metrics import frechet_feature_distance, mean_and_standard_error
-from gan_jax.plotting import plot_image_rows
+from gan_jax.viz.plotting import plot_image_rows
 
 EMBEDDING_DIM = 32
 RUN_DEFINING = ("condition_layer", "condition_noise", "unseen")  # besides feature_common's

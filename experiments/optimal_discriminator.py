@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from gan_jax import cli, plotting
+from gan_jax import cli
 from gan_jax.nets.mlp import ACTIVATIONS, MLPDiscriminator
 from gan_jax.optimal_discriminator import (
     fit_discriminator,
@@ -33,6 +33,7 @@ from gan_jax.optimal_discriminator import (
     optimal_value,
 )
 from gan_jax.train import chunk_lengths
+from gan_jax.viz import plotting
 
 MAX_ABS_ERROR_TARGET = 0.05
 VALUE_ERROR_TARGET = 0.02

@@ -39,7 +39,7 @@ from gan_jax.dynamics.game import GameState
 from gan_jax.feature_classifier import ClassifierMetrics, load_classifier
 from gan_jax.gan import latents
 from gan_jax.image_gan import SCHEMES as SCHEME_BUILDERS
-from gan_jax.plotting import plot_classifier_metrics, plot_curves, save_image_grid
+from gan_jax.viz.plotting import RunFigures, plot_classifier_metrics, plot_curves, save_image_grid
 
 # Flags that define every model's run; --resume refuses to change them.
 RUN_DEFINING = (
@@ -75,6 +75,7 @@ class Trainer(Protocol):
         resume_from: int | None,
         progress: bool,
         description: str,
+        figures: train.FitFigures | None,
     ) -> train.FitResult: ...
 
     def generate(self, state: GameState, z: jax.Array) -> jax.Array:
@@ -392,6 +393,7 @@ def fit_without_evaluation(
         progress=not args.no_progress,
         description=description,
         resume_from=plan.resume_from,
+        figures=RunFigures(),
     )
     if result.interrupted:
         print(f"interrupted at step {result.step}; continue with the same command plus --resume")
@@ -481,6 +483,7 @@ def run(
         resume_from=plan.resume_from,
         progress=not args.no_progress,
         description=f"{name} {args.dataset} ({args.scheme})",
+        figures=RunFigures(),
     )
     seconds = time.perf_counter() - start
     if not primary:

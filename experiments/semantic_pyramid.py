@@ -39,7 +39,7 @@ from gan_jax.feature_classifier import accuracy, train_classifier, unit_norm
 from gan_jax.feature_gan import build_feature_gan
 from gan_jax.metrics import per_pixel_std, psnr
 from gan_jax.nets.classifier import PYRAMID_LEVELS, PyramidClassifier
-from gan_jax.plotting import plot_image_rows
+from gan_jax.viz.plotting import plot_image_rows
 
 FIGURE_SOURCES = 4
 FIGURE_SAMPLES = 2

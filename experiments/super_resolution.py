@@ -42,7 +42,7 @@ from gan_jax.metrics import (
 )
 from gan_jax.nets.progressive import area_downsample, resize_to
 from gan_jax.photographs import load_photograph_patches
-from gan_jax.plotting import plot_curves, plot_image_rows
+from gan_jax.viz.plotting import plot_curves, plot_image_rows
 
 FIGURE_PATCHES = 6
 # the flags that define a LAG run; --resume refuses to change them

@@ -19,7 +19,7 @@ import numpy as np
 
 from gan_jax import cli, data
 from gan_jax.feature_classifier import accuracy, save_classifier, train_classifier
-from gan_jax.plotting import plot_curves
+from gan_jax.viz.plotting import plot_curves
 
 DEFAULT_STEPS = 1500
 

@@ -34,13 +34,13 @@ from gan_jax import cli
 from gan_jax.checkpoint import CheckpointError
 from gan_jax.gan import latents
 from gan_jax.nets.progressive import resize_to
-from gan_jax.plotting import plot_classifier_metrics, plot_image_rows
 from gan_jax.progressive_gan import (
     PROGRESSIVE_LOSSES,
     ProgressiveConfig,
     ProgressiveGAN,
     images_seen,
 )
+from gan_jax.viz.plotting import plot_classifier_metrics, plot_image_rows
 
 RUN_DEFINING = (
     "resolution",

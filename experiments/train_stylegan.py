@@ -38,7 +38,6 @@ from gan_jax import cli
 from gan_jax.gan import latents
 from gan_jax.image_gan import EVAL_NOISE_SEED, LOSSES, ImageGAN
 from gan_jax.nets.stylegan import STYLES
-from gan_jax.plotting import plot_image_rows, plot_truncation_tradeoff
 from gan_jax.stylegan import (
     StyleGANConfig,
     StyleSampler,
@@ -49,6 +48,7 @@ from gan_jax.stylegan import (
     swap_styles,
     truncation_tradeoff,
 )
+from gan_jax.viz.plotting import plot_image_rows, plot_truncation_tradeoff
 
 RUN_DEFINING = (
     "resolution",

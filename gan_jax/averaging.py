@@ -29,6 +29,13 @@ import jax.numpy as jnp
 
 from gan_jax.dynamics.game import PyTree
 
+__all__ = [
+    "GeneratorEMA",
+    "average_variables",
+    "ema_decay",
+    "update_ema",
+]
+
 
 def ema_decay(
     batch_size: int,

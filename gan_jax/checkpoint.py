@@ -48,15 +48,23 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from gan_jax.dynamics.game import is_typed_key
+from gan_jax.errors import CheckpointError
+
+__all__ = [
+    "DIGESTS_KEY",
+    "STEP_METADATA_FILE",
+    "CheckpointError",
+    "Checkpointer",
+    "UnverifiedCheckpointWarning",
+    "leaf_digests",
+    "leaf_path",
+    "saved_steps",
+]
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover
     from typing_extensions import Self
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint directory is missing, empty or unreadable, or a step fails its digests."""
 
 
 class UnverifiedCheckpointWarning(UserWarning):

@@ -24,24 +24,18 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from gan_jax.errors import USER_ERRORS, UserError
+
 USER_ERROR_EXIT_CODE = 2
 INTERRUPTED_EXIT_CODE = 130  # a run stopped by Ctrl-C/SIGTERM after saving its state
 # what a collective's error says when another process of the job went away
 PEER_LOSS_MARKERS = ("Connection reset by peer", "Connection closed by peer", "Gloo")
 
 
-class UserError(Exception):
-    """An error the user fixes by changing the command; its message names the fix."""
-
-
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The exception types that are user errors: :class:`UserError`, unknown or unavailable
-    datasets, missing or damaged checkpoints.  Imported on demand, so that a CLI that needs
-    none of them (the process launcher) starts without loading JAX."""
-    from gan_jax.checkpoint import CheckpointError
-    from gan_jax.data import DatasetUnavailableError, UnknownDatasetError
-
-    return (UserError, UnknownDatasetError, DatasetUnavailableError, CheckpointError)
+    """The exception types that are user errors (:data:`gan_jax.errors.USER_ERRORS`):
+    :class:`UserError`, unknown or unavailable datasets, missing or damaged checkpoints."""
+    return USER_ERRORS
 
 
 def fail(message: str) -> NoReturn:

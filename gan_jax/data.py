@@ -33,6 +33,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.errors import DatasetUnavailableError, UnknownDatasetError
+
+__all__ = [
+    "DATASETS",
+    "DIGITS_TEST_SIZE",
+    "EMBEDDED_DATASETS",
+    "MIXTURE_KINDS",
+    "TFDS_DATASETS",
+    "TFDS_DOWNLOAD_RETRIES",
+    "DatasetUnavailableError",
+    "GaussianMixture",
+    "ImageDataset",
+    "UnknownDatasetError",
+    "check_dataset_name",
+    "digits_arrays",
+    "grid_centers",
+    "load_dataset",
+    "load_digits",
+    "load_tfds",
+    "map_in_batches",
+    "mixture_of_gaussians",
+    "random_batch",
+    "resize_images",
+    "ring_centers",
+    "uint8_to_unit_range",
+]
+
 Array = jax.Array
 
 EMBEDDED_DATASETS = ("digits",)
@@ -41,14 +68,6 @@ DATASETS = EMBEDDED_DATASETS + TFDS_DATASETS
 
 DIGITS_TEST_SIZE = 360
 _DIGITS_SPLIT_SEED = 0
-
-
-class UnknownDatasetError(ValueError):
-    """Raised for a dataset name that is not in :data:`DATASETS`."""
-
-
-class DatasetUnavailableError(RuntimeError):
-    """Raised when a known tfds dataset cannot be read (not downloaded, no network)."""
 
 
 # --------------------------------------------------------------------------- mixtures

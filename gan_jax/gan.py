@@ -43,6 +43,21 @@ from gan_jax import losses
 from gan_jax.dynamics.game import Game, PyTree, fold_batch, require_typed_key
 from gan_jax.dynamics.schemes import apply_update
 
+__all__ = [
+    "UNROLL_OPTIMIZER_STATES",
+    "LazyPenalty",
+    "apply_model",
+    "gan_game",
+    "generate",
+    "init_players",
+    "latents",
+    "lazy",
+    "pack_samples",
+    "r1",
+    "unrolled",
+    "wgan_gp",
+]
+
 Array = jax.Array
 # penalty(d_fn, real, fake, key) -> weighted scalar added to D's loss
 Penalty = Callable[[Callable[[Array], Array], Array, Array, Array], Array]

@@ -26,9 +26,9 @@ from jax.sharding import Mesh
 from gan_jax import dynamics as dy
 from gan_jax import gan, losses, parallel, train
 from gan_jax.averaging import GeneratorEMA
-from gan_jax.cli import UserError
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
+from gan_jax.errors import UserError
 from gan_jax.nets.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages
 
 Array = jax.Array

@@ -43,7 +43,30 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax.data import random_batch
-from gan_jax.train import make_chunk, minimize, step_compiler_options
+from gan_jax.interpolation import lerp, slerp
+from gan_jax.train import make_chunk, minimize
+from gan_jax.xla_options import step_compiler_options
+
+__all__ = [
+    "DEFAULT_OPTIMIZER",
+    "INTERPOLATIONS",
+    "Encoder",
+    "Projection",
+    "apply_direction",
+    "attribute_direction",
+    "best_of",
+    "concept_mean",
+    "feature_distance",
+    "interpolate",
+    "latent_prior",
+    "lerp",
+    "pixel_mse",
+    "project",
+    "restart_latents",
+    "slerp",
+    "train_encoder",
+    "weighted_loss",
+]
 
 Array = jax.Array
 Generate = Callable[[Array], Array]  # z (B, d) -> images (B, H, W, C)
@@ -51,27 +74,6 @@ ImageLoss = Callable[[Array, Array], Array]  # (images, targets) (B, H, W, C) ->
 
 
 # --------------------------------------------------------------------------- interpolation
-
-
-def lerp(a: Array, b: Array, t: Array | float) -> Array:
-    """``(1 − t)·a + t·b`` along the last axis; ``t`` broadcasts against ``a.shape[:-1]``
-    (exact endpoints)."""
-    t = jnp.asarray(t)[..., None]
-    return (1.0 - t) * a + t * b
-
-
-def slerp(a: Array, b: Array, t: Array | float, eps: float = 1e-7) -> Array:
-    """Spherical interpolation (see module doc); falls back to :func:`lerp` where ``a`` and
-    ``b`` are (anti)parallel to within ``eps``."""
-    t = jnp.asarray(t)[..., None]
-    cos = jnp.sum(a * b, -1) / (jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1))
-    omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))[..., None]
-    sin = jnp.sin(omega)
-    degenerate = sin < eps
-    safe = jnp.where(degenerate, 1.0, sin)
-    weight_a = jnp.where(degenerate, 1.0 - t, jnp.sin((1.0 - t) * omega) / safe)
-    weight_b = jnp.where(degenerate, t, jnp.sin(t * omega) / safe)
-    return weight_a * a + weight_b * b
 
 
 INTERPOLATIONS = {"lerp": lerp, "slerp": slerp}

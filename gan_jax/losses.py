@@ -23,6 +23,40 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = [
+    "CategoricalCode",
+    "GaussianCode",
+    "acgan_discriminator_loss",
+    "acgan_generator_loss",
+    "batch_hard_triplet_loss",
+    "combine_adversarial_loss",
+    "cycle_consistency_loss",
+    "input_gradients",
+    "latent_center_loss",
+    "least_squares_discriminator_loss",
+    "least_squares_generator_loss",
+    "minimax_discriminator_loss",
+    "minimax_generator_loss",
+    "mode_seeking_loss",
+    "modified_discriminator_loss",
+    "modified_generator_loss",
+    "mutual_information_penalty",
+    "non_saturating_generator_loss",
+    "pairwise_distances",
+    "r1_penalty",
+    "r2_penalty",
+    "relativistic_discriminator_loss",
+    "relativistic_generator_loss",
+    "sigmoid_cross_entropy",
+    "squared_gradient_norm",
+    "wasserstein_discriminator_loss",
+    "wasserstein_drift_discriminator_loss",
+    "wasserstein_generator_loss",
+    "wasserstein_gradient_penalty",
+    "wasserstein_hinge_discriminator_loss",
+    "wasserstein_hinge_generator_loss",
+]
+
 Array = jax.Array
 DiscriminatorFn = Callable[[Array], Array]
 
@@ -85,6 +119,10 @@ def minimax_generator_loss(fake_logits: Array) -> Array:
 def modified_generator_loss(fake_logits: Array) -> Array:
     """Non-saturating generator loss (arXiv:1406.2661, §3): ``L_G = -mean log σ(l_fake)``."""
     return -jnp.mean(jax.nn.log_sigmoid(fake_logits))
+
+
+# the discoverable name of TF-GAN's "modified" generator loss (Goodfellow et al. 2014, §3)
+non_saturating_generator_loss = modified_generator_loss
 
 
 def wasserstein_generator_loss(fake_logits: Array) -> Array:

@@ -44,6 +44,42 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.interpolation import lerp, slerp
+from gan_jax.nets.progressive import area_downsample
+
+__all__ = [
+    "DEFAULT_NUM_SAMPLES",
+    "Estimate",
+    "class_coverage",
+    "classifier_score",
+    "density_coverage",
+    "diversity_by_region",
+    "edge_and_flat_masks",
+    "feature_diversity",
+    "frechet_distance",
+    "frechet_feature_distance",
+    "gaussian_fit",
+    "high_frequency_energy",
+    "ink_mass",
+    "kernel_distance",
+    "kl_from_uniform",
+    "knn_radii",
+    "laplacian_pyramid",
+    "lr_consistency",
+    "mean_and_standard_error",
+    "mode_coverage",
+    "normalized_feature_distance",
+    "per_pixel_std",
+    "perceptual_path_length",
+    "polynomial_mmd2",
+    "precision_recall",
+    "psnr",
+    "sharpness_ratio",
+    "slant",
+    "sliced_wasserstein",
+    "sliced_wasserstein_distance",
+]
+
 Array = jax.Array
 
 DEFAULT_NUM_SAMPLES = 2500  # the protocol's sample count
@@ -216,7 +252,6 @@ def perceptual_path_length(
     code, the samples outside the 1st–99th percentiles are dropped before averaging.
     Returns ``ppl`` (that mean), ``median`` and ``num_samples``.
     """
-    from gan_jax.latent import lerp, slerp
 
     if space not in ("w", "z"):
         raise ValueError(f"space must be 'w' or 'z', got {space!r}")
@@ -270,7 +305,6 @@ def psnr(images: Array, targets: Array, data_range: float = 2.0) -> Array:
 def lr_consistency(outputs: Array, low_res: Array) -> Array:
     """PSNR between the area down-sampled outputs and the low-resolution inputs, per image:
     how well a super-resolved image explains its seed (``+inf`` when exactly)."""
-    from gan_jax.nets.progressive import area_downsample
 
     return psnr(area_downsample(outputs, outputs.shape[1] // low_res.shape[1]), low_res)
 

@@ -56,8 +56,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gan_jax.cli import UserError
 from gan_jax.dynamics.game import is_typed_key
+from gan_jax.errors import UserError
 from gan_jax.job_env import (
     AUTO_DETECT_ENV,
     COORDINATOR_ENV,
@@ -66,6 +66,21 @@ from gan_jax.job_env import (
     NUM_PROCESSES_ENV,
     PROCESS_ID_ENV,
 )
+
+__all__ = [
+    "DATA_AXIS",
+    "any_process",
+    "batch_sharded",
+    "constrain_batch",
+    "data_mesh",
+    "host_local",
+    "initialize_distributed",
+    "is_primary",
+    "replicate",
+    "replicated",
+    "select_devices",
+    "sync",
+]
 
 DATA_AXIS = "data"
 

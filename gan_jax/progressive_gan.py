@@ -56,9 +56,9 @@ from jax.sharding import Mesh
 from gan_jax import gan, losses, parallel, train
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.checkpoint import Checkpointer, CheckpointError
-from gan_jax.cli import UserError
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
+from gan_jax.errors import UserError
 from gan_jax.image_gan import SCHEMES, check_choice
 from gan_jax.nets.progressive import (
     ProgressiveDiscriminator,
@@ -407,6 +407,7 @@ class ProgressiveGAN:
         resume_from: int | None = None,
         progress: bool = True,
         description: str = "PGGAN",
+        figures: train.FitFigures | None = None,
     ) -> train.FitResult:
         """Train every phase with :func:`gan_jax.train.fit` (module doc); ``config.steps``
         is ignored in favour of the phases' ends."""
@@ -442,6 +443,7 @@ class ProgressiveGAN:
                 resume=restoring and resume_from is None,
                 resume_from=resume_from if restoring else None,
                 progress=progress,
+                figures=figures,
                 description=f"{description} {phase.resolution}×{phase.resolution} "
                 f"{'fade-in' if phase.fade else 'stable'}",
             )

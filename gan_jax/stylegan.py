@@ -37,9 +37,9 @@ from jax.sharding import Mesh
 
 from gan_jax import gan
 from gan_jax.averaging import GeneratorEMA
-from gan_jax.cli import UserError
 from gan_jax.data import map_in_batches
 from gan_jax.dynamics.game import PyTree
+from gan_jax.errors import UserError
 from gan_jax.image_gan import LOSSES, SCHEMES, ImageGAN, assemble_image_gan, check_choice
 from gan_jax.metrics import feature_diversity, perceptual_path_length
 from gan_jax.nets.progressive import stage_resolutions

@@ -52,11 +52,10 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -67,8 +66,33 @@ from tqdm import tqdm
 
 from gan_jax import parallel
 from gan_jax.checkpoint import Checkpointer
-from gan_jax.cli import UserError
 from gan_jax.dynamics.game import Game, GameState, PyTree
+from gan_jax.errors import UserError
+from gan_jax.xla_options import XLA_CPU_OPTIONS, step_compiler_options
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "LR_SCHEDULES",
+    "METRICS_FILE",
+    "XLA_CPU_OPTIONS",
+    "FitConfig",
+    "FitFigures",
+    "FitResult",
+    "NonFiniteLossError",
+    "PeriodicStep",
+    "chunk_lengths",
+    "first_non_finite",
+    "fit",
+    "init_state",
+    "learning_rate_schedule",
+    "loss_curves",
+    "make_chunk",
+    "make_train_step",
+    "minimize",
+    "read_metrics",
+    "step_compiler_options",
+    "stop_requests",
+]
 
 Metrics = dict[str, jax.Array]
 BatchFn = Callable[[jax.Array, GameState], PyTree]  # (key, state before the step) -> batch
@@ -199,31 +223,6 @@ def make_train_step(
     return lambda state: step_with(state, None)
 
 
-# XLA:CPU compiler options for training steps (see :func:`step_compiler_options`).
-XLA_CPU_OPTIONS: dict[str, Any] = {
-    "xla_cpu_experimental_ynn_fusion_type": "",
-    "xla_cpu_use_xnnpack": False,
-    "xla_cpu_prefer_vector_width": 512,
-}
-
-
-def step_compiler_options() -> dict[str, Any] | None:
-    """Compiler options for a jitted training step: :data:`XLA_CPU_OPTIONS` on the CPU
-    backend, none elsewhere.
-
-    They route XLA:CPU's convolutions and matrix products to its Eigen kernels instead of
-    the YNNPACK library fusions that jax 0.10 uses by default, and let element-wise code use
-    512-bit vectors.  Eigen's convolutions are faster here (the D's 16×16×64 → 8×8×128
-    forward on 2 cores: 5.8 ms vs 7.7 ms), its per-channel reductions ≈ 10× slower, which is
-    why the DCGAN's BatchNorm and bias gradients are matrix products
-    (:mod:`gan_jax.nets.layers`).  With both, ``benchmarks/dcgan_step.py`` measured 1.05×
-    PyTorch eager where the YNNPACK default had given 0.83–0.92× (README, benchmark
-    section; this 2-core machine's noise is ±15 % between rounds).  Options are per jit:
-    the process's ``XLA_FLAGS`` and every other computation are left alone.
-    """
-    return dict(XLA_CPU_OPTIONS) if jax.default_backend() == "cpu" else None
-
-
 def make_chunk(
     step: StepFn, length: int, scan: bool = False
 ) -> Callable[[GameState], tuple[GameState, Metrics]]:
@@ -352,12 +351,15 @@ def loss_curves(rows: list[dict[str, Any]], names: tuple[str, ...] = ("loss_d", 
     return curves
 
 
-def _plot_losses(workdir: str) -> None:
-    from gan_jax.plotting import plot_curves
+class FitFigures(Protocol):
+    """What :func:`fit` draws, if given one (the engine itself imports no plotting):
+    :class:`gan_jax.viz.plotting.RunFigures` draws ``workdir/curves.png`` and the sample grids."""
 
-    curves = loss_curves(read_metrics(workdir))
-    if curves:
-        plot_curves(curves, os.path.join(workdir, "curves.png"), ylabel="loss", title="losses")
+    def losses(self, workdir: str) -> None:
+        """Redraw the loss curves of ``workdir/metrics.jsonl``."""
+
+    def samples(self, images: np.ndarray, workdir: str, step: int) -> None:
+        """Save the sample grid ``images`` of ``step``."""
 
 
 def fit(
@@ -371,6 +373,7 @@ def fit(
     progress: bool = True,
     description: str = "train",
     resume_from: int | None = None,
+    figures: FitFigures | None = None,
 ) -> FitResult:
     """Train ``state`` with ``step`` until ``state.step == config.steps`` (see module doc).
 
@@ -379,7 +382,9 @@ def fit(
     there is none, it does not fit or it fails its digests); ``resume_from=STEP`` restores
     that step instead and sets the newer ones aside.  ``evaluate(state)`` returns numbers
     logged as an ``eval`` row (every ``eval_every`` steps and at the last step);
-    ``sample_fn(state)`` returns images ``(N, H, W, C)`` in ``[-1, 1]``.
+    ``sample_fn(state)`` returns images ``(N, H, W, C)`` in ``[-1, 1]`` for
+    ``figures.samples``; ``figures`` (a :class:`FitFigures`) draws the loss curves after
+    each evaluation and at the end.
     """
     workdir = os.path.abspath(os.fspath(workdir))
     os.makedirs(workdir, exist_ok=True)
@@ -457,14 +462,16 @@ def fit(
                 }
                 log.write(json.dumps({"step": current, "eval": True, **numbers}) + "\n")
                 log.flush()
-                _plot_losses(workdir)
+                if figures is not None:
+                    figures.losses(workdir)
             if (
                 primary
                 and sample_fn is not None
+                and figures is not None
                 and config.sample_every
                 and (current % config.sample_every == 0 or current == config.steps)
             ):
-                _save_samples(sample_fn(parallel.host_local(state)), workdir, current)
+                figures.samples(sample_fn(parallel.host_local(state)), workdir, current)
             log.flush()
             every = config.checkpoint_every
             if (every and current % every == 0) or current == config.steps or stop:
@@ -473,20 +480,10 @@ def fit(
                 interrupted = True
                 break
         bar.close()
-    if primary:
-        _plot_losses(workdir)
+    if primary and figures is not None:
+        figures.losses(workdir)
     checkpointer.close()
     return FitResult(state=state, step=current, interrupted=interrupted)
-
-
-def _save_samples(images: np.ndarray, workdir: str, step: int) -> None:
-    from gan_jax.plotting import save_image_grid
-
-    images = np.asarray(images)
-    ncols = math.ceil(math.sqrt(images.shape[0]))
-    path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
-    save_image_grid(images, path, ncols, f"step {step}")
-    shutil.copyfile(path, os.path.join(workdir, "samples.png"))
 
 
 def init_state(scheme: Any, game: Game, g: PyTree, d: PyTree, key: jax.Array) -> GameState:

@@ -6,7 +6,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from gan_jax import plotting
+from gan_jax.viz import plotting
 
 
 def test_image_grid_layout():

@@ -38,14 +38,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from scipy.sparse.linalg import LinearOperator, eigs
 
 from gan_jax.dynamics.game import Game, PyTree
+from gan_jax.xla_options import step_compiler_options
+
+if TYPE_CHECKING:
+    from scipy.sparse.linalg import LinearOperator
 
 # Below this many parameters (or when k is too close to it for ARPACK) the operator is
 # materialised column by column from the same products and solved densely.
@@ -82,7 +86,6 @@ class FlatGame:
         self.theta, self._unravel = ravel_pytree((trainable(g), trainable(d)))
         self.size_g = ravel_pytree(trainable(g))[0].shape[0]
         # the training step's XLA:CPU options (Eigen convolutions): 2-3× faster products
-        from gan_jax.train import step_compiler_options  # train imports dynamics
 
         # θ and the batch are arguments, not closed-over constants: XLA would otherwise
         # constant-fold whole forward passes at compile time.
@@ -134,6 +137,10 @@ class FlatGame:
 def _operator(
     size: int, matvec: Callable[[jax.Array], jax.Array], dtype, info: dict | None = None
 ) -> LinearOperator:
+    """scipy's ``LinearOperator`` of ``matvec`` (scipy is imported here, on first use, so
+    that ``import gan_jax.dynamics`` does not load it)."""
+    from scipy.sparse.linalg import LinearOperator
+
     def product(u: np.ndarray) -> np.ndarray:
         if info is not None:
             info["products"] = info.get("products", 0) + 1
@@ -182,6 +189,8 @@ def game_eigenvalues(
     if flat.size <= dense_limit or k >= flat.size - 1:
         values = np.linalg.eigvals(_dense(flat.size, flat.transposed_product, flat.theta.dtype))
     else:
+        from scipy.sparse.linalg import eigs  # on first use (see _operator)
+
         operator = _operator(flat.size, flat.transposed_product, flat.theta.dtype, info)
         values = eigs(
             operator, k=k, which=which, tol=tol, ncv=ncv, maxiter=maxiter, return_eigenvectors=False

@@ -1,1 +1,13 @@
-"""Flax (linen) network modules, used only through ``init`` and ``apply``."""
+"""Flax (linen) network modules, used only through ``init`` and ``apply``: one submodule
+per family (``layers`` holds the pieces several families share)."""
+
+__all__ = [
+    "classifier",
+    "conditional",
+    "dcgan",
+    "layers",
+    "mlp",
+    "progressive",
+    "stylegan",
+    "superres",
+]

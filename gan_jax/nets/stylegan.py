@@ -50,7 +50,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.latent import lerp
+from gan_jax.interpolation import lerp
 from gan_jax.nets.layers import (
     EqualizedConv,
     EqualizedDense,

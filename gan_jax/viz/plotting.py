@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from gan_jax.metrics import mean_and_standard_error
+from gan_jax.train import loss_curves, read_metrics
 
 CENTER_STYLE = {
     "marker": "x",
@@ -499,3 +501,22 @@ def plot_latent_slice(
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+class RunFigures:
+    """The figures :func:`gan_jax.train.fit` draws while it trains (a
+    :class:`~gan_jax.train.FitFigures`): ``workdir/curves.png`` (the losses so far) and the
+    sample grids ``workdir/samples/step_XXXXXXX.png``, the newest also as
+    ``workdir/samples.png``."""
+
+    def losses(self, workdir: str) -> None:
+        curves = loss_curves(read_metrics(workdir))
+        if curves:
+            plot_curves(curves, os.path.join(workdir, "curves.png"), ylabel="loss", title="losses")
+
+    def samples(self, images: np.ndarray, workdir: str, step: int) -> None:
+        images = np.asarray(images)
+        ncols = math.ceil(math.sqrt(images.shape[0]))
+        path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
+        save_image_grid(images, path, ncols, f"step {step}")
+        shutil.copyfile(path, os.path.join(workdir, "samples.png"))

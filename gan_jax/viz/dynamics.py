@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from gan_jax.plotting import plt, save_figure
+from gan_jax.viz.plotting import plt, save_figure
 
 SCHEME_COLORS = {
     "simultaneous": "tab:red",
