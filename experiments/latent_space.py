@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from gan_jax import cli, data, gan, latent
 from gan_jax.checkpoint import Checkpointer, CheckpointError
-from gan_jax.feature_classifier import load_classifier
+from gan_jax.feature_classifier import classifier_cache_dir, load_classifier
 from gan_jax.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.metrics import ink_mass, slant
 from gan_jax.nets.classifier import Classifier
@@ -396,9 +396,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             setattr(args, name, value)
     ensure_checkpoint(args)
     generator, g, step, saved, train_set, test_set = load_run(args.workdir)
-    from experiments.train_classifier import default_classifier_dir
-
-    directory = args.classifier or default_classifier_dir(saved["dataset"], saved["resolution"])
+    directory = args.classifier or classifier_cache_dir(saved["dataset"], saved["resolution"])
     classifier, classifier_params, _ = load_classifier(directory)
     classify = jax.jit(lambda x: jax.nn.softmax(classifier.apply(classifier_params, x)))
     feature_loss = latent.feature_distance(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -36,7 +35,12 @@ import numpy as np
 from gan_jax import cli, data, parallel, train
 from gan_jax.checkpoint import CheckpointError, saved_steps
 from gan_jax.dynamics.game import GameState
-from gan_jax.feature_classifier import ClassifierMetrics, load_classifier
+from gan_jax.feature_classifier import (
+    DEFAULT_CLASSIFIER_STEPS,
+    ClassifierMetrics,
+    cached_classifier,
+    load_classifier,
+)
 from gan_jax.gan import latents
 from gan_jax.image_gan import SCHEMES as SCHEME_BUILDERS
 from gan_jax.viz.plotting import RunFigures, plot_classifier_metrics, plot_curves, save_image_grid
@@ -54,7 +58,6 @@ RUN_DEFINING = (
     "max_examples",
 )
 NUM_SAMPLES = 100
-DEFAULT_CLASSIFIER_STEPS = 1500  # experiments.train_classifier.DEFAULT_STEPS (a test pins it)
 SCHEMES = tuple(SCHEME_BUILDERS)
 CONFIG_FILE = "config.json"
 LOSS_WINDOW = 100  # metrics.json's loss_*_mean_last_100_steps: the steps averaged
@@ -403,24 +406,12 @@ def fit_without_evaluation(
 
 def get_classifier(args: Any, resolution: int) -> tuple:
     """The evaluation classifier: ``--classifier``, or the cached one for the dataset and
-    resolution, trained on first use.  The first use trains into a sibling folder and
-    renames it into place when complete, so a run killed or failing mid-training leaves no
-    folder that a later run could take for a classifier (a leftover folder without
-    ``classifier.json`` is replaced)."""
-    from experiments.train_classifier import default_classifier_dir, train_and_save
-
+    resolution (:func:`gan_jax.feature_classifier.cached_classifier`, trained on first use
+    for ``--classifier-steps``)."""
+    if args.classifier:
+        return load_classifier(args.classifier)
     steps = getattr(args, "classifier_steps", DEFAULT_CLASSIFIER_STEPS)
-    directory = args.classifier or default_classifier_dir(args.dataset, resolution, steps)
-    if args.classifier is None and not os.path.exists(os.path.join(directory, "classifier.json")):
-        print(f"no classifier for {args.dataset} yet: training one into {directory}")
-        partial = f"{directory}.incomplete-{os.getpid()}"
-        try:
-            train_and_save(args.dataset, resolution, partial, steps=steps, data_dir=args.data_dir)
-            shutil.rmtree(directory, ignore_errors=True)  # a leftover without classifier.json
-            os.replace(partial, directory)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-    return load_classifier(directory)
+    return cached_classifier(args.dataset, resolution, steps, data_dir=args.data_dir)
 
 
 def run(

@@ -11,25 +11,19 @@ this classifier itself the first time it needs one and reuses the checkpoint aft
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 
-import jax
 import numpy as np
 
 from gan_jax import cli, data
-from gan_jax.feature_classifier import accuracy, save_classifier, train_classifier
+from gan_jax.feature_classifier import (
+    DEFAULT_CLASSIFIER_STEPS,
+    classifier_cache_dir,
+    train_and_save_classifier,
+)
 from gan_jax.viz.plotting import plot_curves
 
-DEFAULT_STEPS = 1500
-
-
-def default_classifier_dir(dataset: str, resolution: int, steps: int = DEFAULT_STEPS) -> str:
-    """The evaluation classifier's cache folder: ``runs/classifier_<dataset>_<resolution>``,
-    with ``_steps<N>`` appended for a classifier trained for other than the default
-    :data:`DEFAULT_STEPS` (so a short smoke-test classifier never stands in for it)."""
-    suffix = "" if steps == DEFAULT_STEPS else f"_steps{steps}"
-    return os.path.join("runs", f"classifier_{dataset}_{resolution}{suffix}")
+DEFAULT_STEPS = DEFAULT_CLASSIFIER_STEPS
 
 
 def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
@@ -64,26 +58,11 @@ def train_and_save(
     seed: int = 0,
     data_dir: str | None = None,
 ) -> dict:
-    """Train on the ``train`` split, measure on ``test``, checkpoint to ``out``."""
-    data.check_dataset_name(dataset)
-    train_set = data.load_dataset(dataset, resolution, "train", data_dir)
-    test_set = data.load_dataset(dataset, resolution, "test", data_dir)
-    start = time.perf_counter()
-    model, params, losses = train_classifier(train_set, jax.random.key(seed), steps, batch_size, lr)
-    metrics = {
-        "dataset": dataset,
-        "resolution": resolution,
-        "num_classes": train_set.num_classes,
-        "image_shape": list(train_set.image_shape),
-        "train_examples": len(train_set),
-        "test_examples": len(test_set),
-        "test_accuracy": accuracy(model, params, test_set),
-        "train_accuracy": accuracy(model, params, train_set),
-        "steps": steps,
-        "seconds": round(time.perf_counter() - start, 1),
-        "loss_mean_last_100_steps": float(np.mean(losses[-100:])),
-    }
-    save_classifier(out, params, metrics)
+    """:func:`gan_jax.feature_classifier.train_and_save_classifier`, plus ``metrics.json``
+    and ``curves.png`` in ``out``; returns the measurements."""
+    metrics, losses = train_and_save_classifier(
+        dataset, resolution, out, steps, batch_size, lr, seed, data_dir
+    )
     cli.write_metrics(out, metrics)
     plot_curves(
         {"cross-entropy": (np.arange(1, len(losses) + 1), losses)},
@@ -98,7 +77,7 @@ def train_and_save(
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     data.check_dataset_name(args.dataset)
-    out = args.out or default_classifier_dir(args.dataset, args.resolution, args.steps)
+    out = args.out or classifier_cache_dir(args.dataset, args.resolution, args.steps)
     metrics = train_and_save(
         args.dataset,
         args.resolution,

@@ -13,6 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import time
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -21,7 +24,7 @@ import numpy as np
 import optax
 
 from gan_jax.checkpoint import Checkpointer, CheckpointError
-from gan_jax.data import ImageDataset, map_in_batches, random_batch
+from gan_jax.data import ImageDataset, load_dataset, map_in_batches, random_batch
 from gan_jax.losses import batch_hard_triplet_loss
 from gan_jax.metrics import (
     class_coverage,
@@ -35,6 +38,8 @@ from gan_jax.train import minimize
 
 Array = jax.Array
 META_FILE = "classifier.json"
+DEFAULT_CLASSIFIER_STEPS = 1500  # the evaluation classifier's recipe (README: 99.7 % on digits)
+CLASSIFIER_CACHE = "runs"  # where the evaluation classifiers are cached, per dataset and size
 PR_NEIGHBOURS = 3  # k of precision and recall
 # what a checkpoint's meta "architecture" names (absent: the Classifier)
 ARCHITECTURES = {"classifier": Classifier, "pyramid": PyramidClassifier}
@@ -245,3 +250,81 @@ class ClassifierMetrics:
             "classes": int(coverage["classes"]),
             "class_kl": float(coverage["kl_from_uniform"]),
         }
+
+
+def train_and_save_classifier(
+    dataset: str,
+    resolution: int,
+    out: str,
+    steps: int = DEFAULT_CLASSIFIER_STEPS,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    data_dir: str | None = None,
+) -> tuple[dict, list[float]]:
+    """Train the evaluation classifier on ``dataset``'s ``train`` split at ``resolution``,
+    measure it on ``test`` and save it to ``out`` (:func:`save_classifier`, its metadata
+    holding the measurements).  Returns the metadata and the per-step losses."""
+    train_set = load_dataset(dataset, resolution, "train", data_dir)
+    test_set = load_dataset(dataset, resolution, "test", data_dir)
+    start = time.perf_counter()
+    model, params, losses = train_classifier(train_set, jax.random.key(seed), steps, batch_size, lr)
+    meta = {
+        "dataset": dataset,
+        "resolution": resolution,
+        "num_classes": train_set.num_classes,
+        "image_shape": list(train_set.image_shape),
+        "train_examples": len(train_set),
+        "test_examples": len(test_set),
+        "test_accuracy": accuracy(model, params, test_set),
+        "train_accuracy": accuracy(model, params, train_set),
+        "steps": steps,
+        "seconds": round(time.perf_counter() - start, 1),
+        "loss_mean_last_100_steps": float(np.mean(losses[-100:])),
+    }
+    save_classifier(out, params, meta)
+    return meta, losses
+
+
+def classifier_cache_dir(
+    dataset: str,
+    resolution: int,
+    steps: int = DEFAULT_CLASSIFIER_STEPS,
+    root: str = CLASSIFIER_CACHE,
+) -> str:
+    """The cached evaluation classifier's folder: ``<root>/classifier_<dataset>_<resolution>``,
+    with ``_steps<N>`` appended for a classifier trained for other than the default
+    :data:`DEFAULT_CLASSIFIER_STEPS` (so a short smoke-test classifier never stands in for
+    it)."""
+    suffix = "" if steps == DEFAULT_CLASSIFIER_STEPS else f"_steps{steps}"
+    return os.path.join(root, f"classifier_{dataset}_{resolution}{suffix}")
+
+
+def cached_classifier(
+    dataset: str,
+    resolution: int,
+    steps: int = DEFAULT_CLASSIFIER_STEPS,
+    data_dir: str | None = None,
+    root: str = CLASSIFIER_CACHE,
+    announce: Callable[[str], None] = print,
+) -> tuple[Classifier, dict, dict]:
+    """The evaluation classifier of ``dataset`` at ``resolution``, ``(model, params, meta)``:
+    loaded from :func:`classifier_cache_dir`, or trained there on first use
+    (:func:`train_and_save_classifier`, announced through ``announce``).
+
+    The first use trains into a sibling folder ``<dir>.incomplete-<pid>`` and renames it
+    into place when complete, so a process killed or failing mid-training leaves no folder
+    that a later call takes for a classifier (a leftover folder without
+    ``classifier.json`` is replaced).  In a multi-process job only the process that
+    evaluates (process 0) calls this; :func:`save_classifier` saves process-locally."""
+    directory = classifier_cache_dir(dataset, resolution, steps, root)
+    if not os.path.exists(os.path.join(directory, META_FILE)):
+        announce(f"no classifier for {dataset} yet: training one into {directory}")
+        partial = f"{directory}.incomplete-{os.getpid()}"
+        try:
+            train_and_save_classifier(dataset, resolution, partial, steps, data_dir=data_dir)
+            shutil.rmtree(directory, ignore_errors=True)  # a leftover without classifier.json
+            os.replace(partial, directory)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    return load_classifier(directory)

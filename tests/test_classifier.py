@@ -102,18 +102,19 @@ def test_the_first_use_cache_never_holds_half_a_classifier(tmp_path, monkeypatch
     and the folder it fills loads."""
     import argparse
 
-    from experiments import runner, train_classifier
+    from experiments import runner
+    from gan_jax import feature_classifier
 
-    assert runner.DEFAULT_CLASSIFIER_STEPS == train_classifier.DEFAULT_STEPS
+    assert feature_classifier.classifier_cache_dir("digits", 32) == "runs/classifier_digits_32"
     monkeypatch.chdir(tmp_path)
     args = argparse.Namespace(classifier=None, dataset="digits", data_dir=None, classifier_steps=5)
 
-    def dies_mid_training(dataset, resolution, out, **kwargs):
+    def dies_mid_training(dataset, resolution, out, *rest, **kwargs):
         (tmp_path / out).mkdir(parents=True)
         (tmp_path / out / "half_written").write_text("partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_classifier, "train_and_save", dies_mid_training)
+    monkeypatch.setattr(feature_classifier, "train_and_save_classifier", dies_mid_training)
     with pytest.raises(KeyboardInterrupt):
         runner.get_classifier(args, 8)
     assert list((tmp_path / "runs").iterdir()) == []
@@ -123,7 +124,8 @@ def test_the_first_use_cache_never_holds_half_a_classifier(tmp_path, monkeypatch
     (tmp_path / "runs" / "classifier_digits_8_steps5.incomplete-1").mkdir()  # kill -9's
     with pytest.raises(CheckpointError, match="no classifier"):
         load_classifier(str(cache))
-    monkeypatch.setattr(train_classifier, "train_and_save", train_and_save)
+    monkeypatch.undo()  # the real training from here on
+    monkeypatch.chdir(tmp_path)
     _, _, meta = runner.get_classifier(args, 8)
     assert meta["image_shape"] == [8, 8, 1] and meta["steps"] == 5
     assert (cache / "classifier.json").exists()

@@ -145,21 +145,30 @@ def test_real_tfds_path_reaches_the_download_and_reports_the_network(tmp_path, m
     offline: it gets as far as downloading (every import it needs is installed) and ends
     in our network message."""
     import requests
+    from tensorflow_datasets.core.download import downloader
     from tensorflow_datasets.core.utils import gcs_utils
 
-    requests_made = []
+    requests_made, retries_then = [], []
+    retries_before = downloader.MAX_RETRIES
 
     def offline(session, request, **kwargs):
         requests_made.append(request.url)
+        retries_then.append(downloader.MAX_RETRIES)
         raise requests.exceptions.ConnectionError(f"mocked: no route to {request.url}")
 
     monkeypatch.setattr(gcs_utils, "_is_gcs_disabled", True)  # no GCS mirror lookups
     monkeypatch.setattr(requests.Session, "send", offline)
+    data_dir = tmp_path / "tfds"  # not there yet: the failed attempt must not leave it
     with pytest.raises(data.DatasetUnavailableError) as err:
-        data.load_dataset("mnist", data_dir=str(tmp_path))
+        data.load_dataset("mnist", data_dir=str(data_dir))
     cause = f"{err.value} (from {err.value.__cause__!r})"
     assert requests_made, f"no download was attempted: {cause}"
     assert "mnist" in requests_made[0]  # it reached the download
+    # tfds retried each file TFDS_DOWNLOAD_RETRIES time(s), not its own ten with back-off
+    # (3 min 30 s offline), and its setting is back as it was
+    assert set(retries_then) == {data.TFDS_DOWNLOAD_RETRIES}
+    assert downloader.MAX_RETRIES == retries_before
+    assert not data_dir.exists() and list(tmp_path.iterdir()) == []
     message = str(err.value)
     assert "downloading it failed" in message and "network access" in message
     assert "\n" not in message
