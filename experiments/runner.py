@@ -295,7 +295,8 @@ def plan_run(
 
     * the fit loop's intervals (:func:`fit_config`);
     * the dataset's name (one of :data:`gan_jax.data.DATASETS` or ``other_datasets``);
-    * ``--workdir`` and ``--out`` (default ``<workdir>/figures``) are directories the run can write (or can create);
+    * ``--workdir`` and ``--out`` (default ``<workdir>/figures``) are directories the run
+      can write (or create);
     * the run state: a new run needs a ``--workdir`` without checkpoints; ``--resume`` needs
       the run's ``config.json`` with the same run-defining settings (``run_defining``, as
       ``config.json`` holds them) and at least one checkpoint; ``--resume-from STEP`` needs
@@ -365,11 +366,11 @@ def run_steps(workdir: str) -> list[int]:
     return sorted({step for found in steps for step in found})
 
 
-def fit_config(args: Any, steps: int | None = None) -> train.FitConfig:
+def fit_config(args: Any) -> train.FitConfig:
     """The :class:`~gan_jax.train.FitConfig` of the flags (its interval checks are user
     errors that must come before any work)."""
     return train.FitConfig(
-        steps=steps or args.steps or 1,  # a trainer with its own schedule ignores it
+        steps=args.steps or 1,  # a trainer with its own schedule ignores it
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
         eval_every=getattr(args, "eval_every", 0),
