@@ -43,10 +43,10 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         "--steps", type=cli.positive_int, default=400, help="steps of the trajectory figures"
     )
     parser.add_argument(
-        "--momentum", type=float, default=-0.5, help="β of alternating + negative momentum"
+        "--momentum", type=cli.momentum, default=-0.5, help="β of alternating + negative momentum"
     )
     parser.add_argument(
-        "--sim-momentum", type=float, default=0.5, help="β of simultaneous + momentum"
+        "--sim-momentum", type=cli.momentum, default=0.5, help="β of simultaneous + momentum"
     )
     parser.add_argument("--consensus-gamma", type=cli.positive_float, default=1.0)
     parser.add_argument(

@@ -256,11 +256,14 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         help="step-size decay of both players over --steps (to --lr-final × the step size)",
     )
     parser.add_argument(
-        "--lr-final", type=float, default=0.0, help="final step size / initial (decays only)"
+        "--lr-final",
+        type=cli.probability,
+        default=0.0,
+        help="final step size / initial (decays only)",
     )
     parser.add_argument(
         "--ema-beta",
-        type=float,
+        type=cli.decay_rate,
         default=0.999,
         help="per-step decay of the evaluated generator average (0: no average)",
     )
@@ -270,7 +273,9 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         default=None,
         help="SGD step size of the unrolled D steps (setups with SGD inner steps)",
     )
-    parser.add_argument("--beta1", type=float, default=None, help="Adam β₁ (default: the setup's)")
+    parser.add_argument(
+        "--beta1", type=cli.decay_rate, default=None, help="Adam β₁ (default: the setup's)"
+    )
     parser.add_argument(
         "--snapshots",
         type=cli.positive_int,
@@ -287,10 +292,6 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     for flag, kind, help_text in overrides:
         parser.add_argument(flag, type=kind, default=None, help=help_text)
     args = parser.parse_args(argv)
-    if not 0.0 <= args.ema_beta < 1.0:
-        parser.error(f"--ema-beta must be in [0, 1), got {args.ema_beta}")
-    if not 0.0 <= args.lr_final <= 1.0:
-        parser.error(f"--lr-final must be in [0, 1], got {args.lr_final}")
     args = resolve(args)
     codes = max(method_for(name, args).latent_codes for name in args.methods)
     if codes >= args.latent_dim:

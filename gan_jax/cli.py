@@ -165,6 +165,8 @@ non_negative_float = _bounded(
 # divides by zero)
 decay_rate = _bounded("decay_rate", float, lambda v: 0 <= v < 1, "in [0, 1)")
 probability = _bounded("probability", float, lambda v: 0 <= v <= 1, "in [0, 1]")
+# heavy-ball momentum, negative momentum included (Gidel et al. 2019, arXiv:1807.04740)
+momentum = _bounded("momentum", float, lambda v: -1 < v < 1, "in (-1, 1)")
 
 
 def choice(flag: str, choices: Sequence[str]) -> Callable[[str], str]:

@@ -195,6 +195,14 @@ def test_dynamics_experiments_help_and_bad_flags(module):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+def test_momentum_flags_take_negative_momentum_but_not_beta_one():
+    assert_one_line_user_error(
+        run_main_in_process("experiments.bilinear_game", ["--momentum", "-1"]),
+        "argument --momentum: must be in (-1, 1), got -1",
+    )
+    assert cli.momentum("-0.5") == -0.5 and cli.momentum("0.9") == 0.9
+
+
 def test_bilinear_game_study(tmp_path):
     result = run_main_in_process(
         "experiments.bilinear_game",
@@ -378,7 +386,9 @@ def test_mode_collapse_infogan_method_builds_the_code_head_and_adds_the_code_ter
         (["--methods", "vanilla"], "invalid choice: 'vanilla'"),
         (["--mixtures", "spiral"], "invalid choice: 'spiral'"),
         (["--setup", "veegan"], "invalid choice: 'veegan'"),
-        (["--ema-beta", "1"], "--ema-beta must be in [0, 1)"),
+        (["--ema-beta", "1"], "argument --ema-beta: must be in [0, 1), got 1"),
+        (["--lr-final", "1.5"], "argument --lr-final: must be in [0, 1], got 1.5"),
+        (["--beta1", "1.5"], "argument --beta1: must be in [0, 1), got 1.5"),
         (["--methods", "pacgan4_codes", "--latent-dim", "8"], "codes need --latent-dim > 8"),
         (["--methods", "pacgan4_info", "--codes", "25", "--latent-dim", "16"], "> 25, got 16"),
     ],
