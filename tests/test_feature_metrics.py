@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gan_jax import data, metrics
+from gan_jax.metrics import distances
 
 
 def loop_mmd2(x: np.ndarray, y: np.ndarray) -> float:
@@ -106,7 +107,7 @@ def test_laplacian_pyramid_reconstructs_the_image():
     image = levels[-1]
     for detail in reversed(levels[:-1]):
         up = jnp.zeros_like(detail).at[:, ::2, ::2].set(image)
-        image = detail + 4.0 * metrics._blur(up)
+        image = detail + 4.0 * distances._blur(up)
     np.testing.assert_allclose(image, images, atol=1e-5)
 
 

@@ -1,37 +1,7 @@
-"""Sample-quality metrics.
-
-**Image metrics.**  The *Fréchet classifier distance* (FCD) is the FID formula of Heusel et
-al. 2017 (arXiv:1706.08500),
-``d² = ‖μ_r − μ_g‖² + tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2})``, between Gaussian fits of the
-penultimate features of *our own* classifier (:mod:`gan_jax.nets.classifier`, trained on
-the dataset by ``experiments.train_classifier``) for real and generated images.  It is not
-FID: no pretrained Inception network can be downloaded here, and values are comparable
-only between runs that use the same classifier checkpoint and sample sizes.  *Class
-coverage* is the image analogue of modes covered: the number of classes the classifier
-assigns generated samples to, and the KL divergence of that predicted-class histogram from
-uniform (0 for a perfectly balanced generator, ``log K`` for one class).
-
-Mode coverage on Gaussian mixtures follows the protocol of VEEGAN (Srivastava et al. 2017,
-arXiv:1705.07761) and PacGAN (Lin et al. 2018, arXiv:1712.04086): a generated sample is
-*high quality* if it lies within ``3σ`` of its nearest mode centre; a mode is *covered*
-if at least one high-quality sample is nearest to it; the *reverse KL* is
-``KL(p̂ ‖ uniform) = Σ_k p̂_k log(K p̂_k)`` of the histogram ``p̂`` of high-quality
-samples over the ``K`` modes (``0 log 0 = 0``).  With no high-quality sample at all the
-histogram is undefined; we report ``log K``, the value of a point mass (the worst case).
-Two more numbers say *why* samples miss the ``3σ`` disc.  ``off_mode`` is the fraction
-farther than ``6σ`` from every mode: the mass a continuous generator puts on the bridges
-between modes, which it cannot cut (Khayatkhoei et al. 2018, arXiv:1806.00880; Tanielian
-et al. 2020, arXiv:2006.04596); the true mixture has ``e^{−18} ≈ 1.5·10⁻⁸`` there in 2-D.
-``spread`` is the root-mean-square per-coordinate offset of the high-quality samples from
-their mode, in units of ``σ``: ``√(Σ_good ‖x − c‖² / (n_good D)) / σ``.  For the true
-mixture in 2-D it is the Gaussian truncated at ``3σ``,
-``√((1 − 5.5 e^{−4.5}) / (1 − e^{−4.5})) = 0.9744``; below that the modes are too narrow,
-above it too wide.
-
-**Latent-space metrics.**  :func:`perceptual_path_length` (StyleGAN's PPL, with our
-classifier's features in place of VGG) and :func:`feature_diversity` (mean pairwise
-feature distance, the diversity side of the truncation trade-off).
-"""
+"""Distances between real and generated samples: the Fréchet distance of Gaussian fits
+(Heusel et al. 2017, arXiv:1706.08500), the feature-set metrics of any feature extractor
+(KID, precision/recall, density/coverage, the classifier score) and PGGAN's sliced
+Wasserstein distance (arXiv:1710.10196)."""
 
 from __future__ import annotations
 
@@ -44,97 +14,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.interpolation import lerp, slerp
-from gan_jax.nets.progressive import area_downsample
+Array = jax.Array
 
 __all__ = [
-    "DEFAULT_NUM_SAMPLES",
     "Estimate",
-    "class_coverage",
     "classifier_score",
     "density_coverage",
-    "diversity_by_region",
-    "edge_and_flat_masks",
-    "feature_diversity",
     "frechet_distance",
     "frechet_feature_distance",
     "gaussian_fit",
-    "high_frequency_energy",
-    "ink_mass",
     "kernel_distance",
-    "kl_from_uniform",
     "knn_radii",
     "laplacian_pyramid",
-    "lr_consistency",
     "mean_and_standard_error",
-    "mode_coverage",
-    "normalized_feature_distance",
-    "per_pixel_std",
-    "perceptual_path_length",
     "polynomial_mmd2",
     "precision_recall",
-    "psnr",
-    "sharpness_ratio",
-    "slant",
     "sliced_wasserstein",
     "sliced_wasserstein_distance",
 ]
-
-Array = jax.Array
-
-DEFAULT_NUM_SAMPLES = 2500  # the protocol's sample count
-
-
-def mode_coverage(
-    samples: Array, centers: Array, std: float, threshold: float = 3.0
-) -> dict[str, Array]:
-    """Modes covered, high-quality fraction and reverse KL of ``samples`` ``(N, D)`` against a
-    mixture with ``centers`` ``(K, D)`` and component std ``std`` (see module doc).
-
-    Pure and jittable; returns scalars ``modes`` (int), ``high_quality``, ``reverse_kl``,
-    ``off_mode`` (beyond ``2 × threshold`` σ of every mode) and ``spread`` (float), and the
-    per-mode ``histogram``.
-    """
-    distances = jnp.linalg.norm(samples[:, None, :] - centers[None, :, :], axis=-1)  # (N, K)
-    nearest = jnp.argmin(distances, axis=1)
-    distance = jnp.min(distances, axis=1)
-    good = (distance <= threshold * std).astype(jnp.float32)
-    num_modes = centers.shape[0]
-    counts = jnp.zeros(num_modes).at[nearest].add(good)
-    total = jnp.sum(counts)
-    histogram = counts / jnp.maximum(total, 1.0)
-    reverse_kl = jnp.where(total > 0, kl_from_uniform(histogram), math.log(num_modes))
-    mean_square = jnp.sum(good * distance**2) / (jnp.maximum(total, 1.0) * samples.shape[1])
-    return {
-        "modes": jnp.sum(counts > 0),
-        "high_quality": jnp.mean(good),
-        "reverse_kl": reverse_kl,
-        "off_mode": jnp.mean((distance > 2 * threshold * std).astype(jnp.float32)),
-        "spread": jnp.sqrt(mean_square) / std,
-        "histogram": histogram,
-    }
-
-
-def kl_from_uniform(histogram: Array) -> Array:
-    """``KL(p ‖ uniform) = Σ_k p_k log(K p_k)`` of a normalised histogram (``0 log 0 = 0``)."""
-    num_bins = histogram.shape[-1]
-    safe = jnp.where(histogram > 0, histogram, 1.0)
-    return jnp.sum(jnp.where(histogram > 0, histogram * jnp.log(num_bins * safe), 0.0), axis=-1)
-
-
-def class_coverage(logits: Array, num_classes: int | None = None) -> dict[str, Array]:
-    """Class coverage of generated samples from a classifier's ``logits`` ``(N, K)``:
-    ``classes`` (how many classes receive at least one arg-max prediction),
-    ``kl_from_uniform`` of the predicted-class histogram, and the ``histogram``."""
-    num_classes = num_classes or logits.shape[-1]
-    predicted = jnp.argmax(logits, axis=-1)
-    counts = jnp.zeros(num_classes).at[predicted].add(1.0)
-    histogram = counts / jnp.maximum(jnp.sum(counts), 1.0)
-    return {
-        "classes": jnp.sum(counts > 0),
-        "kl_from_uniform": kl_from_uniform(histogram),
-        "histogram": histogram,
-    }
 
 
 def gaussian_fit(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,182 +83,6 @@ def mean_and_standard_error(values: np.ndarray, axis: int = 0) -> tuple[np.ndarr
     if n < 2:
         return mean, np.zeros_like(mean)
     return mean, values.std(axis=axis, ddof=1) / np.sqrt(n)
-
-
-# --------------------------------------------------------------------------- digit attributes
-
-
-def ink_mass(images: jax.Array) -> jax.Array:
-    """Mean ink per image ``(N,)``: the mean of ``(x + 1)/2`` over pixels of images in
-    ``[−1, 1]`` (white ink on black); thicker strokes carry more."""
-    return jnp.mean((images + 1.0) / 2.0, axis=tuple(range(1, images.ndim)))
-
-
-def slant(images: jax.Array) -> jax.Array:
-    """Slant of the ink per image ``(N,)`` from its second moments: ``μ₁₁ / μ₀₂``, the
-    regression slope of column on row under ink weights ``(x + 1)/2``, with rows counted
-    upwards, so a stroke leaning right (``/``) is positive and an upright one is 0."""
-    weights = jnp.mean((images + 1.0) / 2.0, axis=-1)  # (N, H, W)
-    height, width = weights.shape[1:]
-    rows = (height - 1 - jnp.arange(height, dtype=weights.dtype))[:, None]  # upwards
-    cols = jnp.arange(width, dtype=weights.dtype)[None, :]
-    mass = jnp.sum(weights, axis=(1, 2)) + 1e-12
-
-    def mean(f: jax.Array) -> jax.Array:
-        return jnp.sum(weights * f, axis=(1, 2)) / mass
-
-    row_c = rows - mean(rows)[:, None, None]
-    col_c = cols - mean(cols)[:, None, None]
-    return mean(row_c * col_c) / (mean(row_c * row_c) + 1e-12)
-
-
-# --------------------------------------------------------------------------- latent-space metrics
-
-
-def normalized_feature_distance(features_a: np.ndarray, features_b: np.ndarray) -> np.ndarray:
-    """``‖f̂_a − f̂_b‖²`` per row with ``f̂ = f/‖f‖``: LPIPS's form (squared distance of
-    unit-normalised features, Zhang et al. 2018, arXiv:1801.03924) on one feature vector."""
-
-    def unit(f: np.ndarray) -> np.ndarray:
-        f = np.asarray(f, np.float64)
-        return f / (np.linalg.norm(f, axis=-1, keepdims=True) + 1e-10)
-
-    return np.sum(np.square(unit(features_a) - unit(features_b)), axis=-1)
-
-
-def perceptual_path_length(
-    key: Array,
-    to_space: Callable[[Array], Array],
-    synthesize: Callable[[Array, Array], Array],
-    embed: Callable[[Array], np.ndarray],
-    latent_dim: int,
-    space: str = "w",
-    num_samples: int = 1000,
-    epsilon: float = 1e-4,
-    batch_size: int = 250,
-) -> dict[str, float]:
-    """Perceptual path length (Karras et al. 2019, arXiv:1812.04948 §4.2, the "full" paths):
-
-        PPL = E[ d(G(lerp(w₀, w₁, t)), G(lerp(w₀, w₁, t + ε))) / ε² ],  t ~ U(0, 1),
-
-    in W (``space="w"``: ``to_space`` maps ``z`` to ``w``, linear interpolation) or in Z
-    (``space="z"``: ``to_space`` is the identity, spherical interpolation).  ``synthesize(
-    latents, noise_key)`` generates from points of the space, and both images of a pair
-    share their noise.  ``d`` is :func:`normalized_feature_distance` of ``embed``'s features
-    (the paper uses VGG through LPIPS; we use the classifier behind FCD).  As in the paper's
-    code, the samples outside the 1st–99th percentiles are dropped before averaging.
-    Returns ``ppl`` (that mean), ``median`` and ``num_samples``.
-    """
-
-    if space not in ("w", "z"):
-        raise ValueError(f"space must be 'w' or 'z', got {space!r}")
-    interpolate = lerp if space == "w" else slerp
-    distances = []
-    for start in range(0, num_samples, batch_size):
-        n = min(batch_size, num_samples - start)
-        k = jax.random.fold_in(key, start)
-        key_z, key_t, key_noise = jax.random.split(k, 3)
-        z = jax.random.normal(key_z, (2, n, latent_dim))
-        t = jax.random.uniform(key_t, (n,))
-        a, b = to_space(z[0]), to_space(z[1])
-        images_0 = synthesize(interpolate(a, b, t), key_noise)
-        images_1 = synthesize(interpolate(a, b, t + epsilon), key_noise)
-        d = normalized_feature_distance(embed(images_0), embed(images_1))
-        distances.append(d / epsilon**2)
-    distances = np.concatenate(distances)
-    low, high = np.percentile(distances, [1, 99])
-    kept = distances[(distances >= low) & (distances <= high)]
-    return {
-        "ppl": float(np.mean(kept)),
-        "median": float(np.median(distances)),
-        "num_samples": int(num_samples),
-    }
-
-
-def feature_diversity(features: np.ndarray, max_pairs: int = 500_000) -> float:
-    """Mean Euclidean distance between the features of two different samples (all pairs of
-    the first ``√(2·max_pairs)`` samples): 0 for a generator that always draws the same
-    image."""
-    f = np.asarray(features, np.float64)
-    n = min(len(f), int(math.sqrt(2 * max_pairs)))
-    f = f[:n]
-    squared = np.sum(f * f, axis=1)
-    d2 = np.maximum(squared[:, None] + squared[None, :] - 2.0 * f @ f.T, 0.0)
-    upper = np.triu_indices(n, k=1)
-    return float(np.mean(np.sqrt(d2[upper])))
-
-
-# --------------------------------------------------------------------------- super-resolution
-
-
-def psnr(images: Array, targets: Array, data_range: float = 2.0) -> Array:
-    """Peak signal-to-noise ratio per image, ``10·log₁₀(range² / MSE)`` dB (``range`` = 2
-    for images in ``[−1, 1]``); ``+inf`` for identical images."""
-    axes = tuple(range(1, images.ndim))
-    mse = jnp.mean(jnp.square(images - targets), axis=axes)
-    return 10.0 * jnp.log10(data_range**2 / mse)
-
-
-def lr_consistency(outputs: Array, low_res: Array) -> Array:
-    """PSNR between the area down-sampled outputs and the low-resolution inputs, per image:
-    how well a super-resolved image explains its seed (``+inf`` when exactly)."""
-
-    return psnr(area_downsample(outputs, outputs.shape[1] // low_res.shape[1]), low_res)
-
-
-def high_frequency_energy(images: Array, cutoff: float = 0.125) -> Array:
-    """Spectral energy ``Σ |F(x)|²`` of each image (all channels) at radial frequencies
-    above ``cutoff`` cycles per pixel (the Nyquist limit is 0.5; an ×4 low-resolution image
-    holds nothing above 0.125)."""
-    h, w = images.shape[1:3]
-    fy, fx = jnp.fft.fftfreq(h)[:, None], jnp.fft.fftfreq(w)[None, :]
-    high = (jnp.sqrt(fy**2 + fx**2) > cutoff)[None, :, :, None]
-    spectrum = jnp.square(jnp.abs(jnp.fft.fft2(images, axes=(1, 2))))
-    return jnp.sum(spectrum * high, axis=(1, 2, 3))
-
-
-def sharpness_ratio(outputs: Array, targets: Array, cutoff: float = 0.125) -> float:
-    """``Σ high-frequency energy of the outputs / Σ that of the targets`` over a batch
-    (:func:`high_frequency_energy`): 1 when the outputs are as detailed as the truth, below
-    1 when blurred (an L2 regression's answer), above 1 when over-sharpened or noisy."""
-    return float(
-        jnp.sum(high_frequency_energy(outputs, cutoff))
-        / jnp.sum(high_frequency_energy(targets, cutoff))
-    )
-
-
-def per_pixel_std(samples: Array) -> Array:
-    """``(Z, N, H, W, C) -> (N, H, W)``: the standard deviation over ``Z`` samples for the
-    same input (LAG's different z), averaged over channels."""
-    return jnp.mean(jnp.std(samples, axis=0), axis=-1)
-
-
-def edge_and_flat_masks(images: Array, fraction: float = 0.2) -> tuple[Array, Array]:
-    """Per image, the ``k = round(fraction·H·W)`` pixels with the largest gradient
-    magnitude (edges) and the ``k`` with the smallest (flat regions), from forward
-    differences of the channel mean, ``(N, H, W)`` booleans each.  By rank, so ties (a
-    flat image) still give ``k`` pixels each."""
-    luma = jnp.mean(images, axis=-1)
-    gy = jnp.diff(luma, axis=1, append=luma[:, -1:, :])
-    gx = jnp.diff(luma, axis=2, append=luma[:, :, -1:])
-    magnitude = jnp.sqrt(gy**2 + gx**2).reshape(images.shape[0], -1)
-    count = magnitude.shape[1]
-    k = max(1, round(fraction * count))
-    rank = jnp.argsort(jnp.argsort(magnitude, axis=1, stable=True), axis=1)
-    return (rank >= count - k).reshape(luma.shape), (rank < k).reshape(luma.shape)
-
-
-def diversity_by_region(samples: Array, targets: Array, fraction: float = 0.2) -> dict:
-    """Mean :func:`per_pixel_std` over all pixels, over the targets' edges and over their
-    flat regions (:func:`edge_and_flat_masks`): where a conditional generator's
-    variation concentrates."""
-    std = per_pixel_std(samples)
-    edges, flat = edge_and_flat_masks(targets, fraction)
-    return {
-        "mean": float(jnp.mean(std)),
-        "edges": float(jnp.sum(std * edges) / jnp.sum(edges)),
-        "flat": float(jnp.sum(std * flat) / jnp.sum(flat)),
-    }
 
 
 # ------------------------------------------------- feature-set metrics (any feature extractor)
