@@ -532,7 +532,7 @@ def run(
     curves = train.loss_curves(rows)
     if curves:
         plot_curves(curves, os.path.join(out, "curves.png"), ylabel="loss", title="losses")
-    if evals:
+    if evals and evaluating:  # a --no-eval resume of an evaluated run has no real-test FCD
         plot_classifier_metrics(
             evaluation_runs(args.scheme, evals), os.path.join(out, "eval_curves.png"), fcd_real_test
         )
