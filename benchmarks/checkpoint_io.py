@@ -1,6 +1,6 @@
 """Cost of checkpoint integrity: save and restore of the DCGAN-32 training state (G, D,
 both Adam states, BatchNorm statistics, key: what ``train_dcgan`` checkpoints), with and
-without the SHA-256 leaf digests of :mod:`gan_jax.checkpoint`.  Prints one JSON object
+without the SHA-256 leaf digests of :mod:`gan_jax.training.checkpoint`.  Prints one JSON object
 (medians over ``--repeats``, seconds).
 
     python -m benchmarks.checkpoint_io
@@ -18,8 +18,9 @@ from unittest import mock
 
 import jax
 
-from gan_jax import checkpoint, cli
-from gan_jax.image_gan import ImageGANConfig, build_image_gan
+from gan_jax import cli
+from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
+from gan_jax.training import checkpoint
 
 
 def state_bytes(tree) -> int:

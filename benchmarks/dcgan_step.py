@@ -28,8 +28,8 @@ import numpy as np
 
 from benchmarks.timing import time_chunks
 from gan_jax import cli
-from gan_jax.image_gan import ImageGANConfig, build_image_gan, parameter_count
-from gan_jax.train import make_chunk
+from gan_jax.models.image_gan import ImageGANConfig, build_image_gan, parameter_count
+from gan_jax.training.steps import make_chunk
 
 
 def time_jax(args: argparse.Namespace) -> dict:

@@ -21,7 +21,7 @@ import numpy as np
 
 from gan_jax import cli
 from gan_jax.dynamics.spectrum import FlatGame, game_eigenvalues
-from gan_jax.image_gan import ImageGANConfig, build_image_gan
+from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
 
 

@@ -1,4 +1,4 @@
-"""Throughput of the LAG training step (:mod:`gan_jax.lag`, the ``super_resolution``
+"""Throughput of the LAG training step (:mod:`gan_jax.models.lag`, the ``super_resolution``
 defaults: 8×8 → 32×32 RGB, noise 16 channels, 32 filters at the seed's resolution and 16
 above it, 4 residual blocks, WGAN-GP critic on D's latent map plus the centre loss, alternating,
 Adam(1e-3, 0, 0.99), batch 32, G's EMA) as :func:`gan_jax.train.fit` runs it.  Prints one
@@ -17,8 +17,8 @@ import jax
 
 from benchmarks.timing import report, time_chunks
 from gan_jax import cli
-from gan_jax.lag import LAGConfig, build_lag
-from gan_jax.train import make_chunk
+from gan_jax.models.lag import LAGConfig, build_lag
+from gan_jax.training.steps import make_chunk
 
 
 def main() -> None:

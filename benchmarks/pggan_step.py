@@ -1,5 +1,5 @@
 """Throughput of the progressive GAN's training step at every stage
-(:mod:`gan_jax.progressive_gan`, the ``train_pggan`` defaults: widths ``min(64, 512/r)``,
+(:mod:`gan_jax.models.progressive_gan`, the ``train_pggan`` defaults: widths ``min(64, 512/r)``,
 z = 128, WGAN-GP + drift, alternating D-then-G, Adam(1e-3, 0, 0.99), batch 128 at 4×4 and
 8×8 and 64 above).  Each stage is timed in its fade-in phase (both paths computed, α
 traced), as :func:`gan_jax.train.fit` runs it: jitted donated steps compiled with
@@ -20,9 +20,9 @@ import jax
 
 from benchmarks.timing import time_chunks
 from gan_jax import cli
-from gan_jax.image_gan import parameter_count
-from gan_jax.progressive_gan import ProgressiveConfig, ProgressiveGAN
-from gan_jax.train import make_chunk
+from gan_jax.models.image_gan import parameter_count
+from gan_jax.models.progressive_gan import ProgressiveConfig, ProgressiveGAN
+from gan_jax.training.steps import make_chunk
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Throughput of the StyleGAN training step (:mod:`gan_jax.stylegan`, the
+"""Throughput of the StyleGAN training step (:mod:`gan_jax.models.stylegan`, the
 ``train_stylegan`` defaults: widths ``min(64, 256/r)``, z = w = 128, an 8-layer mapping
 network, modulated convolutions with noise, style mixing at 0.9, the residual D, NS loss
 with lazy R1 every 16 steps, alternating D-then-G, Adam(2e-3, 0, 0.99), batch 64, G's EMA)
@@ -20,8 +20,8 @@ import jax
 
 from benchmarks.timing import report, time_chunks
 from gan_jax import cli
-from gan_jax.stylegan import StyleGANConfig, build_stylegan
-from gan_jax.train import make_chunk
+from gan_jax.models.stylegan import StyleGANConfig, build_stylegan
+from gan_jax.training.steps import make_chunk
 
 
 def main() -> None:

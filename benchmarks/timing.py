@@ -40,7 +40,7 @@ def report(benchmark: str, config: Any, timing: dict, batch_size: int, state: An
     import dataclasses
     import os
 
-    from gan_jax.image_gan import parameter_count
+    from gan_jax.models.image_gan import parameter_count
 
     return {
         "benchmark": benchmark,

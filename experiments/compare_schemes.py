@@ -21,10 +21,10 @@ import os
 import shutil
 from collections.abc import Sequence
 
-from experiments import train_dcgan
 from gan_jax import cli
-from gan_jax.image_gan import SCHEMES
-from gan_jax.train import NonFiniteLossError
+from gan_jax.models.image_gan import SCHEMES
+from gan_jax.runner import dcgan
+from gan_jax.training.loop import NonFiniteLossError
 from gan_jax.viz.plotting import plot_classifier_metrics
 
 DEFAULT_SCHEMES = ("simultaneous", "alternating", "extragradient", "optimistic")
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if args.no_progress:
             run.append("--no-progress")
         try:
-            metrics = train_dcgan.main(run)
+            metrics = dcgan.train(run)
         except NonFiniteLossError as err:
             results[scheme] = {"diverged": str(err)}
             continue

@@ -34,13 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from experiments import train_dcgan
 from gan_jax import cli, data
-from gan_jax.checkpoint import Checkpointer
 from gan_jax.dynamics import dirac_gan, spectrum, theory
-from gan_jax.image_gan import build_image_gan
+from gan_jax.models.image_gan import build_image_gan
 from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
-from gan_jax.train import CHECKPOINT_DIR
+from gan_jax.runner import dcgan
+from gan_jax.training.checkpoint import Checkpointer
+from gan_jax.training.loop import CHECKPOINT_DIR
 from gan_jax.viz.dynamics import plot_game_spectra, plot_hessian_extremes, plot_path_angles
 
 DEFAULT_WORKDIR = os.path.join("runs", "dcgan_digits")
@@ -56,7 +56,7 @@ def build_parser() -> cli.ArgumentParser:
     add("--tol", type=cli.positive_float, default=1e-3, help="ARPACK's relative accuracy")
     add("--lanczos-steps", type=cli.positive_int, default=40, help="Hessian-vector products")
     add("--path-points", type=cli.positive_int, default=21, help="α values on [−0.5, 1.5]")
-    add("--seed", type=int, default=0, help="the runs' --seed (their initial parameters)")
+    add("--seed", type=int, default=0, help="--seed of the default run when it is trained here")
     add("--out", type=cli.output_directory, default=os.path.join("runs", "game_spectrum"))
     add("--no-progress", action="store_true", help="no progress bar")
     add("--replot", action="store_true", help="redraw the figures from --out's metrics.json")
@@ -83,7 +83,7 @@ def checkpoints_of(workdir: str, seed: int, progress: bool) -> list[int]:
         )
     print(f"no checkpoint in {workdir}: training python -m experiments.train_dcgan first")
     args = ["--workdir", workdir, "--seed", str(seed)] + (["--no-progress"] if not progress else [])
-    train_dcgan.main(args)
+    dcgan.train(args)
     return Checkpointer(directory).all_steps()
 
 
@@ -98,12 +98,13 @@ def as_pairs(values: np.ndarray) -> list[list[float]]:
 
 def analyse_run(workdir: str, args, train_set: data.ImageDataset) -> dict:
     steps = checkpoints_of(workdir, args.seed, not args.no_progress)
-    run_args = train_dcgan.build_parser().parse_args(["--seed", str(args.seed)])
+    saved = dcgan.read_run_config(workdir)  # the run's own flags (config.json)
     images = train_set.images[:64]
     # the run's model with layers computed for second derivatives (same parameters and
     # function, products ≈ 3× faster: gan_jax.nets.dcgan.SECOND_ORDER_METHODS)
-    config = dataclasses.replace(train_dcgan.config_of(run_args, train_set), **SECOND_ORDER_METHODS)
-    trainer = build_image_gan(config, train_set.images, jax.random.key(args.seed))
+    config = dcgan.config_of(saved, train_set.image_shape[-1])
+    config = dataclasses.replace(config, **SECOND_ORDER_METHODS)
+    trainer = build_image_gan(config, train_set.images, jax.random.key(saved["seed"]))
     initial = trainer.state
     checkpointer = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR))
     batch = {"real": images, "key": jax.random.key(args.seed + 100)}

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import os
 import time
@@ -50,11 +49,12 @@ import numpy as np
 from tqdm import tqdm
 
 from gan_jax import cli, data, gan, latent
-from gan_jax.checkpoint import Checkpointer, CheckpointError
-from gan_jax.feature_classifier import classifier_cache_dir, load_classifier
-from gan_jax.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.metrics import ink_mass, slant
+from gan_jax.models.feature_classifier import classifier_cache_dir, load_classifier
+from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.nets.classifier import Classifier
+from gan_jax.runner import dcgan
+from gan_jax.training.checkpoint import Checkpointer
 from gan_jax.viz.plotting import plot_image_rows, plot_latent_slice, plot_projection_study
 
 ATTRIBUTES = {"ink": ink_mass, "slant": slant}
@@ -101,32 +101,20 @@ def ensure_checkpoint(args: argparse.Namespace) -> None:
     """Train a short DCGAN into ``--workdir`` if it holds no checkpoint yet."""
     if os.path.isdir(os.path.join(args.workdir, "checkpoints")):
         return
-    from experiments import train_dcgan
-
     print(f"no train_dcgan run in {args.workdir}: training one for {args.train_steps} steps")
     flags = ["--steps", str(args.train_steps), "--workdir", args.workdir]
     flags += ["--out", os.path.join(args.workdir, "figures")]
     flags += ["--classifier", args.classifier] if args.classifier else []
-    train_dcgan.main(flags + (["--no-progress"] if args.no_progress else []))
+    dcgan.train(flags + (["--no-progress"] if args.no_progress else []))
 
 
 def load_run(workdir: str):
     """``(generator, g variables, step, run config, train set, test set)`` of a train_dcgan
     run, restored from its newest checkpoint."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise CheckpointError(
-            f"{workdir} is not a train_dcgan run (no config.json): pass its --workdir"
-        )
-    with open(path) as f:
-        saved = json.load(f)
+    saved = dcgan.read_run_config(workdir)
     train_set = data.load_dataset(saved["dataset"], saved["resolution"], "train")
     test_set = data.load_dataset(saved["dataset"], saved["resolution"], "test")
-    config = ImageGANConfig(
-        resolution=saved["resolution"], channels=train_set.image_shape[-1],
-        width=saved["width"], loss=saved["loss"], scheme=saved["scheme"], lr_g=saved["lr_g"],
-        lr_d=saved["lr_d"], beta1=saved["beta1"], batch_size=saved["batch_size"],
-    )  # fmt: skip
+    config = dcgan.config_of(saved, train_set.image_shape[-1])
     model = build_image_gan(config, train_set.images, jax.random.key(saved["seed"]))
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), create=False)
     state = checkpointer.restore(template=model.state)

@@ -64,10 +64,11 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from gan_jax import cli, data, gan, losses, mixture_gan, train
+from gan_jax import cli, data, gan, losses, training
 from gan_jax import dynamics as dy
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.metrics import mean_and_standard_error
+from gan_jax.models import mixture_gan
 from gan_jax.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.viz.plotting import plot_mean_with_band, plot_sample_snapshots
 
@@ -251,7 +252,7 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     )
     parser.add_argument(
         "--lr-schedule",
-        choices=train.LR_SCHEDULES,
+        choices=training.LR_SCHEDULES,
         default="constant",
         help="step-size decay of both players over --steps (to --lr-final × the step size)",
     )
@@ -372,7 +373,7 @@ def optimizers(
     :func:`gan_jax.gan.unrolled`); at 1e-16 it does not change a step otherwise."""
 
     def adam(lr: float) -> optax.GradientTransformation:
-        schedule = train.learning_rate_schedule(args.lr_schedule, lr, args.steps, args.lr_final)
+        schedule = training.learning_rate_schedule(args.lr_schedule, lr, args.steps, args.lr_final)
         return optax.adam(schedule, b1=args.beta1, eps_root=1e-16)
 
     return adam(args.lr_g), adam(args.lr_d)

@@ -3,10 +3,10 @@ seen in training from a few exemplars, by conditioning a GAN on a metric-learnin
 
     python -m experiments.opengan                 # digits: seen 0–6, unseen 7, 8, 9
 
-1. **Embedding.**  A metric-learning network (:func:`gan_jax.feature_classifier.
+1. **Embedding.**  A metric-learning network (:func:`gan_jax.models.feature_classifier.
    train_embedding`: batch-hard triplet loss, unit-norm 32-d output) trains on the seen
    classes' training digits only.
-2. **GAN.**  A feature-conditioned GAN (:mod:`gan_jax.feature_gan`) on the same seen-class
+2. **GAN.**  A feature-conditioned GAN (:mod:`gan_jax.models.feature_gan`) on the same seen-class
    digits: G and the projection discriminator are conditioned on the real image's features
    ``e``, and G's loss adds ``λ·‖e(G(z, e)) − e‖²`` (the sample's features near its
    condition: our choice of feature loss, λ = 1).  ``e`` is, by default, the metric
@@ -43,19 +43,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import feature_common
-from experiments.runner import fit_without_evaluation, get_classifier
 from gan_jax import cli, data
 from gan_jax.data import map_in_batches
-from gan_jax.feature_classifier import (
+from gan_jax.metrics import frechet_feature_distance, mean_and_standard_error
+from gan_jax.models.feature_classifier import (
     accuracy,
     normalized_embedding,
     train_classifier,
     train_embedding,
     unit_norm,
 )
-from gan_jax.feature_gan import build_feature_gan
-from gan_jax.metrics import frechet_feature_distance, mean_and_standard_error
+from gan_jax.models.feature_gan import build_feature_gan
+from gan_jax.runner import feature_runs as feature_common
+from gan_jax.runner.image_runs import fit_without_evaluation, get_classifier
 from gan_jax.viz.plotting import plot_image_rows
 
 EMBEDDING_DIM = 32

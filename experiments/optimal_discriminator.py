@@ -23,8 +23,7 @@ import optax
 from tqdm import tqdm
 
 from gan_jax import cli
-from gan_jax.nets.mlp import ACTIVATIONS, MLPDiscriminator
-from gan_jax.optimal_discriminator import (
+from gan_jax.models.optimal_discriminator import (
     fit_discriminator,
     gan_value,
     gaussian_log_density,
@@ -32,7 +31,8 @@ from gan_jax.optimal_discriminator import (
     gaussian_shift_optimal_discriminator,
     optimal_value,
 )
-from gan_jax.train import chunk_lengths
+from gan_jax.nets.mlp import ACTIVATIONS, MLPDiscriminator
+from gan_jax.training.steps import chunk_lengths
 from gan_jax.viz import plotting
 
 MAX_ABS_ERROR_TARGET = 0.05

@@ -6,8 +6,8 @@ classifier's features at one level of its hierarchy, and watch what each level k
 1. **Features.**  A deeper digit classifier than the evaluation one
    (:class:`~gan_jax.nets.classifier.PyramidClassifier`: maps at strides 2, 4, 8, 16 and 32,
    fc and logits) trains on the training digits and is frozen.
-2. **GAN.**  A feature-conditioned GAN (:mod:`gan_jax.feature_gan`) with hierarchical masking
-   (:mod:`gan_jax.semantic_pyramid`): each training example feeds G one random level of its
+2. **GAN.**  A feature-conditioned GAN (:mod:`gan_jax.models.feature_gan`) with hierarchical masking
+   (:mod:`gan_jax.models.semantic_pyramid`): each training example feeds G one random level of its
    own features; G's loss is adversarial plus the feature reconstruction at that level,
    plus the mode-seeking term (:func:`gan_jax.losses.mode_seeking_loss`, weight 1): without
    it G ignored ``z`` (README).
@@ -31,14 +31,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import feature_common
-from experiments.runner import fit_without_evaluation, get_classifier
 from gan_jax import cli, data
-from gan_jax import semantic_pyramid as sp
-from gan_jax.feature_classifier import accuracy, train_classifier, unit_norm
-from gan_jax.feature_gan import build_feature_gan
 from gan_jax.metrics import per_pixel_std, psnr
+from gan_jax.models import semantic_pyramid as sp
+from gan_jax.models.feature_classifier import accuracy, train_classifier, unit_norm
+from gan_jax.models.feature_gan import build_feature_gan
 from gan_jax.nets.classifier import PYRAMID_LEVELS, PyramidClassifier
+from gan_jax.runner import feature_runs as feature_common
+from gan_jax.runner.image_runs import fit_without_evaluation, get_classifier
 from gan_jax.viz.plotting import plot_image_rows
 
 FIGURE_SOURCES = 4

@@ -7,9 +7,9 @@ regression network, on held-out photographs.
 
 The data are 32×32 patches of the photographs bundled in scikit-learn and scikit-image
 (:mod:`gan_jax.photographs`; ``flower`` and ``chelsea`` held out whole), the seeds their
-×4 area down-sampling.  LAG (:mod:`gan_jax.lag`) trains on the library's game, schemes
+×4 area down-sampling.  LAG (:mod:`gan_jax.models.lag`) trains on the library's game, schemes
 and fit loop (checkpoints, ``--resume``); the L2 network is the same generator trained on
-the pixel MSE alone for as many steps (:func:`gan_jax.lag.train_l2_baseline`).
+the pixel MSE alone for as many steps (:func:`gan_jax.models.lag.train_l2_baseline`).
 
 Outputs in ``--out``: ``comparison.png`` (LR | bicubic | L2 | LAG ε = 0 | LAG, three ε |
 HR on held-out patches), ``diversity.png`` (the per-pixel standard deviation over 16 ε),
@@ -30,9 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.runner import add_fit_flags, fit_without_evaluation, plan_run
-from gan_jax import cli, data, train
-from gan_jax.lag import LAGConfig, bicubic_upsample, build_lag, train_l2_baseline
+from gan_jax import cli, data, training
 from gan_jax.metrics import (
     diversity_by_region,
     lr_consistency,
@@ -40,8 +38,10 @@ from gan_jax.metrics import (
     psnr,
     sharpness_ratio,
 )
+from gan_jax.models.lag import LAGConfig, bicubic_upsample, build_lag, train_l2_baseline
 from gan_jax.nets.progressive import area_downsample, resize_to
 from gan_jax.photographs import load_photograph_patches
+from gan_jax.runner.image_runs import add_fit_flags, fit_without_evaluation, plan_run
 from gan_jax.viz.plotting import plot_curves, plot_image_rows
 
 FIGURE_PATCHES = 6
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         title=f"Where LAG's samples differ (white = std {top:.3f})",
     )
     plot_curves(
-        train.loss_curves(train.read_metrics(run.workdir)),
+        training.loss_curves(training.read_metrics(run.workdir)),
         os.path.join(args.out, "curves.png"),
         ylabel="loss",
         title="LAG: critic (WGAN-GP) and generator (adversarial + μ·centre) losses",

@@ -1,5 +1,5 @@
 """Train the small CNN whose features define the Fréchet classifier distance and whose
-predictions define class coverage (:mod:`gan_jax.feature_classifier`), and checkpoint it.
+predictions define class coverage (:mod:`gan_jax.models.feature_classifier`), and checkpoint it.
 
     python -m experiments.train_classifier --dataset digits     # ≈ 1 minute on 2 CPU cores
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gan_jax import cli, data
-from gan_jax.feature_classifier import (
+from gan_jax.models.feature_classifier import (
     DEFAULT_CLASSIFIER_STEPS,
     classifier_cache_dir,
     train_and_save_classifier,
@@ -58,7 +58,7 @@ def train_and_save(
     seed: int = 0,
     data_dir: str | None = None,
 ) -> dict:
-    """:func:`gan_jax.feature_classifier.train_and_save_classifier`, plus ``metrics.json``
+    """:func:`gan_jax.models.feature_classifier.train_and_save_classifier`, plus ``metrics.json``
     and ``curves.png`` in ``out``; returns the measurements."""
     metrics, losses = train_and_save_classifier(
         dataset, resolution, out, steps, batch_size, lr, seed, data_dir

@@ -10,10 +10,10 @@ networks of :mod:`gan_jax.nets.progressive` with widths ``min(64, 512/r)`` and z
 Each stage fades in over ``--phase-images`` images and stabilises over as many (batch
 128 at 4×4 and 8×8, 64 above); the last stage runs until the run has seen ``--images``
 (160,000, as many as the default ``train_dcgan`` run) unless ``--steps`` says otherwise.
-The training loop, checkpoints and resume are :mod:`gan_jax.progressive_gan` on
+The training loop, checkpoints and resume are :mod:`gan_jax.models.progressive_gan` on
 :func:`gan_jax.train.fit`; flags, evaluation (FCD and class coverage over images seen, on
 G's output up-sampled to the full resolution) and outputs are the shared runner's
-(:mod:`experiments.runner`).
+(:mod:`gan_jax.runner.image_runs`).
 
 Besides the runner's outputs, ``--out`` gets ``stages.png`` (the same z at the end of every
 stage), ``fade_in.png`` (the same z at α = 0, ½, 1 at the end of every fade) and
@@ -29,17 +29,17 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from experiments import runner
 from gan_jax import cli
-from gan_jax.checkpoint import CheckpointError
 from gan_jax.gan import latents
-from gan_jax.nets.progressive import resize_to
-from gan_jax.progressive_gan import (
+from gan_jax.models.progressive_gan import (
     PROGRESSIVE_LOSSES,
     ProgressiveConfig,
     ProgressiveGAN,
     images_seen,
 )
+from gan_jax.nets.progressive import resize_to
+from gan_jax.runner import image_runs as runner
+from gan_jax.training.checkpoint import CheckpointError
 from gan_jax.viz.plotting import plot_classifier_metrics, plot_image_rows
 
 RUN_DEFINING = (

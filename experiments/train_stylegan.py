@@ -5,7 +5,7 @@ real images and measure its claims.
     python -m experiments.train_stylegan --resume            # continue the run
     python -m experiments.train_stylegan --style adain       # StyleGAN's AdaIN instead
 
-Defaults (:class:`gan_jax.stylegan.StyleGANConfig`): z and w of 128, an 8-layer mapping
+Defaults (:class:`gan_jax.models.stylegan.StyleGANConfig`): z and w of 128, an 8-layer mapping
 network with learning-rate multiplier 0.01, the modulated/demodulated synthesis network
 with noise inputs and skip outputs, the residual discriminator, widths
 ``min(64, 256/r)`` (64, 32, 16, 8 channels at 4, 8, 16, 32: the digits are 8×8 images
@@ -13,7 +13,7 @@ up-sampled, so the fine layers need few), style mixing at probability 0.9, the
 non-saturating loss with (γ/2)·R1 (γ = 1) every 16 steps, Adam(2e-3, β₁ = 0, β₂ = 0.99),
 batch 64 for 2,500 steps (160,000 images, as ``train_dcgan``), G's moving average (β =
 0.999 with a 10 % ramp-up) evaluated.  Flags, evaluation and outputs are the shared
-runner's (:mod:`experiments.runner`).
+runner's (:mod:`gan_jax.runner.image_runs`).
 
 Besides the runner's outputs (``samples.png`` is the uncurated grid), ``--out`` gets
 ``style_mixing.png`` (StyleGAN's Fig. 3: B's coarse, middle or fine styles copied into
@@ -33,12 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import runner
 from gan_jax import cli
 from gan_jax.gan import latents
-from gan_jax.image_gan import EVAL_NOISE_SEED, LOSSES, ImageGAN
-from gan_jax.nets.stylegan import STYLES
-from gan_jax.stylegan import (
+from gan_jax.models.image_gan import EVAL_NOISE_SEED, LOSSES, ImageGAN
+from gan_jax.models.stylegan import (
     StyleGANConfig,
     StyleSampler,
     build_stylegan,
@@ -48,6 +46,8 @@ from gan_jax.stylegan import (
     swap_styles,
     truncation_tradeoff,
 )
+from gan_jax.nets.stylegan import STYLES
+from gan_jax.runner import image_runs as runner
 from gan_jax.viz.plotting import plot_image_rows, plot_truncation_tradeoff
 
 RUN_DEFINING = (

@@ -78,7 +78,7 @@ def run_main(
 ) -> None:
     """Run an experiment's ``main(argv)``, mapping :func:`user_errors` to :func:`fail`.
 
-    In a multi-controller job (:func:`gan_jax.parallel.initialize_distributed`), a process
+    In a multi-controller job (:func:`gan_jax.training.parallel.initialize_distributed`), a process
     that fails leaves at once with its status (:func:`_exit_now`); one that was interrupted
     after saving (status 130, every process stops at the same step) exits normally.
 

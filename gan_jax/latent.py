@@ -44,7 +44,8 @@ import optax
 
 from gan_jax.data import random_batch
 from gan_jax.interpolation import lerp, slerp
-from gan_jax.train import make_chunk, minimize
+from gan_jax.training.loop import minimize
+from gan_jax.training.steps import make_chunk
 from gan_jax.xla_options import step_compiler_options
 
 __all__ = [

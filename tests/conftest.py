@@ -95,7 +95,7 @@ def timed_subprocess_env(subprocess_env: dict[str, str]) -> dict[str, str]:
 def _tiny_classifier(tmp_path_factory, resolution: int) -> str:
     """A digits classifier trained for 5 steps: enough for CLI tests, whose metrics are
     checked for invariants, not values."""
-    from gan_jax.feature_classifier import train_and_save_classifier
+    from gan_jax.models.feature_classifier import train_and_save_classifier
 
     directory = str(tmp_path_factory.mktemp(f"classifier{resolution}"))
     train_and_save_classifier("digits", resolution, directory, steps=5)

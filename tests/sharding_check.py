@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import parallel
-from gan_jax.image_gan import ImageGANConfig, build_image_gan
+from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
+from gan_jax.training import parallel
 
 
 def main() -> None:

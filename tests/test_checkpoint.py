@@ -13,7 +13,8 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax.checkpoint import (
+from gan_jax.nets.mlp import MLPDiscriminator
+from gan_jax.training.checkpoint import (
     DIGESTS_KEY,
     STEP_METADATA_FILE,
     Checkpointer,
@@ -21,7 +22,6 @@ from gan_jax.checkpoint import (
     UnverifiedCheckpointWarning,
     leaf_digests,
 )
-from gan_jax.nets.mlp import MLPDiscriminator
 
 # A refused checkpoint must not leave orbax's in-flight reads to print "Exception ignored"
 # tracebacks later (issue 21): any such unraisable exception fails these tests.

@@ -13,8 +13,8 @@ import pytest
 
 from experiments.train_classifier import train_and_save
 from gan_jax import data
-from gan_jax.checkpoint import CheckpointError
-from gan_jax.feature_classifier import ClassifierMetrics, load_classifier, random_shift
+from gan_jax.models.feature_classifier import ClassifierMetrics, load_classifier, random_shift
+from gan_jax.training.checkpoint import CheckpointError
 
 pytestmark = pytest.mark.xdist_group("trained_classifier")  # one worker trains it once
 
@@ -102,8 +102,8 @@ def test_the_first_use_cache_never_holds_half_a_classifier(tmp_path, monkeypatch
     and the folder it fills loads."""
     import argparse
 
-    from experiments import runner
-    from gan_jax import feature_classifier
+    from gan_jax.models import feature_classifier
+    from gan_jax.runner import image_runs as runner
 
     assert feature_classifier.classifier_cache_dir("digits", 32) == "runs/classifier_digits_32"
     monkeypatch.chdir(tmp_path)

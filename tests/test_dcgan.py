@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.image_gan import parameter_count
+from gan_jax.models.image_gan import parameter_count
 from gan_jax.nets.dcgan import (
     Conv4x4Down,
     ConvTranspose4x4,
@@ -176,7 +176,7 @@ def test_second_order_methods_give_the_same_parameters_and_game_jacobian():
     parameters (so a training run's checkpoints restore into them) and give the same
     ``Jᵀ·u``: the same function, differentiated twice."""
     from gan_jax.dynamics.spectrum import FlatGame
-    from gan_jax.image_gan import ImageGANConfig, build_image_gan
+    from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
     from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
 
     with jax.enable_x64(True):

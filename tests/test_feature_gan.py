@@ -15,7 +15,7 @@ import pytest
 from test_experiments import assert_refused_without_a_trace, bad_commands
 
 from gan_jax import losses
-from gan_jax import semantic_pyramid as sp
+from gan_jax.models import semantic_pyramid as sp
 from gan_jax.nets.conditional import (
     ConditionalBatchNorm,
     ConditionalGenerator,
@@ -224,9 +224,9 @@ def test_mode_seeking_loss_is_the_reciprocal_of_the_image_to_latent_distance_rat
 
 def test_the_frozen_feature_network_is_saved_once_and_restored_on_resume(tmp_path):
     """``--resume`` conditions on the very network the run started with, bit for bit."""
-    from experiments.feature_common import frozen_network
-    from experiments.runner import RunPlan, fit_config
     from gan_jax.nets.classifier import PyramidClassifier
+    from gan_jax.runner.feature_runs import frozen_network
+    from gan_jax.runner.image_runs import RunPlan, fit_config
 
     model = PyramidClassifier(num_classes=3)
     params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))

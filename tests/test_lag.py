@@ -13,8 +13,8 @@ import pytest
 from test_experiments import assert_refused_without_a_trace, bad_commands
 
 from gan_jax import losses
-from gan_jax.lag import lag_game, straight_through_round
 from gan_jax.metrics import lr_consistency
+from gan_jax.models.lag import lag_game, straight_through_round
 from gan_jax.nets.progressive import area_downsample
 from gan_jax.nets.superres import ConditionalDiscriminator, SuperResGenerator, space_to_depth
 
@@ -105,7 +105,7 @@ def test_lag_generator_loss_adds_the_weighted_latent_center_loss():
 
 
 def test_bicubic_baseline_keeps_constants_and_is_lr_consistent_on_smooth_input():
-    from gan_jax.lag import bicubic_upsample
+    from gan_jax.models.lag import bicubic_upsample
 
     flat = jnp.full((1, 8, 8, 3), 0.25)
     np.testing.assert_allclose(bicubic_upsample(flat, 4), 0.25, atol=1e-6)
@@ -147,8 +147,9 @@ def test_super_resolution_refuses_bad_commands_against_its_run(tmp_path):
     """The table of refused commands against a LAG run directory as the CLI lays it out
     (its config.json, written by the CLI's own plan, and a finished checkpoint): what the
     checks read.  The slow end-to-end test runs the same table against a trained run."""
-    from experiments import runner, super_resolution
-    from gan_jax.checkpoint import Checkpointer
+    from experiments import super_resolution
+    from gan_jax.runner import image_runs as runner
+    from gan_jax.training.checkpoint import Checkpointer
 
     run, out, scratch = tmp_path / "run", tmp_path / "out", tmp_path / "scratch"
     command = [*LAG_COMMAND, "--workdir", str(run), "--out", str(out)]
@@ -164,7 +165,7 @@ def test_super_resolution_refuses_bad_commands_against_its_run(tmp_path):
 
 
 def test_residual_generator_with_silent_rgb_layers_is_bicubic():
-    from gan_jax.lag import bicubic_upsample
+    from gan_jax.models.lag import bicubic_upsample
 
     generator, _, g, _ = players()
     silent = jax.tree_util.tree_map_with_path(

@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import data, gan, metrics, mixture_gan
+from gan_jax import data, gan, metrics
 from gan_jax import dynamics as dy
+from gan_jax.models import mixture_gan
 from gan_jax.nets.mlp import MLPDiscriminator, MLPGenerator
 
 

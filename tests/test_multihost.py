@@ -1,4 +1,4 @@
-"""Multi-controller training with real processes: ``gan_jax.launch`` starts 2 processes × 2
+"""Multi-controller training with real processes: ``gan_jax.training.launch`` starts 2 processes × 2
 CPU devices over loopback (gloo collectives), and their DCGAN run equals a 1-process run
 on 4 devices; checkpoints move between process counts both ways; Ctrl-C that reaches one
 process stops both at one step; killing a process stops the launcher; coordinator
@@ -29,10 +29,11 @@ import numpy as np
 import pytest
 from test_experiments import assert_one_line_user_error, run_module
 
-from gan_jax import parallel, train
-from gan_jax.checkpoint import Checkpointer
+from gan_jax import training
 from gan_jax.cli import UserError
-from gan_jax.launch import forward, launcher_status
+from gan_jax.training import parallel
+from gan_jax.training.checkpoint import Checkpointer
+from gan_jax.training.launch import forward, launcher_status
 
 pytestmark = pytest.mark.xdist_group("multihost")  # one worker: 2 processes use both cores
 
@@ -68,7 +69,7 @@ def one_process(args, env, cwd) -> subprocess.CompletedProcess:
 
 def launch_command(args) -> list[str]:
     return [
-        sys.executable, "-m", "gan_jax.launch", "--processes", "2", "--devices-per-process",
+        sys.executable, "-m", "gan_jax.training.launch", "--processes", "2", "--devices-per-process",
         "2", "--", sys.executable, "-m", "experiments.train_dcgan", *args,
     ]  # fmt: skip
 
@@ -96,7 +97,7 @@ def max_difference(a, b) -> float:
 
 
 def logged_steps(workdir) -> list[int]:
-    return [r["step"] for r in train.read_metrics(workdir) if "loss_d" in r]
+    return [r["step"] for r in training.read_metrics(workdir) if "loss_d" in r]
 
 
 @pytest.mark.expensive
@@ -138,8 +139,8 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
     # The restores themselves are exact: each step's arrays match the digests it was
     # saved with (Checkpointer.restore verifies them), and the logged losses of the
     # shared steps agree.
-    rows_two = {r["step"]: r for r in train.read_metrics(two) if "loss_d" in r}
-    for row in train.read_metrics(back):
+    rows_two = {r["step"]: r for r in training.read_metrics(two) if "loss_d" in r}
+    for row in training.read_metrics(back):
         if "loss_d" in row:
             assert abs(row["loss_d"] - rows_two[row["step"]]["loss_d"]) < BOUND
 
@@ -245,7 +246,7 @@ def test_nan_loss_stops_every_process_with_one_message(
 
 SURVIVOR = """
 import time
-from gan_jax import parallel
+from gan_jax.training import parallel
 parallel.initialize_distributed()
 print("joined", flush=True)
 while True:  # a collective every 0.1 s, as training would
@@ -304,7 +305,7 @@ def test_without_a_launcher_a_dead_process_ends_the_others_after_the_heartbeat_t
 
 LATE_PRIMARY = """
 import time
-from gan_jax import parallel
+from gan_jax.training import parallel
 parallel.initialize_distributed()
 if parallel.is_primary():
     time.sleep(40)  # e.g. training the evaluation classifier while the others wait
@@ -378,7 +379,16 @@ def test_forward_prefixes_every_line_and_carriage_return(tmp_path):
 def run_launcher(command, *flags, timeout=60) -> subprocess.CompletedProcess:
     """The launcher running ``python -c command`` in every process."""
     return subprocess.run(
-        [sys.executable, "-m", "gan_jax.launch", *flags, "--", sys.executable, "-c", command],
+        [
+            sys.executable,
+            "-m",
+            "gan_jax.training.launch",
+            *flags,
+            "--",
+            sys.executable,
+            "-c",
+            command,
+        ],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -425,7 +435,7 @@ def test_launcher_environment_errors_and_grace():
     if sys.platform.startswith("linux"):
         sleeper = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "gan_jax.launch", "--", sys.executable, "-c", sleeper],
+            [sys.executable, "-m", "gan_jax.training.launch", "--", sys.executable, "-c", sleeper],
             stdout=subprocess.PIPE,
             text=True,
             env=LAUNCHER_ENV,
@@ -446,7 +456,7 @@ def test_launcher_environment_errors_and_grace():
         "time.sleep(60)"
     )
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "gan_jax.launch", "--", sys.executable, "-c", waiter],
+        [sys.executable, "-m", "gan_jax.training.launch", "--", sys.executable, "-c", waiter],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -461,7 +471,7 @@ def test_launcher_environment_errors_and_grace():
     result = run_launcher("pass", "--port", "70000")
     assert result.returncode == 2 and "--port 70000 is not a TCP port" in result.stderr
     result = subprocess.run(
-        [sys.executable, "-m", "gan_jax.launch", "--", "no-such-program-here"],
+        [sys.executable, "-m", "gan_jax.training.launch", "--", "no-such-program-here"],
         capture_output=True,
         text=True,
         check=False,
@@ -493,8 +503,8 @@ def test_a_bad_flag_in_a_two_process_job_is_one_line_per_process_before_connecti
 FIRST_USE = """
 import os, sys
 import jax, numpy as np
-from gan_jax import parallel
-from gan_jax.feature_classifier import load_classifier, save_classifier
+from gan_jax.training import parallel
+from gan_jax.models.feature_classifier import load_classifier, save_classifier
 parallel.initialize_distributed()
 directory = sys.argv[1]
 if parallel.is_primary():  # the runner's first use: process 0 alone trains and saves
@@ -516,7 +526,7 @@ def test_process_zero_saves_the_classifier_alone_in_a_multi_process_job(repo_roo
         [
             sys.executable,
             "-m",
-            "gan_jax.launch",
+            "gan_jax.training.launch",
             "--processes",
             "2",
             "--devices-per-process",

@@ -11,7 +11,7 @@ import optax
 import pytest
 from scipy import integrate, stats
 
-from gan_jax import optimal_discriminator as od
+from gan_jax.models import optimal_discriminator as od
 from gan_jax.nets.mlp import MLPDiscriminator
 
 MUS = [0.0, 0.5, 1.0, 2.0, 3.7]

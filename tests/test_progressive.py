@@ -15,8 +15,8 @@ import pytest
 from test_experiments import assert_refused_without_a_trace, bad_commands
 from test_train import assert_same_state, loss_rows
 
-from gan_jax import train
-from gan_jax.checkpoint import Checkpointer
+from gan_jax import training
+from gan_jax.models.progressive_gan import ProgressiveConfig, ProgressiveGAN, images_seen, phases
 from gan_jax.nets.progressive import (
     ProgressiveDiscriminator,
     ProgressiveGenerator,
@@ -26,7 +26,7 @@ from gan_jax.nets.progressive import (
     stage_resolutions,
     upsample,
 )
-from gan_jax.progressive_gan import ProgressiveConfig, ProgressiveGAN, images_seen, phases
+from gan_jax.training.checkpoint import Checkpointer
 
 F64 = jnp.float64
 WIDTHS = {"fmap_base": 64, "fmap_max": 8}
@@ -168,7 +168,7 @@ def test_schedule_counts_images_and_cuts_at_any_step():
 def test_growing_keeps_every_old_parameter_bit_identical():
     model = ProgressiveGAN(TINY, tiny_images(), jax.random.key(0))
     first = model.build(model.phases[0])
-    state = train._step_runner(first.step)(first.state, 3)[0]  # a trained 4×4 state
+    state = training.step_runner(first.step)(first.state, 3)[0]  # a trained 4×4 state
     grown = model.build(model.phases[1], state)
     for old, new in ((state.g, grown.state.g), (state.d, grown.state.d)):
         flat_old = jax.tree_util.tree_flatten_with_path(old)[0]
@@ -195,7 +195,7 @@ def test_resume_mid_fade_equals_the_straight_run(tmp_path, monkeypatch):
     checkpoints and phases are set aside, not deleted.  Each resolution's step is traced
     (so compiled) once although α changes every step."""
     traced = []
-    make_step = train.make_train_step
+    make_step = training.make_train_step
 
     def counting_make_train_step(*args, **kwargs):
         step = make_step(*args, **kwargs)
@@ -206,9 +206,9 @@ def test_resume_mid_fade_equals_the_straight_run(tmp_path, monkeypatch):
 
         return counted
 
-    monkeypatch.setattr(train, "make_train_step", counting_make_train_step)
+    monkeypatch.setattr(training.steps, "make_train_step", counting_make_train_step)
     # checkpoints at 6 and where phases end: saving is most of a tiny step's time
-    config = train.FitConfig(12, log_every=2, checkpoint_every=6, eval_every=0, sample_every=0)
+    config = training.FitConfig(12, log_every=2, checkpoint_every=6, eval_every=0, sample_every=0)
     images = tiny_images()
     straight = ProgressiveGAN(TINY, images, jax.random.key(0)).fit(
         str(tmp_path / "a"), config, progress=False

@@ -16,8 +16,9 @@ import pytest
 from scipy import stats
 from test_experiments import assert_refused_without_a_trace, bad_commands
 
-from gan_jax import gan, losses, train
+from gan_jax import gan, losses, training
 from gan_jax.metrics import feature_diversity, normalized_feature_distance, perceptual_path_length
+from gan_jax.models.stylegan import StyleGANConfig, build_stylegan, style_groups, swap_styles
 from gan_jax.nets.layers import EqualizedDense
 from gan_jax.nets.mlp import MLPDiscriminator
 from gan_jax.nets.stylegan import (
@@ -31,7 +32,6 @@ from gan_jax.nets.stylegan import (
     style_resolutions,
     truncate,
 )
-from gan_jax.stylegan import StyleGANConfig, build_stylegan, style_groups, swap_styles
 
 TINY = {
     "resolution": 8,
@@ -190,7 +190,7 @@ def _config(**overrides) -> StyleGANConfig:
 def test_generator_ema_equals_a_hand_written_ema_over_three_steps():
     images = jax.random.uniform(jax.random.key(0), (32, 8, 8, 1), minval=-1, maxval=1)
     model = build_stylegan(_config(), images, jax.random.key(1))
-    run = train._step_runner(model.step)
+    run = training.step_runner(model.step)
     state = jax.tree.map(jnp.copy, model.state)
     average = jax.tree.map(np.asarray, state.g)
     for t in range(3):
@@ -237,15 +237,15 @@ def test_periodic_step_regularises_on_global_steps_divisible_by_every():
     from gan_jax.dynamics import bilinear, simultaneous
 
     game, scheme = bilinear(), simultaneous(optax.sgd(0.1))
-    state = train.init_state(scheme, game, jnp.float32(1.0), jnp.float32(0.0), jax.random.key(0))
+    state = training.init_state(scheme, game, jnp.float32(1.0), jnp.float32(0.0), jax.random.key(0))
 
     def fn(state, regularize):
         return state.replace(step=state.step + 1), {"reg": jnp.float32(regularize)}
 
-    step = train.PeriodicStep(fn, 4)
+    step = training.PeriodicStep(fn, 4)
     state = state.replace(step=jnp.int32(3))
-    _, host = train._step_runner(step)(jax.tree.map(jnp.copy, state), 6, 3)
-    _, scanned = train.make_chunk(step, 6, scan=True)(jax.tree.map(jnp.copy, state))
+    _, host = training.step_runner(step)(jax.tree.map(jnp.copy, state), 6, 3)
+    _, scanned = training.make_chunk(step, 6, scan=True)(jax.tree.map(jnp.copy, state))
     np.testing.assert_array_equal(host["reg"], [0, 1, 0, 0, 0, 1])  # steps 3 … 8
     np.testing.assert_array_equal(scanned["reg"], host["reg"])
 

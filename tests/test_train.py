@@ -25,10 +25,10 @@ from test_experiments import (
     run_module,
 )
 
-from gan_jax import train
-from gan_jax.checkpoint import Checkpointer, CheckpointError
+from gan_jax import training
 from gan_jax.data import random_batch
-from gan_jax.image_gan import ImageGANConfig, build_image_gan
+from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
+from gan_jax.training.checkpoint import Checkpointer, CheckpointError
 
 TINY = ImageGANConfig(resolution=8, channels=1, latent_dim=4, width=4, batch_size=8)
 
@@ -39,7 +39,9 @@ def tiny_images(n: int = 32) -> jax.Array:
 
 def loss_rows(workdir) -> list[tuple[int, float, float]]:
     return [
-        (r["step"], r["loss_d"], r["loss_g"]) for r in train.read_metrics(workdir) if "loss_d" in r
+        (r["step"], r["loss_d"], r["loss_g"])
+        for r in training.read_metrics(workdir)
+        if "loss_d" in r
     ]
 
 
@@ -54,14 +56,14 @@ def test_resume_and_resume_from_equal_one_run_for_any_step_count(tmp_path):
     """74 straight steps == 37 + 37 resumed == 37, newest step damaged, --resume-from 20,
     with --log-every 10: neither 37 nor 74 is a multiple of it."""
     model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
-    config = train.FitConfig(74, log_every=10, checkpoint_every=20, eval_every=0, sample_every=0)
-    straight = train.fit(model.step, model.state, tmp_path / "a", config, progress=False)
+    config = training.FitConfig(74, log_every=10, checkpoint_every=20, eval_every=0, sample_every=0)
+    straight = training.fit(model.step, model.state, tmp_path / "a", config, progress=False)
     first = dataclasses.replace(config, steps=37)
-    half = train.fit(model.step, model.state, tmp_path / "b", first, progress=False)
+    half = training.fit(model.step, model.state, tmp_path / "b", first, progress=False)
     assert half.step == 37
     assert Checkpointer(tmp_path / "b" / "checkpoints").all_steps() == [0, 20, 37]
     shutil.copytree(tmp_path / "b", tmp_path / "c")
-    resumed = train.fit(
+    resumed = training.fit(
         model.step, model.state, tmp_path / "b", config, resume=True, progress=False
     )
     rows_a = loss_rows(tmp_path / "a")
@@ -77,8 +79,8 @@ def test_resume_and_resume_from_equal_one_run_for_any_step_count(tmp_path):
                 with open(os.path.join(root, name), "r+b") as f:
                     f.write(b"\xff\xff\xff")
     with pytest.raises(CheckpointError, match=r"step 37 .*intact earlier steps: \[0, 20\]"):
-        train.fit(model.step, model.state, tmp_path / "c", config, resume=True, progress=False)
-    fallback = train.fit(
+        training.fit(model.step, model.state, tmp_path / "c", config, resume=True, progress=False)
+    fallback = training.fit(
         model.step, model.state, tmp_path / "c", config, resume_from=20, progress=False
     )
     assert loss_rows(tmp_path / "c") == rows_a
@@ -96,9 +98,9 @@ def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, c
         real = jnp.where(state.step >= 35, jnp.nan, real)  # the 36th step sees a NaN
         return {"real": real, "key": key_noise}
 
-    step = train.make_train_step(model.game, model.scheme, poisoned_batch)
-    with pytest.raises(train.NonFiniteLossError, match="at step 36") as err:
-        train.fit(step, model.state, tmp_path, train.FitConfig(60, 10, 20, 0, 0))
+    step = training.make_train_step(model.game, model.scheme, poisoned_batch)
+    with pytest.raises(training.NonFiniteLossError, match="at step 36") as err:
+        training.fit(step, model.state, tmp_path, training.FitConfig(60, 10, 20, 0, 0))
     assert "last good checkpoint (step 20)" in str(err.value)
     bar = capsys.readouterr().err  # the progress bar was closed before the error: the
     assert "30/60" in bar and bar.endswith("\n")  # CLI's error line starts a line of its own
@@ -113,18 +115,18 @@ def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, c
 
 def test_fit_refuses_to_overwrite_a_run_and_to_resume_nothing(tmp_path):
     model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
-    config = train.FitConfig(10, 10, 10, 0, 0)
+    config = training.FitConfig(10, 10, 10, 0, 0)
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        train.fit(model.step, model.state, tmp_path / "x", config, resume=True, progress=False)
-    train.fit(model.step, model.state, tmp_path / "y", config, progress=False)
-    with pytest.raises(train.UserError, match="--resume"):
-        train.fit(model.step, model.state, tmp_path / "y", config, progress=False)
+        training.fit(model.step, model.state, tmp_path / "x", config, resume=True, progress=False)
+    training.fit(model.step, model.state, tmp_path / "y", config, progress=False)
+    with pytest.raises(training.UserError, match="--resume"):
+        training.fit(model.step, model.state, tmp_path / "y", config, progress=False)
 
 
-@pytest.mark.parametrize("kind", train.LR_SCHEDULES)
+@pytest.mark.parametrize("kind", training.LR_SCHEDULES)
 def test_learning_rate_schedules_are_their_closed_forms(kind):
     eta, steps, final = 0.01, 100, 0.1
-    schedule = train.learning_rate_schedule(kind, eta, steps, final)
+    schedule = training.learning_rate_schedule(kind, eta, steps, final)
     for t in (0, 25, 50, 100, 150):
         s = min(t, steps) / steps
         expected = {
@@ -144,13 +146,13 @@ def test_learning_rate_schedules_are_their_closed_forms(kind):
     expected = schedule if kind == "constant" else schedule(50)
     np.testing.assert_allclose(update, -expected, rtol=1e-5)
     with pytest.raises(ValueError, match="constant, linear, cosine"):
-        train.learning_rate_schedule("step", eta, steps)
+        training.learning_rate_schedule("step", eta, steps)
 
 
 def test_fit_config_intervals_must_divide():
-    with pytest.raises(train.UserError, match="--checkpoint-every 45 must be a multiple"):
-        train.FitConfig(steps=100, log_every=30, checkpoint_every=45)
-    assert train.FitConfig(steps=7, log_every=10).steps == 7  # any step count
+    with pytest.raises(training.UserError, match="--checkpoint-every 45 must be a multiple"):
+        training.FitConfig(steps=100, log_every=30, checkpoint_every=45)
+    assert training.FitConfig(steps=7, log_every=10).steps == 7  # any step count
 
 
 # --------------------------------------------------------------------------- the CLI
@@ -276,7 +278,7 @@ def test_sigint_saves_a_checkpoint_and_resume_finishes(
     steps = Checkpointer(workdir / "checkpoints", create=False).all_steps()
     saved = steps[-1]
     assert saved >= 30 and saved % 10 == 0
-    logged = [r for r in train.read_metrics(workdir) if "loss_d" in r]
+    logged = [r for r in training.read_metrics(workdir) if "loss_d" in r]
     assert logged[-1]["step"] == saved
 
     from experiments import train_dcgan
@@ -369,12 +371,12 @@ def test_tfds_datasets_train_under_mock_data(tmp_path, name):
 
 
 def test_device_selection_errors_and_distributed_opt_in():
-    from gan_jax import parallel
+    from gan_jax.training import parallel
 
-    with pytest.raises(train.UserError, match="--tpu needs TPU devices"):
+    with pytest.raises(training.UserError, match="--tpu needs TPU devices"):
         parallel.select_devices(tpu=True)
     count = len(jax.devices())
-    with pytest.raises(train.UserError, match=f"--devices {count + 1}"):
+    with pytest.raises(training.UserError, match=f"--devices {count + 1}"):
         parallel.select_devices(num_devices=count + 1)
     assert parallel.select_devices(num_devices=1) == jax.devices()[:1]
     assert parallel.initialize_distributed({}) is False  # nothing asks for multi-host

@@ -13,7 +13,13 @@ from gan_jax.dynamics.analysis import (
     update_jacobian,
 )
 from gan_jax.dynamics.game import Game, GameState, fold_batch
-from gan_jax.dynamics.rollout import Trajectory, continue_rollout, kept_steps, rollout
+from gan_jax.dynamics.rollout import (
+    Trajectory,
+    continue_rollout,
+    kept_steps,
+    rollout,
+    scheme_step,
+)
 from gan_jax.dynamics.schemes import (
     alternating,
     apply_update,
@@ -47,6 +53,7 @@ __all__ = [
     "optimistic",
     "path_angle",
     "rollout",
+    "scheme_step",
     "simultaneous",
     "spectral_radius",
     "state_jacobian",

@@ -26,6 +26,22 @@ class Trajectory:
     extra: PyTree = None
 
 
+def scheme_step(
+    game: Game,
+    scheme: Any,
+    state: GameState,
+    batch: PyTree,
+    update_extra: Callable[[GameState], PyTree] | None = None,
+) -> tuple[GameState, dict]:
+    """One step of the update rule, then ``state.extra ← update_extra(state)`` (a
+    generator's moving average, PGGAN's α) on the stepped state: the step that
+    :func:`continue_rollout` scans and :func:`gan_jax.training.make_train_step` jits."""
+    state, metrics = scheme.step(game, state, batch)
+    if update_extra is not None:
+        state = state.replace(extra=update_extra(state))
+    return state, metrics
+
+
 def kept_steps(num_steps: int, every: int) -> np.ndarray:
     """The steps after which :func:`rollout` keeps a state: 0, every, 2·every, …, and
     ``num_steps`` itself when ``every`` does not divide it."""
@@ -101,10 +117,7 @@ def continue_rollout(
     batch_at = batch if callable(batch) else (lambda t: fold_batch(batch, t))
 
     def step(state: Any, t: jax.Array) -> tuple[Any, dict]:
-        state, metrics = scheme.step(game, state, batch_at(t))
-        if update_extra is not None:
-            state = state.replace(extra=update_extra(state))
-        return state, metrics
+        return scheme_step(game, scheme, state, batch_at(t), update_extra)
 
     def kept(state: Any) -> tuple[PyTree, PyTree, PyTree]:
         return state.g, state.d, state.extra

@@ -1,5 +1,5 @@
 """Networks that generate from features, and the discriminator that judges an image against
-its condition: the blocks :mod:`gan_jax.feature_gan` builds OpenGAN and Semantic Pyramid
+its condition: the blocks :mod:`gan_jax.models.feature_gan` builds OpenGAN and Semantic Pyramid
 from.
 
 * :class:`ConditionalBatchNorm`: BatchNorm followed by a feature-wise affine map whose scale

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from gan_jax.metrics import mean_and_standard_error
-from gan_jax.train import loss_curves, read_metrics
+from gan_jax.training.logs import loss_curves, read_metrics
 
 CENTER_STYLE = {
     "marker": "x",

@@ -16,7 +16,7 @@ calls ``jax.distributed.initialize()`` when the environment asks for it; the mes
 devices (JAX's multi-controller model).
 
 * ``JAX_COORDINATOR_ADDRESS=host:port`` with ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``
-  (what :mod:`gan_jax.launch` sets for local runs; on a cluster, the job script), or
+  (what :mod:`gan_jax.training.launch` sets for local runs; on a cluster, the job script), or
   ``JAX_COORDINATOR_ADDRESS`` alone / ``GAN_JAX_DISTRIBUTED=1`` where JAX detects the rest
   itself (Cloud TPU pod slices, Slurm, Open MPI, Kubernetes).
 * ``GAN_JAX_INIT_TIMEOUT`` (seconds, default 300): how long to wait for every process to

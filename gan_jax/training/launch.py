@@ -1,11 +1,11 @@
 """Run one multi-controller JAX job as N processes on this machine, over loopback.
 
-    python -m gan_jax.launch --processes 2 --devices-per-process 2 -- \\
+    python -m gan_jax.training.launch --processes 2 --devices-per-process 2 -- \\
         python -m experiments.train_dcgan --steps 200 --workdir runs/two_hosts
 
 A development and test tool: it stands in for N hosts with N local processes, each with
 ``--devices-per-process`` CPU devices, so the multi-host path of
-:func:`gan_jax.parallel.initialize_distributed` (collectives across processes with gloo,
+:func:`gan_jax.training.parallel.initialize_distributed` (collectives across processes with gloo,
 multi-process orbax checkpoints, process-0-only outputs) runs on any machine.  On a TPU pod
 slice or a GPU cluster, the scheduler starts one process per host instead (README,
 "Scaling out").
@@ -58,9 +58,9 @@ DEFAULT_HEARTBEAT_TIMEOUT = "30"
 
 def build_parser() -> cli.ArgumentParser:
     parser = cli.ArgumentParser(
-        prog="python -m gan_jax.launch",
+        prog="python -m gan_jax.training.launch",
         description=__doc__.split("\n\n")[0],
-        epilog="example: python -m gan_jax.launch --processes 2 --devices-per-process 2 -- "
+        epilog="example: python -m gan_jax.training.launch --processes 2 --devices-per-process 2 -- "
         "python -m experiments.train_dcgan --steps 200",
     )
     parser.add_argument(
@@ -154,7 +154,7 @@ def launcher_status(code: int) -> int:
 
 
 def say(message: str) -> None:
-    print(f"gan_jax.launch: {message}", file=sys.stderr, flush=True)
+    print(f"gan_jax.training.launch: {message}", file=sys.stderr, flush=True)
 
 
 def run(

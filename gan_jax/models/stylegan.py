@@ -3,10 +3,10 @@ its claims (Karras et al. 2019, arXiv:1812.04948; StyleGAN2, arXiv:1912.04958).
 
 **Training** (:func:`build_stylegan`): the networks of :mod:`gan_jax.nets.stylegan` in a
 :func:`gan_jax.gan.gan_game` with the non-saturating loss (``loss=``: any of
-:data:`gan_jax.image_gan.LOSSES`) and ``(γ/2)·R1`` on the reals made lazy
+:data:`gan_jax.models.image_gan.LOSSES`) and ``(γ/2)·R1`` on the reals made lazy
 (:func:`gan_jax.gan.lazy`: every 16 steps, ×16), under any scheme with Adam(2e-3, β₁ = 0,
 β₂ = 0.99) for both players (StyleGAN2's values), assembled by
-:func:`gan_jax.image_gan.assemble_image_gan` like the DCGAN.  The generator mixes styles
+:func:`gan_jax.models.image_gan.assemble_image_gan` like the DCGAN.  The generator mixes styles
 with probability 0.9 and keeps ``w_avg`` in its variables; the state's ``extra["g_ema"]``
 holds the moving average of G (:class:`gan_jax.averaging.GeneratorEMA`, β = 0.999 per
 step, with StyleGAN2-ADA's ramp-up: the half-life is at most 10 % of the images seen, so
@@ -40,8 +40,9 @@ from gan_jax.averaging import GeneratorEMA
 from gan_jax.data import map_in_batches
 from gan_jax.dynamics.game import PyTree
 from gan_jax.errors import UserError
-from gan_jax.image_gan import LOSSES, SCHEMES, ImageGAN, assemble_image_gan, check_choice
 from gan_jax.metrics import feature_diversity, perceptual_path_length
+from gan_jax.models.assemble import LOSSES, SCHEMES, require_choice
+from gan_jax.models.image_gan import ImageGAN, assemble_image_gan
 from gan_jax.nets.progressive import stage_resolutions
 from gan_jax.nets.stylegan import (
     STYLES,
@@ -85,9 +86,9 @@ class StyleGANConfig:
     w_avg_beta: float = 0.995
 
     def __post_init__(self) -> None:
-        check_choice("loss", self.loss, LOSSES)
-        check_choice("scheme", self.scheme, SCHEMES)
-        check_choice("style", self.style, STYLES)
+        require_choice("loss", self.loss, LOSSES)
+        require_choice("scheme", self.scheme, SCHEMES)
+        require_choice("style", self.style, STYLES)
         stage_resolutions(self.resolution)
         if self.resolution < 8:
             raise UserError(f"StyleGAN needs --resolution 8 or more, got {self.resolution}")
@@ -113,7 +114,7 @@ def networks(config: StyleGANConfig) -> tuple[StyleGenerator, ResidualDiscrimina
 def build_stylegan(
     config: StyleGANConfig, images: Array, key: Array, mesh: Mesh | None = None
 ) -> ImageGAN:
-    """The StyleGAN of ``config`` (module doc) as an :class:`~gan_jax.image_gan.ImageGAN`
+    """The StyleGAN of ``config`` (module doc) as an :class:`~gan_jax.models.image_gan.ImageGAN`
     with G's moving average."""
     generator, discriminator = networks(config)
     g_loss, d_loss = LOSSES[config.loss]

@@ -1,13 +1,6 @@
-"""The fit loop: any :class:`~gan_jax.dynamics.Game` under any scheme, for many steps, without
-ever losing work.
+"""The host loop: the steps of :mod:`gan_jax.training.steps` for many steps, without ever
+losing work.
 
-* **Pure step.**  :func:`make_train_step` turns ``(game, scheme, batch_fn)`` into
-  ``GameState -> (GameState, metrics)``: it splits ``state.key``, asks
-  ``batch_fn(key, state)`` for the step's batch (data sampled with ``jax.random`` on
-  device; the state gives the step count and ``state.extra``, e.g. PGGAN's α), applies
-  ``scheme.step`` and then ``update_extra``.  Everything a step depends on (parameters,
-  BatchNorm statistics, optimizer states, the step count, the key, the schedule's
-  variables) is in the :class:`~gan_jax.dynamics.GameState`.
 * **Chunks.**  :func:`fit` dispatches one jitted step (state buffers donated) in chunks
   that end on multiples of ``log_every`` (:func:`chunk_lengths`; see :func:`make_chunk` for
   why this is not a ``lax.scan`` on CPU).  Host work (logging, evaluation, sample grids,
@@ -31,13 +24,13 @@ ever losing work.
   same jitted function of it, however the steps are cut into chunks, 2 × 50 resumed steps
   give bit-identical losses to 100 straight ones, and so do 2 × 37 and 74.
   ``resume_from=STEP`` continues from an earlier checkpoint instead (the fall-back when
-  the newest is damaged: its :class:`~gan_jax.checkpoint.CheckpointError` lists the intact
+  the newest is damaged: its :class:`~gan_jax.training.checkpoint.CheckpointError` lists the intact
   steps); the newer steps are moved aside, not deleted
-  (:meth:`~gan_jax.checkpoint.Checkpointer.set_aside_after`).
+  (:meth:`~gan_jax.training.checkpoint.Checkpointer.set_aside_after`).
 * **NaN guard.**  After every chunk the losses are checked; a non-finite one raises
   :class:`NonFiniteLossError` naming the first bad step, *before* anything from that chunk is
   saved, so the last good checkpoint is what is on disk.
-* **Several processes** (:mod:`gan_jax.parallel`, multi-controller): every process runs the
+* **Several processes** (:mod:`gan_jax.training.parallel`, multi-controller): every process runs the
   same chunks and saves the checkpoints together; process 0 alone writes
   ``metrics.jsonl``, figures and samples, shows the progress bar and calls ``evaluate`` and
   ``sample_fn`` (on its local copy of the replicated state, :func:`parallel.host_local`).
@@ -50,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -58,47 +50,30 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh
 from tqdm import tqdm
 
-from gan_jax import parallel
-from gan_jax.checkpoint import Checkpointer
-from gan_jax.dynamics.game import Game, GameState, PyTree
+from gan_jax.dynamics.game import GameState, PyTree
 from gan_jax.errors import UserError
-from gan_jax.xla_options import XLA_CPU_OPTIONS, step_compiler_options
+from gan_jax.training import parallel
+from gan_jax.training.checkpoint import Checkpointer
+from gan_jax.training.logs import METRICS_FILE, json_number, truncate_metrics
+from gan_jax.training.steps import StepFn, chunk_lengths, step_runner
+from gan_jax.xla_options import step_compiler_options
 
 __all__ = [
     "CHECKPOINT_DIR",
-    "LR_SCHEDULES",
-    "METRICS_FILE",
-    "XLA_CPU_OPTIONS",
     "FitConfig",
     "FitFigures",
     "FitResult",
     "NonFiniteLossError",
-    "PeriodicStep",
-    "chunk_lengths",
     "first_non_finite",
     "fit",
-    "init_state",
-    "learning_rate_schedule",
-    "loss_curves",
-    "make_chunk",
-    "make_train_step",
     "minimize",
-    "read_metrics",
-    "step_compiler_options",
     "stop_requests",
 ]
 
-Metrics = dict[str, jax.Array]
-BatchFn = Callable[[jax.Array, GameState], PyTree]  # (key, state before the step) -> batch
-StepFn = Callable[[GameState], tuple[GameState, Metrics]]
-
-METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -139,152 +114,6 @@ class FitResult:
     interrupted: bool
 
 
-@dataclasses.dataclass(frozen=True)
-class PeriodicStep:
-    """A training step whose every ``every``-th step (global steps ``t ≡ 0 mod every``) is a
-    *regularisation step*: ``fn(state, regularize)`` puts ``regularize`` in the batch, where
-    lazy penalties (:class:`gan_jax.gan.LazyPenalty`) read it.
-
-    :func:`fit` compiles ``fn`` twice, with ``regularize`` a static ``True`` and ``False``,
-    and picks one per step on the host: the other steps carry no trace of the penalty.  (A
-    ``lax.cond`` on the step count, which calling the object with the state alone uses, as
-    ``lax.scan`` must, ran the StyleGAN-32 step with widths ``min(64, 512/r)`` 2.6× slower
-    on XLA:CPU than no penalty at all: 15.5 s against 5.9 s per 16 steps, where the two
-    compiled steps take 6.1 s.)
-    """
-
-    fn: Callable[[GameState, Any], tuple[GameState, Metrics]]
-    every: int
-
-    def __call__(self, state: GameState) -> tuple[GameState, Metrics]:
-        return self.fn(state, state.step % self.every == 0)
-
-    def regularizes(self, step: int) -> bool:
-        return step % self.every == 0
-
-
-LR_SCHEDULES = ("constant", "linear", "cosine")
-
-
-def learning_rate_schedule(
-    kind: str, learning_rate: float, steps: int, final_fraction: float = 0.0
-) -> optax.Schedule | float:
-    """A step-size schedule for a player's optimizer (``optax.adam(schedule, ...)``):
-
-    * ``constant``: ``η`` (returned as a float);
-    * ``linear``: ``η → f·η`` linearly over ``steps`` (``optax.linear_schedule``);
-    * ``cosine``: ``η·(f + (1 − f)·½(1 + cos(π t/steps)))`` (``optax.cosine_decay_schedule``,
-      Loshchilov & Hutter 2017, arXiv:1608.03983, without restarts).
-
-    ``f = final_fraction``; both decays stay at ``f·η`` after ``steps``.  The schedule reads
-    the optimizer's own step count, so it lives in the optimizer state and resumes with it.
-    """
-    if kind not in LR_SCHEDULES:
-        raise ValueError(f"unknown schedule {kind!r}; choose one of: {', '.join(LR_SCHEDULES)}")
-    if kind == "constant":
-        return learning_rate
-    if steps < 1 or not 0.0 <= final_fraction <= 1.0:
-        raise ValueError(
-            f"need steps ≥ 1 and 0 ≤ final_fraction ≤ 1, got {steps}, {final_fraction}"
-        )
-    if kind == "linear":
-        return optax.linear_schedule(learning_rate, final_fraction * learning_rate, steps)
-    return optax.cosine_decay_schedule(learning_rate, steps, alpha=final_fraction)
-
-
-def make_train_step(
-    game: Game,
-    scheme: Any,
-    batch_fn: BatchFn,
-    mesh: Mesh | None = None,
-    update_extra: Callable[[GameState], PyTree] | None = None,
-    regularize_every: int = 1,
-) -> StepFn:
-    """One training step as a pure function of the state (see module doc).  With ``mesh``
-    the batch is sharded along ``"data"`` (:func:`gan_jax.parallel.constrain_batch`).
-    ``update_extra(state)`` gives the new ``state.extra`` from the state after the scheme's
-    step (its step count already advanced).  ``regularize_every > 1`` returns a
-    :class:`PeriodicStep` whose batches (dicts) carry ``"regularize"``."""
-
-    def step_with(state: GameState, regularize: Any) -> tuple[GameState, Metrics]:
-        key, batch_key = jax.random.split(state.key)
-        batch = batch_fn(batch_key, state)
-        if regularize is not None:
-            batch = {**batch, "regularize": regularize}
-        batch = parallel.constrain_batch(batch, mesh)
-        new_state, metrics = scheme.step(game, state, batch)
-        new_state = new_state.replace(key=key)
-        if update_extra is not None:
-            new_state = new_state.replace(extra=update_extra(new_state))
-        return new_state, metrics
-
-    if regularize_every > 1:
-        return PeriodicStep(step_with, regularize_every)
-    return lambda state: step_with(state, None)
-
-
-def make_chunk(
-    step: StepFn, length: int, scan: bool = False
-) -> Callable[[GameState], tuple[GameState, Metrics]]:
-    """``length`` steps; returns the final state and the stacked per-step metrics.
-
-    ``scan=False`` (default) dispatches one jitted step (state buffers donated) ``length``
-    times from Python: dispatch is asynchronous, so nothing waits on the host inside a chunk.
-    ``scan=True`` runs the steps in one ``lax.scan``; that is the right choice for tiny
-    steps (toy games), but on XLA:CPU (jax 0.10) convolutions inside a loop body lose their
-    fast library path: the DCGAN-32 step ran 0.21 s straight and 6.7 s inside a scan.
-    Both compile with :func:`step_compiler_options`.
-    """
-    options = step_compiler_options()
-    if scan:
-
-        def scanned(state: GameState) -> tuple[GameState, Metrics]:
-            return jax.lax.scan(lambda s, _: step(s), state, None, length=length)
-
-        return jax.jit(scanned, donate_argnums=0, compiler_options=options)
-
-    run = _step_runner(step)
-    return lambda state: run(state, length)
-
-
-def _step_runner(step: StepFn) -> Callable[..., tuple[GameState, Metrics]]:
-    """``run(state, n, start=None)``: ``n`` dispatches of one jitted step, so chunks of any
-    length share one compilation.  A :class:`PeriodicStep` is compiled as its two variants,
-    chosen by the global step (``start``, the state's step count: read from the device when
-    not given)."""
-    options = step_compiler_options()
-    if isinstance(step, PeriodicStep):
-        variant = jax.jit(step.fn, static_argnums=1, donate_argnums=0, compiler_options=options)
-    else:
-        jitted = jax.jit(step, donate_argnums=0, compiler_options=options)
-
-        def variant(state: GameState, regularize: bool) -> tuple[GameState, Metrics]:
-            return jitted(state)
-
-    def run(state: GameState, length: int, start: int | None = None) -> tuple[GameState, Metrics]:
-        periodic = isinstance(step, PeriodicStep)
-        if periodic and start is None:
-            start = int(state.step)
-        history = []
-        for i in range(length):
-            state, metrics = variant(state, periodic and step.regularizes(start + i))
-            history.append(metrics)
-        return state, jax.tree.map(lambda *xs: jnp.stack(xs), *history)
-
-    return run
-
-
-def chunk_lengths(start: int, stop: int, every: int) -> list[int]:
-    """Chunk lengths from step ``start`` to ``stop``, each ending on a multiple of ``every``
-    or at ``stop``: ``chunk_lengths(37, 74, 10) == [3, 10, 10, 10, 4]``."""
-    lengths, current = [], start
-    while current < stop:
-        end = min(stop, (current // every + 1) * every)
-        lengths.append(end - current)
-        current = end
-    return lengths
-
-
 def first_non_finite(metrics: dict[str, np.ndarray]) -> tuple[int, str, float] | None:
     """``(index, name, value)`` of the earliest non-finite entry of per-step metric arrays."""
     worst = None
@@ -320,37 +149,6 @@ def stop_requests() -> Iterator[dict[str, bool]]:
             signal.signal(sig, old)
 
 
-def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The rows of ``workdir/metrics.jsonl`` (empty if there is none)."""
-    path = os.path.join(os.fspath(workdir), METRICS_FILE)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def _truncate_metrics(workdir: str, last_step: int) -> None:
-    rows = [row for row in read_metrics(workdir) if row["step"] <= last_step]
-    with open(os.path.join(workdir, METRICS_FILE), "w") as f:
-        f.writelines(json.dumps(row) + "\n" for row in rows)
-
-
-def _json_number(value: Any) -> Any:
-    value = float(value)
-    return value if math.isfinite(value) else str(value)
-
-
-def loss_curves(rows: list[dict[str, Any]], names: tuple[str, ...] = ("loss_d", "loss_g")):
-    """``{name: (steps, values)}`` of the per-step rows of ``metrics.jsonl``."""
-    curves = {}
-    for name in names:
-        points = [(r["step"], r[name]) for r in rows if name in r and "eval" not in r]
-        if points:
-            steps, values = zip(*points)
-            curves[name] = (np.array(steps), np.array(values, dtype=float))
-    return curves
-
-
 class FitFigures(Protocol):
     """What :func:`fit` draws, if given one (the engine itself imports no plotting):
     :class:`gan_jax.viz.plotting.RunFigures` draws ``workdir/curves.png`` and the sample grids."""
@@ -378,7 +176,7 @@ def fit(
     """Train ``state`` with ``step`` until ``state.step == config.steps`` (see module doc).
 
     ``state`` is the freshly initialised state; with ``resume=True`` it is the template the
-    latest checkpoint is restored into (a :class:`~gan_jax.checkpoint.CheckpointError` if
+    latest checkpoint is restored into (a :class:`~gan_jax.training.checkpoint.CheckpointError` if
     there is none, it does not fit or it fails its digests); ``resume_from=STEP`` restores
     that step instead and sets the newer ones aside.  ``evaluate(state)`` returns numbers
     logged as an ``eval`` row (every ``eval_every`` steps and at the last step);
@@ -399,7 +197,7 @@ def fit(
             for path in checkpointer.set_aside_after(resume_from):
                 print(f"set aside the newer checkpoint {path}")
         if primary:
-            _truncate_metrics(workdir, int(state.step))
+            truncate_metrics(workdir, int(state.step))
     else:
         # The chunks donate their input buffers; never consume the caller's arrays.
         state = jax.tree.map(lambda leaf: leaf.copy(), state)
@@ -412,7 +210,7 @@ def fit(
             open(metrics_path, "w").close()
     parallel.sync("gan_jax_fit_start")  # every process has looked before step 0 is saved
     start = int(state.step)
-    run_steps = _step_runner(step)
+    run_steps = step_runner(step)
     interrupted = False
     current = start
 
@@ -443,7 +241,7 @@ def fit(
             state = new_state
             for i in range(length):
                 row = {"step": current + i + 1}
-                row.update({k: _json_number(v[i]) for k, v in host.items()})
+                row.update({k: json_number(v[i]) for k, v in host.items()})
                 log.write(json.dumps(row) + "\n")
             current += length
             bar.update(length)
@@ -458,7 +256,7 @@ def fit(
                 )
             ):
                 numbers = {
-                    k: _json_number(v) for k, v in evaluate(parallel.host_local(state)).items()
+                    k: json_number(v) for k, v in evaluate(parallel.host_local(state)).items()
                 }
                 log.write(json.dumps({"step": current, "eval": True, **numbers}) + "\n")
                 log.flush()
@@ -484,11 +282,6 @@ def fit(
         figures.losses(workdir)
     checkpointer.close()
     return FitResult(state=state, step=current, interrupted=interrupted)
-
-
-def init_state(scheme: Any, game: Game, g: PyTree, d: PyTree, key: jax.Array) -> GameState:
-    """``scheme.init(game, g, d)`` with the training key attached (one jitted program)."""
-    return jax.jit(lambda g, d: scheme.init(game, g, d))(g, d).replace(key=key)
 
 
 def minimize(

@@ -53,13 +53,18 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from gan_jax import gan, losses, parallel, train
+from gan_jax import gan, losses, training
 from gan_jax.averaging import GeneratorEMA
-from gan_jax.checkpoint import Checkpointer, CheckpointError
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
-from gan_jax.image_gan import SCHEMES, check_choice
+from gan_jax.models.assemble import (
+    SCHEMES,
+    ema_clock,
+    initial_state,
+    require_choice,
+    training_step,
+)
 from gan_jax.nets.progressive import (
     ProgressiveDiscriminator,
     ProgressiveGenerator,
@@ -70,6 +75,8 @@ from gan_jax.nets.progressive import (
     stage_resolutions,
     upsample,
 )
+from gan_jax.training import parallel
+from gan_jax.training.checkpoint import Checkpointer, CheckpointError
 
 Array = jax.Array
 PROGRESSIVE_LOSSES = ("wgan-gp", "ns-r1")
@@ -101,8 +108,8 @@ class ProgressiveConfig:
     ema_rampup: float = 0.1
 
     def __post_init__(self) -> None:
-        check_choice("loss", self.loss, PROGRESSIVE_LOSSES)
-        check_choice("scheme", self.scheme, SCHEMES)
+        require_choice("loss", self.loss, PROGRESSIVE_LOSSES)
+        require_choice("scheme", self.scheme, SCHEMES)
         if not self.batch_sizes or min(self.batch_sizes) < 1:
             raise UserError("--batch-sizes needs positive sizes, one per stage (4×4 first)")
         stage_resolutions(self.resolution)
@@ -185,7 +192,7 @@ class PhaseModel:
     generator: ProgressiveGenerator
     discriminator: ProgressiveDiscriminator
     game: Game
-    step: train.StepFn
+    step: training.StepFn
     state: GameState
 
 
@@ -287,11 +294,17 @@ class ProgressiveGAN:
         if previous is not None:
             g, d = grow_parameters(g, previous.g), grow_parameters(d, previous.d)
             g_ema = grow_parameters(g, previous.extra["g_ema"])
-        g_ema = self.ema.init(g_ema)
-        key = self.train_key if previous is None else previous.key
-        state = train.init_state(self.scheme, self.game(r), g, d, key)
-        extra = {"alpha": phase.alpha(phase.start), "resolution": jnp.int32(r), "g_ema": g_ema}
-        return state.replace(step=jnp.asarray(phase.start, jnp.int32), extra=extra)
+        return initial_state(
+            self.scheme,
+            self.game(r),
+            g,
+            d,
+            self.train_key if previous is None else previous.key,
+            ema=self.ema,
+            g_ema=g_ema,
+            extra={"alpha": phase.alpha(phase.start), "resolution": jnp.int32(r)},
+            step=phase.start,
+        )
 
     def build(self, phase: Phase, previous: GameState | None = None) -> PhaseModel:
         """Phase ``phase``'s model: networks, game, step and its :meth:`initial_state`
@@ -305,7 +318,7 @@ class ProgressiveGAN:
         if self.mesh is not None:
             images, state = parallel.replicate((images, state), self.mesh)
 
-        def batch_fn(key: Array, state: GameState) -> dict:
+        def draw_batch(key: Array, state: GameState, images: Array) -> dict:
             key_data, key_noise = jax.random.split(key)
             real = random_batch(key_data, images, phase.batch_size)
             alpha = state.extra["alpha"]
@@ -313,16 +326,20 @@ class ProgressiveGAN:
                 real = fade_in(alpha, upsample(downsample(real)), real)
             return {"real": real, "key": key_noise, "context": {"alpha": alpha}}
 
-        def update_extra(state: GameState) -> dict:
-            since_growth = (state.step - phase.fade_start) * phase.batch_size
-            g_ema = self.ema.update(state.extra["g_ema"], state.g, phase.batch_size, since_growth)
-            return {
-                "alpha": phase.alpha(state.step),
-                "resolution": state.extra["resolution"],
-                "g_ema": g_ema,
-            }
+        def update_alpha(state: GameState) -> dict:
+            return {"alpha": phase.alpha(state.step), "resolution": state.extra["resolution"]}
 
-        step = train.make_train_step(game, scheme, batch_fn, self.mesh, update_extra)
+        step = training_step(
+            game,
+            scheme,
+            images,
+            draw_batch,
+            batch_size=phase.batch_size,
+            mesh=self.mesh,
+            ema=self.ema,
+            clock=ema_clock(phase.batch_size, since=phase.fade_start),  # images since growth
+            update_extra=update_alpha,
+        )
         return PhaseModel(phase, generator, discriminator, game, step, state)
 
     # ------------------------------------------------------------------ sampling
@@ -369,7 +386,7 @@ class ProgressiveGAN:
     def _checkpointed_phases(self, workdir: str) -> list[tuple[int, list[int]]]:
         found = []
         for i, phase in enumerate(self.phases):
-            directory = os.path.join(self.phase_dir(workdir, phase), train.CHECKPOINT_DIR)
+            directory = os.path.join(self.phase_dir(workdir, phase), training.CHECKPOINT_DIR)
             if os.path.isdir(directory):
                 checkpointer = Checkpointer(directory, create=False)
                 steps = checkpointer.all_steps()
@@ -400,15 +417,15 @@ class ProgressiveGAN:
     def fit(
         self,
         workdir: str,
-        config: train.FitConfig,
+        config: training.FitConfig,
         evaluate: Callable[[GameState], dict[str, float]] | None = None,
         sample_fn: Callable[[GameState], np.ndarray] | None = None,
         resume: bool = False,
         resume_from: int | None = None,
         progress: bool = True,
         description: str = "PGGAN",
-        figures: train.FitFigures | None = None,
-    ) -> train.FitResult:
+        figures: training.FitFigures | None = None,
+    ) -> training.FitResult:
         """Train every phase with :func:`gan_jax.train.fit` (module doc); ``config.steps``
         is ignored in favour of the phases' ends."""
         workdir = os.path.abspath(workdir)
@@ -433,7 +450,7 @@ class ProgressiveGAN:
             else:  # fade → stable: the same step (one compilation), the state as it is
                 model = dataclasses.replace(model, phase=phase, state=state)
             restoring = i == first and (resume or resume_from is not None)
-            result = train.fit(
+            result = training.fit(
                 model.step,
                 model.state,
                 self.phase_dir(workdir, phase),
@@ -456,7 +473,7 @@ class ProgressiveGAN:
         """Every phase's ``metrics.jsonl`` rows, in order."""
         rows = []
         for phase in self.phases:
-            rows += train.read_metrics(self.phase_dir(workdir, phase))
+            rows += training.read_metrics(self.phase_dir(workdir, phase))
         return rows
 
     def phase_state(self, workdir: str, phase: Phase) -> GameState:
@@ -465,7 +482,7 @@ class ProgressiveGAN:
         if phase.resolution not in self._templates:  # a fade and its stabilisation share it
             self._templates[phase.resolution] = self.initial_state(phase)
         template = self._templates[phase.resolution]
-        directory = os.path.join(self.phase_dir(workdir, phase), train.CHECKPOINT_DIR)
+        directory = os.path.join(self.phase_dir(workdir, phase), training.CHECKPOINT_DIR)
         checkpointer = Checkpointer(directory, create=False, process_local=True)
         try:
             return checkpointer.restore(template=template)

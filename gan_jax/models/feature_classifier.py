@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.checkpoint import Checkpointer, CheckpointError
 from gan_jax.data import ImageDataset, load_dataset, map_in_batches, random_batch
 from gan_jax.losses import batch_hard_triplet_loss
 from gan_jax.metrics import (
@@ -34,7 +33,8 @@ from gan_jax.metrics import (
     precision_recall,
 )
 from gan_jax.nets.classifier import Classifier, PyramidClassifier
-from gan_jax.train import minimize
+from gan_jax.training.checkpoint import Checkpointer, CheckpointError
+from gan_jax.training.loop import minimize
 
 Array = jax.Array
 META_FILE = "classifier.json"
@@ -171,7 +171,7 @@ def save_classifier(directory: str, params: dict, meta: dict) -> None:
 
 def load_classifier(directory: str) -> tuple[Classifier, dict, dict]:
     """``(model, params, meta)`` from :func:`save_classifier`'s directory, or a
-    :class:`~gan_jax.checkpoint.CheckpointError` naming the fix."""
+    :class:`~gan_jax.training.checkpoint.CheckpointError` naming the fix."""
     meta_path = os.path.join(directory, META_FILE)
     if not os.path.exists(meta_path):
         raise CheckpointError(

@@ -32,6 +32,7 @@ from gan_jax.data import GaussianMixture
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.dynamics.rollout import Trajectory, continue_rollout
 from gan_jax.gan import generate, init_players
+from gan_jax.models.assemble import extra_update, initial_state
 
 Array = jax.Array
 
@@ -56,8 +57,7 @@ def init_on_mixture(
     key_init, key_data, _ = jax.random.split(key, 3)
     real_example = mixture.sample(key_data, batch_size)
     g0, d0 = init_players(generator, discriminator, key_init, real_example, latent_dim, pack)
-    extra = None if ema is None else {"g_ema": ema.init(g0)}
-    return scheme.init(game, g0, d0).replace(key=key, extra=extra)
+    return initial_state(scheme, game, g0, d0, key, ema=ema)
 
 
 def train_chunk(
@@ -88,12 +88,7 @@ def train_chunk(
         real = mixture.sample(jax.random.fold_in(key_data, t), batch_size)
         return {"real": real, "key": jax.random.fold_in(key_z, t)}
 
-    update_extra = None
-    if ema is not None:
-
-        def update_extra(state: GameState) -> dict[str, Any]:
-            return {"g_ema": ema.update(state.extra["g_ema"], state.g, batch_size)}
-
+    update_extra = extra_update(ema, batch_size)
     return continue_rollout(
         game, scheme, state, start, num_steps, batch_at, unroll, every, update_extra
     )

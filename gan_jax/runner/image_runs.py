@@ -27,22 +27,25 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import jax
 import numpy as np
 
-from gan_jax import cli, data, parallel, train
-from gan_jax.checkpoint import CheckpointError, saved_steps
+from gan_jax import cli, data, training
 from gan_jax.dynamics.game import GameState
-from gan_jax.feature_classifier import (
+from gan_jax.gan import latents
+from gan_jax.models.assemble import SCHEMES as SCHEME_BUILDERS
+from gan_jax.models.assemble import Trainer
+from gan_jax.models.feature_classifier import (
     DEFAULT_CLASSIFIER_STEPS,
     ClassifierMetrics,
     cached_classifier,
     load_classifier,
 )
-from gan_jax.gan import latents
-from gan_jax.image_gan import SCHEMES as SCHEME_BUILDERS
+from gan_jax.nets.progressive import stage_resolutions
+from gan_jax.training import parallel
+from gan_jax.training.checkpoint import CheckpointError, saved_steps
 from gan_jax.viz.plotting import RunFigures, plot_classifier_metrics, plot_curves, save_image_grid
 
 # Flags that define every model's run; --resume refuses to change them.
@@ -61,33 +64,6 @@ NUM_SAMPLES = 100
 SCHEMES = tuple(SCHEME_BUILDERS)
 CONFIG_FILE = "config.json"
 LOSS_WINDOW = 100  # metrics.json's loss_*_mean_last_100_steps: the steps averaged
-
-
-class Trainer(Protocol):
-    """What a model hands the runner."""
-
-    latent_dim: int
-
-    def fit(
-        self,
-        workdir: str,
-        config: train.FitConfig,
-        evaluate: Callable | None,
-        sample_fn: Callable | None,
-        resume: bool,
-        resume_from: int | None,
-        progress: bool,
-        description: str,
-        figures: train.FitFigures | None,
-    ) -> train.FitResult: ...
-
-    def generate(self, state: GameState, z: jax.Array) -> jax.Array:
-        """Images at the dataset's resolution, in inference mode."""
-
-    def progress(self, state: GameState) -> dict[str, float]:
-        """Where training is: at least ``images`` (real images seen)."""
-
-    def read_metrics(self, workdir: str) -> list[dict]: ...
 
 
 def build_parser(
@@ -225,8 +201,6 @@ def evaluation_runs(scheme: str, evals: list[dict]) -> dict[str, list[dict]]:
 
 def progressive_resolution_flag(text: str) -> int:
     """argparse type of PGGAN's and StyleGAN's ``--resolution``: ``4·2^k``."""
-    from gan_jax.nets.progressive import stage_resolutions
-
     try:
         stage_resolutions(int(text))
     except ValueError as err:
@@ -262,7 +236,7 @@ class RunPlan:
     settings: dict[str, Any]
     resume: bool
     resume_from: int | None
-    fit: train.FitConfig
+    fit: training.FitConfig
     started: bool = False
 
     def start(self) -> None:
@@ -291,7 +265,7 @@ def plan_run(
     One rule for every training CLI: a command that would be refused is refused *here*, in
     one line naming the fix, with nothing created or changed (the flags' own types have
     already checked values and ranges).  Checked, without loading JAX's backends (so a
-    multi-process job fails before :func:`gan_jax.parallel.initialize_distributed`):
+    multi-process job fails before :func:`gan_jax.training.parallel.initialize_distributed`):
 
     * the fit loop's intervals (:func:`fit_config`);
     * the dataset's name (one of :data:`gan_jax.data.DATASETS` or ``other_datasets``);
@@ -362,14 +336,14 @@ def run_steps(workdir: str) -> list[int]:
             for name in sorted(os.listdir(workdir))
             if ".abandoned" not in name and os.path.isdir(os.path.join(workdir, name))
         ]
-    steps = (saved_steps(os.path.join(folder, train.CHECKPOINT_DIR)) for folder in folders)
+    steps = (saved_steps(os.path.join(folder, training.CHECKPOINT_DIR)) for folder in folders)
     return sorted({step for found in steps for step in found})
 
 
-def fit_config(args: Any) -> train.FitConfig:
+def fit_config(args: Any) -> training.FitConfig:
     """The :class:`~gan_jax.train.FitConfig` of the flags (its interval checks are user
     errors that must come before any work)."""
-    return train.FitConfig(
+    return training.FitConfig(
         steps=args.steps or 1,  # a trainer with its own schedule ignores it
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
@@ -379,8 +353,8 @@ def fit_config(args: Any) -> train.FitConfig:
 
 
 def fit_without_evaluation(
-    step: train.StepFn, state: GameState, plan: RunPlan, args: Any, description: str
-) -> tuple[train.FitResult, float]:
+    step: training.StepFn, state: GameState, plan: RunPlan, args: Any, description: str
+) -> tuple[training.FitResult, float]:
     """:func:`gan_jax.train.fit` of the run ``plan`` for ``--steps`` with ``--log-every``,
     ``--checkpoint-every`` and ``--no-progress``, no periodic evaluation or samples (the CLIs
     that measure once at the end: ``super_resolution``, ``opengan``, ``semantic_pyramid``).
@@ -388,7 +362,7 @@ def fit_without_evaluation(
     the result and the seconds it took."""
     plan.start()
     start = time.perf_counter()
-    result = train.fit(
+    result = training.fit(
         step,
         state,
         plan.workdir,
@@ -407,7 +381,7 @@ def fit_without_evaluation(
 
 def get_classifier(args: Any, resolution: int) -> tuple:
     """The evaluation classifier: ``--classifier``, or the cached one for the dataset and
-    resolution (:func:`gan_jax.feature_classifier.cached_classifier`, trained on first use
+    resolution (:func:`gan_jax.models.feature_classifier.cached_classifier`, trained on first use
     for ``--classifier-steps``)."""
     if args.classifier:
         return load_classifier(args.classifier)
@@ -426,7 +400,7 @@ def run(
     """Train the model ``build`` returns on ``args.dataset`` and write the outputs (module
     doc); ``figures(trainer, state, workdir, out, metrics, measure)`` adds the model's own
     figures and numbers (``measure``: the evaluation classifier's
-    :class:`~gan_jax.feature_classifier.ClassifierMetrics`; not called with ``--no-eval``).
+    :class:`~gan_jax.models.feature_classifier.ClassifierMetrics`; not called with ``--no-eval``).
     Returns ``metrics.json``'s content (``{}`` on processes other than 0).
 
     Order: every check that needs no data (:func:`plan_run`, the fit intervals) comes
@@ -529,7 +503,7 @@ def run(
     if evaluating:
         title += f": FCD {final['fcd']:.1f}, {int(final['classes'])} classes"
     save_image_grid(samples(state), os.path.join(out, "samples.png"), ncols=10, title=title)
-    curves = train.loss_curves(rows)
+    curves = training.loss_curves(rows)
     if curves:
         plot_curves(curves, os.path.join(out, "curves.png"), ylabel="loss", title="losses")
     if evals and evaluating:  # a --no-eval resume of an evaluated run has no real-test FCD
@@ -559,6 +533,6 @@ def run(
 
 if __name__ == "__main__":
     cli.fail(
-        "experiments.runner is the training CLIs' shared runner, not a command: run "
+        "gan_jax.runner.image_runs is the training CLIs' shared runner, not a command: run "
         "python -m experiments.train_dcgan (or train_pggan, train_stylegan) --help"
     )

@@ -1,5 +1,5 @@
 """An image GAN (DCGAN by default) assembled from the library's parts, ready for
-:func:`gan_jax.train.fit`: networks, loss, scheme, optimizers, on-device batches, state.
+:func:`gan_jax.training.fit`: networks, loss, scheme, optimizers, on-device batches, state.
 
 Everything here is a choice a researcher makes by name (``--loss``, ``--scheme``); the
 defaults are the DCGAN-32 reference of :mod:`gan_jax.nets.dcgan`: z = 100, Adam(2e-4,
@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -23,43 +23,35 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from gan_jax import dynamics as dy
-from gan_jax import gan, losses, parallel, train
+from gan_jax import gan, training
 from gan_jax.averaging import GeneratorEMA
-from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
+from gan_jax.models.assemble import (
+    LOSSES,
+    SCHEMES,
+    assemble,
+    ema_clock,
+    require_choice,
+    uniform_real_batches,
+)
 from gan_jax.nets.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages
 
 Array = jax.Array
+__all__ = [
+    "EVAL_NOISE_SEED",
+    "LOSSES",
+    "SCHEMES",
+    "ImageGAN",
+    "ImageGANConfig",
+    "assemble_image_gan",
+    "build_image_gan",
+    "check_batch_split",
+    "parameter_count",
+    "resolution_flag",
+]
+
 EVAL_NOISE_SEED = 20191212  # the fixed noise key of evaluation and sample grids
-
-# name -> (generator loss, discriminator loss), on logits (gan_jax.losses, TF-GAN semantics)
-LOSSES: dict[str, tuple[Callable, Callable]] = {
-    "ns": (losses.modified_generator_loss, losses.minimax_discriminator_loss),
-    "minimax": (losses.minimax_generator_loss, losses.minimax_discriminator_loss),
-    "hinge": (
-        losses.wasserstein_hinge_generator_loss,
-        losses.wasserstein_hinge_discriminator_loss,
-    ),
-    "lsgan": (losses.least_squares_generator_loss, losses.least_squares_discriminator_loss),
-}
-
-SCHEMES: dict[
-    str, Callable[[optax.GradientTransformation, optax.GradientTransformation], object]
-] = {
-    "alternating": dy.alternating,
-    "simultaneous": dy.simultaneous,
-    "extragradient": dy.extragradient,
-    "optimistic": dy.optimistic,
-    "consensus": dy.consensus,
-}
-
-
-def check_choice(flag: str, value: str, choices: Iterable[str]) -> None:
-    """A :class:`~gan_jax.cli.UserError` naming the choices unless ``value`` is one."""
-    if value not in choices:
-        raise UserError(f"unknown --{flag} {value!r}; choose one of: {', '.join(choices)}")
 
 
 def resolution_flag(text: str) -> int:
@@ -90,8 +82,8 @@ class ImageGANConfig:
     downsample: str = "auto"
 
     def __post_init__(self) -> None:
-        check_choice("loss", self.loss, LOSSES)
-        check_choice("scheme", self.scheme, SCHEMES)
+        require_choice("loss", self.loss, LOSSES)
+        require_choice("scheme", self.scheme, SCHEMES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +103,7 @@ class ImageGAN:
     discriminator: nn.Module
     game: Game
     scheme: object
-    step: train.StepFn
+    step: training.StepFn
     state: GameState
     mesh: Mesh | None
     ema: GeneratorEMA | None = None
@@ -141,12 +133,12 @@ class ImageGAN:
         """Real images seen after ``state.step`` steps."""
         return {"images": int(state.step) * self.config.batch_size}
 
-    def fit(self, workdir: str, config: train.FitConfig, **kwargs) -> train.FitResult:
-        """:func:`gan_jax.train.fit` of this model's step from its initial state."""
-        return train.fit(self.step, self.state, workdir, config, **kwargs)
+    def fit(self, workdir: str, config: training.FitConfig, **kwargs) -> training.FitResult:
+        """:func:`gan_jax.training.fit` of this model's step from its initial state."""
+        return training.fit(self.step, self.state, workdir, config, **kwargs)
 
     def read_metrics(self, workdir: str) -> list[dict]:
-        return train.read_metrics(workdir)
+        return training.read_metrics(workdir)
 
 
 def check_batch_split(batch_size: int, mesh: Mesh | None) -> None:
@@ -181,31 +173,25 @@ def assemble_image_gan(
         )
     check_batch_split(config.batch_size, mesh)
     init_key, train_key = jax.random.split(key)
-    g, d = gan.init_players(
+    players = gan.init_players(
         generator, discriminator, init_key, images[: config.batch_size], config.latent_dim
     )
-    state = train.init_state(scheme, game, g, d, train_key)
-    if ema is not None:
-        state = state.replace(extra={"g_ema": ema.init(g)})
-    if mesh is not None:  # the dataset and the state on every device (of every process)
-        images, state = parallel.replicate((images, state), mesh)
-
-    def batch_fn(key: Array, state: GameState) -> dict:
-        key_data, key_noise = jax.random.split(key)
-        real = random_batch(key_data, images, config.batch_size)
-        return {"real": real, "key": key_noise, "step": state.step}
-
-    update_extra = None
-    if ema is not None:
-
-        def update_extra(state: GameState) -> dict:
-            images_seen = state.step * config.batch_size
-            return {
-                "g_ema": ema.update(state.extra["g_ema"], state.g, config.batch_size, images_seen)
-            }
-
-    step = train.make_train_step(game, scheme, batch_fn, mesh, update_extra, regularize_every)
-    return ImageGAN(config, generator, discriminator, game, scheme, step, state, mesh, ema)
+    assembly = assemble(
+        game,
+        scheme,
+        players,
+        train_key,
+        images,
+        uniform_real_batches(config.batch_size),
+        batch_size=config.batch_size,
+        mesh=mesh,
+        ema=ema,
+        clock=ema_clock(config.batch_size),
+        regularize_every=regularize_every,
+    )
+    return ImageGAN(
+        config, generator, discriminator, game, scheme, assembly.step, assembly.state, mesh, ema
+    )
 
 
 def build_image_gan(

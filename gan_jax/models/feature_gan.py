@@ -35,11 +35,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import gan, losses, train
+from gan_jax import gan, losses, training
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
-from gan_jax.image_gan import SCHEMES, check_choice
+from gan_jax.models.assemble import SCHEMES, assemble, require_choice
 from gan_jax.nets.conditional import ConditionalGenerator, ProjectionDiscriminator
 
 Array = jax.Array
@@ -116,7 +116,7 @@ class FeatureGANConfig:
     ema_beta: float = 0.999
 
     def __post_init__(self) -> None:
-        check_choice("scheme", self.scheme, SCHEMES)
+        require_choice("scheme", self.scheme, SCHEMES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +128,7 @@ class FeatureGAN:
     generator: ConditionalGenerator
     discriminator: ProjectionDiscriminator
     game: Game
-    step: train.StepFn
+    step: training.StepFn
     state: GameState
 
     def generate(self, g: PyTree, z: Array, condition: Array, maps: tuple = ()) -> Array:
@@ -171,17 +171,20 @@ def build_feature_gan(
     z = jnp.zeros((real.shape[0], config.latent_dim), real.dtype)
     g = jax.jit(generator.init)(key_g, z, example["condition"], tuple(example["maps"]))
     d = jax.jit(discriminator.init)(key_d, real, example["d_condition"])
-    ema = GeneratorEMA.from_beta(config.ema_beta, config.batch_size)
-    state = train.init_state(scheme, game, g, d, train_key)
-    state = state.replace(extra={"g_ema": ema.init(g)})
 
-    def batch_fn(key: Array, state: GameState) -> dict:
+    def draw_batch(key: Array, state: GameState, images: Array) -> dict:
         key_data, key_condition, key_noise = jax.random.split(key, 3)
         real = random_batch(key_data, images, config.batch_size)
         return {"real": real, "key": key_noise, **conditions(real, key_condition)}
 
-    def update_extra(state: GameState) -> dict:
-        return {"g_ema": ema.update(state.extra["g_ema"], state.g, config.batch_size)}
-
-    step = train.make_train_step(game, scheme, batch_fn, update_extra=update_extra)
-    return FeatureGAN(config, generator, discriminator, game, step, state)
+    assembly = assemble(
+        game,
+        scheme,
+        (g, d),
+        train_key,
+        images,
+        draw_batch,
+        batch_size=config.batch_size,
+        ema=GeneratorEMA.from_beta(config.ema_beta, config.batch_size),
+    )
+    return FeatureGAN(config, generator, discriminator, game, assembly.step, assembly.state)

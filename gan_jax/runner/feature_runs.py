@@ -1,6 +1,6 @@
 """What the feature-conditioned experiments (``opengan``, ``semantic_pyramid``) share: their
 common flags, the frozen feature network trained once per work directory and reused on
-``--resume``, and the loss-curve figure (training: :func:`experiments.runner.
+``--resume``, and the loss-curve figure (training: :func:`gan_jax.runner.image_runs.
 fit_without_evaluation`)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from experiments.runner import RunPlan, add_fit_flags, plan_run
-from gan_jax import cli, data, train
-from gan_jax.feature_classifier import load_classifier, save_classifier
-from gan_jax.feature_gan import FeatureGANConfig
+from gan_jax import cli, data, training
+from gan_jax.models.feature_classifier import load_classifier, save_classifier
+from gan_jax.models.feature_gan import FeatureGANConfig
+from gan_jax.runner.image_runs import RunPlan, add_fit_flags, plan_run
 from gan_jax.viz.plotting import plot_curves
 
 FROZEN_DIR = "feature_network"
@@ -72,7 +72,7 @@ def build_parser(
 
 
 def plan(args: Any, run_defining: tuple[str, ...] = ()) -> RunPlan:
-    """:func:`experiments.runner.plan_run` of the command (its ``RUN_DEFINING`` plus the
+    """:func:`gan_jax.runner.image_runs.plan_run` of the command (its ``RUN_DEFINING`` plus the
     experiment's ``run_defining``); ``args.workdir`` and ``args.out`` become the checked
     absolute paths."""
     checked = plan_run(args, args.workdir, args.out, (*RUN_DEFINING, *run_defining))
@@ -98,8 +98,8 @@ def frozen_network(
 ) -> tuple[Any, dict, dict]:
     """The run's frozen feature network: ``(model, params, meta)`` restored from
     ``<workdir>/feature_network`` on ``--resume``, else ``train_fn()`` (its ``meta`` must hold
-    what :func:`gan_jax.feature_classifier.load_classifier` needs) saved there first (the
-    run's first write: :meth:`~experiments.runner.RunPlan.start`)."""
+    what :func:`gan_jax.models.feature_classifier.load_classifier` needs) saved there first (the
+    run's first write: :meth:`~gan_jax.runner.image_runs.RunPlan.start`)."""
     directory = os.path.join(run.workdir, FROZEN_DIR)
     if run.resume:
         return load_classifier(directory)
@@ -111,7 +111,7 @@ def frozen_network(
 
 def plot_losses(args: Any, title: str) -> None:
     plot_curves(
-        train.loss_curves(train.read_metrics(args.workdir)),
+        training.loss_curves(training.read_metrics(args.workdir)),
         os.path.join(args.out, "curves.png"),
         ylabel="loss",
         title=title,

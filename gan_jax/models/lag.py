@@ -32,11 +32,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import gan, losses, train
+from gan_jax import gan, losses, training
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
-from gan_jax.image_gan import SCHEMES, check_choice
+from gan_jax.models.assemble import (
+    SCHEMES,
+    assemble,
+    ema_clock,
+    require_choice,
+    uniform_real_batches,
+)
 from gan_jax.nets.progressive import area_downsample
 from gan_jax.nets.superres import (  # noqa: F401  (bicubic_upsample: the baseline)
     ConditionalDiscriminator,
@@ -151,7 +157,7 @@ class LAGConfig:
     ema_rampup: float = 0.1
 
     def __post_init__(self) -> None:
-        check_choice("scheme", self.scheme, SCHEMES)
+        require_choice("scheme", self.scheme, SCHEMES)
 
     @property
     def stages(self) -> int:
@@ -180,7 +186,7 @@ class LAGModel:
     generator: SuperResGenerator
     discriminator: ConditionalDiscriminator
     game: Game
-    step: train.StepFn
+    step: training.StepFn
     state: GameState
 
     def super_resolve(self, g: PyTree, low_res: Array, noise: Array | None = None) -> Array:
@@ -223,24 +229,19 @@ def build_lag(config: LAGConfig, images: Array, key: Array) -> LAGModel:
     adam = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
     scheme = SCHEMES[config.scheme](adam, adam)
     init_key, train_key = jax.random.split(key)
-    g, d = init_players(config, init_key, images[: config.batch_size])
-    ema = GeneratorEMA.from_beta(config.ema_beta, config.batch_size, config.ema_rampup)
-    state = train.init_state(scheme, game, g, d, train_key)
-    state = state.replace(extra={"g_ema": ema.init(g)})
-
-    def batch_fn(key: Array, state: GameState) -> dict:
-        key_data, key_noise = jax.random.split(key)
-        real = random_batch(key_data, images, config.batch_size)
-        return {"real": real, "key": key_noise, "step": state.step}
-
-    def update_extra(state: GameState) -> dict:
-        seen = state.step * config.batch_size
-        return {"g_ema": ema.update(state.extra["g_ema"], state.g, config.batch_size, seen)}
-
-    step = train.make_train_step(
-        game, scheme, batch_fn, update_extra=update_extra, regularize_every=config.gp_every
+    assembly = assemble(
+        game,
+        scheme,
+        init_players(config, init_key, images[: config.batch_size]),
+        train_key,
+        images,
+        uniform_real_batches(config.batch_size),
+        batch_size=config.batch_size,
+        ema=GeneratorEMA.from_beta(config.ema_beta, config.batch_size, config.ema_rampup),
+        clock=ema_clock(config.batch_size),
+        regularize_every=config.gp_every,
     )
-    return LAGModel(config, generator, discriminator, game, step, state)
+    return LAGModel(config, generator, discriminator, game, assembly.step, assembly.state)
 
 
 def train_l2_baseline(
@@ -258,4 +259,4 @@ def train_l2_baseline(
         return jnp.mean(jnp.square(generator.apply(params, low_res, noise) - real))
 
     adam = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
-    return train.minimize(loss, g, key, steps, adam, "L2 baseline", progress)
+    return training.minimize(loss, g, key, steps, adam, "L2 baseline", progress)

@@ -1,0 +1,257 @@
+"""How every recipe becomes something to train: the one :class:`Trainer` contract, the
+registries of losses and update rules chosen by name, and :func:`assemble`.
+
+A recipe (DCGAN, progressive, StyleGAN, LAG, the feature-conditioned GANs, the 2-D mixture
+GAN) decides only what is its own: the networks, the :class:`~gan_jax.dynamics.Game`, the
+initial players and how a step draws its batch.  What they share is written here once:
+
+* :func:`initial_state`: the scheme's state from the players, the training key attached,
+  and ``extra["g_ema"]`` for G's moving average (:class:`~gan_jax.averaging.GeneratorEMA`);
+* :func:`extra_update`: after each step, the average ``θ̄ ← β·θ̄ + (1 − β)·θ`` (β from the
+  images seen, :func:`ema_clock`) and any model-specific ``extra`` (PGGAN's α);
+* :func:`training_step`: :func:`gan_jax.training.make_train_step` over data held on device;
+* :func:`assemble`: all three, with the data and state replicated over a mesh.
+
+:func:`uniform_real_batches` is the usual batch: ``batch_size`` real images drawn uniformly
+with replacement from the data on device (:func:`gan_jax.data.random_batch`), the step's
+noise key and the step count (read by lazy penalties).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from gan_jax import dynamics as dy
+from gan_jax import losses, training
+from gan_jax.averaging import GeneratorEMA
+from gan_jax.data import random_batch
+from gan_jax.dynamics.game import Game, GameState, PyTree
+from gan_jax.training import parallel
+
+__all__ = [
+    "LOSSES",
+    "SCHEMES",
+    "Assembly",
+    "DrawBatch",
+    "Trainer",
+    "assemble",
+    "ema_clock",
+    "extra_update",
+    "initial_state",
+    "require_choice",
+    "training_step",
+    "uniform_real_batches",
+]
+
+Array = jax.Array
+# (key, state before the step, the data on device) -> the step's batch
+DrawBatch = Callable[[Array, GameState, Any], PyTree]
+
+# name -> (generator loss, discriminator loss), on logits (gan_jax.losses, TF-GAN semantics)
+LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "ns": (losses.modified_generator_loss, losses.minimax_discriminator_loss),
+    "minimax": (losses.minimax_generator_loss, losses.minimax_discriminator_loss),
+    "hinge": (
+        losses.wasserstein_hinge_generator_loss,
+        losses.wasserstein_hinge_discriminator_loss,
+    ),
+    "lsgan": (losses.least_squares_generator_loss, losses.least_squares_discriminator_loss),
+}
+
+# name -> scheme(opt_g, opt_d) (gan_jax.dynamics)
+SCHEMES: dict[
+    str, Callable[[optax.GradientTransformation, optax.GradientTransformation], object]
+] = {
+    "alternating": dy.alternating,
+    "simultaneous": dy.simultaneous,
+    "extragradient": dy.extragradient,
+    "optimistic": dy.optimistic,
+    "consensus": dy.consensus,
+}
+
+
+def require_choice(kind: str, value: str, choices: Iterable[str]) -> None:
+    """A ``ValueError`` naming the choices unless ``value`` is one of them (the CLIs check
+    their flags before a config is built: :func:`gan_jax.cli.choice`)."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
+
+
+class Trainer(Protocol):
+    """What a recipe hands the training runner (:mod:`gan_jax.runner`): its fit, its
+    generator and where training is."""
+
+    latent_dim: int
+
+    def fit(
+        self,
+        workdir: str,
+        config: training.FitConfig,
+        evaluate: Callable | None,
+        sample_fn: Callable | None,
+        resume: bool,
+        resume_from: int | None,
+        progress: bool,
+        description: str,
+        figures: training.FitFigures | None,
+    ) -> training.FitResult: ...
+
+    def generate(self, state: GameState, z: Array) -> Array:
+        """Images at the dataset's resolution, in inference mode."""
+
+    def progress(self, state: GameState) -> dict[str, float]:
+        """Where training is: at least ``images`` (real images seen)."""
+
+    def read_metrics(self, workdir: str) -> list[dict]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Assembly:
+    """A recipe ready for :func:`gan_jax.training.fit`: the pure ``step`` and the ``state``
+    it starts from."""
+
+    step: training.StepFn
+    state: GameState
+
+
+def uniform_real_batches(batch_size: int) -> DrawBatch:
+    """``{"real": batch_size images drawn uniformly with replacement, "key": the step's
+    noise key, "step": the step count}`` from images ``(N, …)`` on device."""
+
+    def draw(key: Array, state: GameState, images: Array) -> dict:
+        key_data, key_noise = jax.random.split(key)
+        real = random_batch(key_data, images, batch_size)
+        return {"real": real, "key": key_noise, "step": state.step}
+
+    return draw
+
+
+def ema_clock(batch_size: int, since: int = 0) -> Callable[[GameState], Array]:
+    """Images seen since step ``since`` (PGGAN: the phase's growth) after a step: the
+    clock of the average's ramp-up."""
+    return lambda state: (state.step - since) * batch_size
+
+
+def initial_state(
+    scheme: Any,
+    game: Game,
+    g: PyTree,
+    d: PyTree,
+    key: Array,
+    *,
+    ema: GeneratorEMA | None = None,
+    g_ema: PyTree = None,
+    extra: dict | None = None,
+    step: int | None = None,
+) -> GameState:
+    """``scheme``'s state of the players ``(g, d)`` with the training ``key``; with ``ema``
+    its ``extra["g_ema"]`` starts at ``g_ema`` (default ``g``), beside ``extra``; ``step``
+    sets the step count (a phase that starts mid-run)."""
+    state = training.init_state(scheme, game, g, d, key)
+    extras = dict(extra or {})
+    if ema is not None:
+        extras["g_ema"] = ema.init(g if g_ema is None else g_ema)
+    if extras:
+        state = state.replace(extra=extras)
+    if step is not None:
+        state = state.replace(step=jnp.asarray(step, jnp.int32))
+    return state
+
+
+def extra_update(
+    ema: GeneratorEMA | None,
+    batch_size: int,
+    clock: Callable[[GameState], Array] | None = None,
+    update_extra: Callable[[GameState], dict] | None = None,
+) -> Callable[[GameState], dict] | None:
+    """The state's new ``extra`` after a step (:func:`gan_jax.dynamics.scheme_step`):
+    ``update_extra(state)``'s entries and, with ``ema``, the average moved towards
+    ``state.g`` with β for ``batch_size`` images (ramped up by ``clock(state)`` images seen
+    when given).  ``None`` when there is nothing to update."""
+    if ema is None:
+        return update_extra
+
+    def update(state: GameState) -> dict:
+        new = {} if update_extra is None else dict(update_extra(state))
+        seen = None if clock is None else clock(state)
+        new["g_ema"] = ema.update(state.extra["g_ema"], state.g, batch_size, seen)
+        return new
+
+    return update
+
+
+def training_step(
+    game: Game,
+    scheme: Any,
+    data: Any,
+    draw_batch: DrawBatch,
+    *,
+    batch_size: int,
+    mesh: Mesh | None = None,
+    ema: GeneratorEMA | None = None,
+    clock: Callable[[GameState], Array] | None = None,
+    update_extra: Callable[[GameState], dict] | None = None,
+    regularize_every: int = 1,
+) -> training.StepFn:
+    """The pure step: the batch ``draw_batch(key, state, data)`` from ``data`` on device
+    (already replicated over ``mesh``, if any), the scheme's step, then
+    :func:`extra_update`; ``regularize_every > 1`` makes it a
+    :class:`~gan_jax.training.PeriodicStep` (lazy penalties)."""
+
+    def batch_fn(key: Array, state: GameState) -> PyTree:
+        return draw_batch(key, state, data)
+
+    return training.make_train_step(
+        game,
+        scheme,
+        batch_fn,
+        mesh,
+        extra_update(ema, batch_size, clock, update_extra),
+        regularize_every,
+    )
+
+
+def assemble(
+    game: Game,
+    scheme: Any,
+    players: tuple[PyTree, PyTree],
+    key: Array,
+    data: Any,
+    draw_batch: DrawBatch,
+    *,
+    batch_size: int,
+    mesh: Mesh | None = None,
+    ema: GeneratorEMA | None = None,
+    clock: Callable[[GameState], Array] | None = None,
+    extra: dict | None = None,
+    update_extra: Callable[[GameState], dict] | None = None,
+    regularize_every: int = 1,
+) -> Assembly:
+    """A recipe's :class:`Assembly`: :func:`initial_state` of the initialised ``players``
+    with the training ``key``, ``data`` and state replicated over ``mesh`` (every device of
+    every process) when there is one, and :func:`training_step`."""
+    g, d = players
+    state = initial_state(scheme, game, g, d, key, ema=ema, extra=extra)
+    if mesh is not None:
+        data, state = parallel.replicate((data, state), mesh)
+    step = training_step(
+        game,
+        scheme,
+        data,
+        draw_batch,
+        batch_size=batch_size,
+        mesh=mesh,
+        ema=ema,
+        clock=clock,
+        update_extra=update_extra,
+        regularize_every=regularize_every,
+    )
+    return Assembly(step, state)
