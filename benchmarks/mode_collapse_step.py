@@ -35,7 +35,7 @@ DEFAULT_RUNS = (
 
 def time_run(setup: str, method: str, steps: int, seeds: int, repeats: int) -> dict:
     """Compile seconds and steps/s of the study's chunk program (``steps`` steps of
-    ``seeds`` vmapped seeds), as :func:`experiments.mode_collapse.compile_method` builds it."""
+    ``seeds`` vmapped seeds), as :func:`gan_jax.studies.mode_collapse.compile_method` builds it."""
     args = mode_collapse.parse_args(
         ["--setup", setup, "--steps", str(steps), "--snapshots", "1", "--seeds", str(seeds)]
     )

@@ -1,11 +1,11 @@
 """Simultaneous vs alternating (and extragradient, optimistic) updates on a full image GAN.
 
-The seed lecture's question, asked of DCGAN rather than of ``f(x, y) = x·y``: does it
+The question the bilinear game ``f(x, y) = x·y`` raises (``experiments.bilinear_game``), asked of DCGAN: does it
 matter whether D and G step from the same point (simultaneous) or one after the other
 (alternating)?  Every scheme trains the DCGAN-32 reference on digits with the same seed,
 the same initial networks, the same Adam(2e-4, β₁ = 0.5) and the same number of steps
 (extragradient evaluates the game twice per step, so it costs about twice the time); each
-run is ``experiments.train_dcgan`` with ``--scheme`` changed.  A run whose loss turns
+run is the ``train_dcgan`` command (:mod:`gan_jax.runner.dcgan`) with ``--scheme`` changed.  A run whose loss turns
 non-finite is reported as diverged at that step.
 
     python -m experiments.compare_schemes                  # 4 schemes × 1,500 steps
@@ -54,6 +54,36 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_command(args: cli.argparse.Namespace, scheme: str, workdir: str, out: str) -> list[str]:
+    """``train_dcgan``'s flags for ``scheme``: one chunk per evaluation, so any ``--steps``
+    and ``--eval-every`` fit together."""
+    every = str(args.eval_every)
+    command = [
+        "--scheme", scheme, "--dataset", args.dataset, "--steps", str(args.steps),
+        "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--eval-every", every,
+        "--log-every", every, "--sample-every", every, "--checkpoint-every", every,
+        "--eval-samples", str(args.eval_samples), "--workdir", workdir, "--out", out,
+    ]  # fmt: skip
+    command += ["--classifier", args.classifier] if args.classifier else []
+    return command + (["--no-progress"] if args.no_progress else [])
+
+
+def scheme_row(metrics: dict) -> dict:
+    """A run's final and best numbers, as the README's table shows them."""
+    best = min(metrics["history"], key=lambda e: float(e["fcd"]))
+    return {
+        "fcd": metrics["fcd"],
+        **{k: metrics[k] for k in ("kid", "kid_se", "precision", "recall")},
+        "classes": metrics["classes"],
+        "class_kl": metrics["class_kl"],
+        "best_fcd": float(best["fcd"]),
+        "best_fcd_step": best["step"],
+        "seconds": metrics["seconds_this_session"],
+        "loss_d_mean_last_100_steps": metrics["loss_d_mean_last_100_steps"],
+        "loss_g_mean_last_100_steps": metrics["loss_g_mean_last_100_steps"],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     results, histories, floor = {}, {}, None
@@ -61,56 +91,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         workdir = os.path.join(args.workdir, scheme)
         out = os.path.join(workdir, "outputs")  # the run's own figures; the summary goes to --out
         shutil.rmtree(workdir, ignore_errors=True)
-        run = [
-            "--scheme",
-            scheme,
-            "--dataset",
-            args.dataset,
-            "--steps",
-            str(args.steps),
-            "--batch-size",
-            str(args.batch_size),
-            "--seed",
-            str(args.seed),
-            "--eval-every",
-            str(args.eval_every),
-            # one chunk per evaluation, so any --steps and --eval-every fit together
-            "--log-every",
-            str(args.eval_every),
-            "--sample-every",
-            str(args.eval_every),
-            "--checkpoint-every",
-            str(args.eval_every),
-            "--eval-samples",
-            str(args.eval_samples),
-            "--workdir",
-            workdir,
-            "--out",
-            out,
-        ]
-        if args.classifier:
-            run += ["--classifier", args.classifier]
-        if args.no_progress:
-            run.append("--no-progress")
         try:
-            metrics = dcgan.train(run)
+            metrics = dcgan.train(run_command(args, scheme, workdir, out))
         except NonFiniteLossError as err:
             results[scheme] = {"diverged": str(err)}
             continue
         floor = metrics["fcd_real_test"]
         histories[scheme] = metrics["history"]
-        best = min(metrics["history"], key=lambda e: float(e["fcd"]))
-        results[scheme] = {
-            "fcd": metrics["fcd"],
-            **{k: metrics[k] for k in ("kid", "kid_se", "precision", "recall")},
-            "classes": metrics["classes"],
-            "class_kl": metrics["class_kl"],
-            "best_fcd": float(best["fcd"]),
-            "best_fcd_step": best["step"],
-            "seconds": metrics["seconds_this_session"],
-            "loss_d_mean_last_100_steps": metrics["loss_d_mean_last_100_steps"],
-            "loss_g_mean_last_100_steps": metrics["loss_g_mean_last_100_steps"],
-        }
+        results[scheme] = scheme_row(metrics)
         shutil.copyfile(
             os.path.join(out, "samples.png"), os.path.join(args.out, f"samples_{scheme}.png")
         )

@@ -12,20 +12,11 @@ through the library's schemes and set beside the paper's closed forms.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
-from tqdm import tqdm
+from collections.abc import Sequence
 
 from gan_jax import cli
-from gan_jax import dynamics as dy
-from gan_jax.dynamics import theory
+from gan_jax.studies import dirac_gan as study
 from gan_jax.viz import dynamics as plots
-
-CONVERGED_RADIUS = 1e-2
 
 
 def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
@@ -61,141 +52,12 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def variants(args: cli.argparse.Namespace) -> dict[str, dict]:
-    """Each variant: its game, D's optimizer transform, the flow scheme and closed form."""
-    plain = {"opt_d": lambda opt: opt, "scheme": None}
-    return {
-        "GAN": {
-            "game": dy.dirac_gan("gan"),
-            **plain,
-            "closed_form": theory.dirac_eigenvalues("gan"),
-        },
-        "NS-GAN": {
-            "game": dy.dirac_gan("nsgan"),
-            **plain,
-            "closed_form": theory.dirac_eigenvalues("nsgan"),
-        },
-        f"WGAN (clip {args.clip:g})": {
-            "game": dy.dirac_gan("wgan"),
-            "opt_d": lambda opt: optax.chain(opt, dy.clip_parameters(args.clip)),
-            "scheme": None,
-            "closed_form": theory.dirac_eigenvalues("wgan"),
-        },
-        f"WGAN-GP (γ={args.gp_gamma:g})": {
-            "game": dy.dirac_gan("wgan", "wgan_gp", args.gp_gamma),
-            **plain,
-            "closed_form": None,
-        },
-        f"R1 (γ={args.r1_gamma:g})": {
-            "game": dy.dirac_gan("gan", "r1", args.r1_gamma),
-            **plain,
-            "closed_form": theory.dirac_eigenvalues("gan", "r1", args.r1_gamma),
-        },
-        f"instance noise (σ={args.noise_std:g})": {
-            "game": dy.dirac_gan("gan", "instance_noise", noise_std=args.noise_std),
-            **plain,
-            "closed_form": theory.dirac_eigenvalues(
-                "gan", "instance_noise", noise_std=args.noise_std
-            ),
-        },
-        f"consensus (γ={args.consensus_gamma:g})": {
-            "game": dy.dirac_gan("gan"),
-            "opt_d": lambda opt: opt,
-            "scheme": lambda opt, opt_d=None: dy.consensus(opt, opt_d, gamma=args.consensus_gamma),
-            "closed_form": theory.dirac_eigenvalues(consensus_gamma=args.consensus_gamma),
-        },
-    }
-
-
-def update_rules(variant: dict) -> dict[str, Callable]:
-    """The three update rules; consensus replaces the simultaneous/alternating base rule."""
-    if variant["scheme"] is not None:
-        return {"simultaneous": variant["scheme"]}
-    return {
-        "simultaneous": lambda opt, opt_d: dy.simultaneous(opt, opt_d),
-        "alternating (1 D step)": lambda opt, opt_d: dy.alternating(opt, opt_d, d_steps=1),
-        "alternating (5 D steps)": lambda opt, opt_d: dy.alternating(opt, opt_d, d_steps=5),
-    }
-
-
-def vector_field(game: dy.Game, scheme: Callable, limit: float, n: int) -> dict:
-    """The continuous flow ``ż = step_{sgd(1)}(z) − z`` of a first-order scheme on a grid."""
-    ticks = jnp.linspace(-limit, limit, n)
-    grid_x, grid_y = jnp.meshgrid(ticks, ticks)
-    rule = scheme(optax.sgd(1.0), None)
-
-    def flow(theta, psi):
-        new, _ = rule.step(game, rule.init(game, theta, psi))
-        return new.g - theta, new.d - psi
-
-    u, v = jax.vmap(jax.vmap(flow))(grid_x, grid_y)
-    return {
-        "grid_x": np.asarray(grid_x),
-        "grid_y": np.asarray(grid_y),
-        "u": np.asarray(u),
-        "v": np.asarray(v),
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     with cli.toy_device(args.device):
-        return run(args)
-
-
-def run(args: cli.argparse.Namespace) -> dict:
-    theta0, psi0 = (jnp.float32(v) for v in args.start)
-    opt = optax.sgd(args.h)
-    metrics: dict = {"config": vars(args), "runs": {}, "eigenvalues": {}}
-    panels_by_rule: dict[str, list] = {}
-    measured_eigs, closed_eigs = {}, {}
-
-    for name, variant in tqdm(variants(args).items(), desc="variants", unit="variant"):
-        game = variant["game"]
-        base_rule = variant["scheme"] or dy.simultaneous  # the flow drawn under the arrows
-        field = vector_field(game, base_rule, 2.0, args.grid)
-        for rule_name, make in update_rules(variant).items():
-            scheme = make(opt, variant["opt_d"](opt))
-            traj = jax.jit(
-                lambda scheme=scheme, game=game: dy.rollout(game, scheme, theta0, psi0, args.steps)
-            )()
-            thetas, psis = np.asarray(traj.g), np.asarray(traj.d)
-            distance = np.hypot(thetas, psis)
-            metrics["runs"][f"{name} | {rule_name}"] = {
-                "final_theta": float(thetas[-1]),
-                "final_psi": float(psis[-1]),
-                "final_distance": float(distance[-1]),
-                "min_distance_last_100": float(np.min(distance[-100:])),
-                "converged": bool(distance[-1] < CONVERGED_RADIUS),
-            }
-            title = f"{name}\n{rule_name}: ‖z_T‖ = {distance[-1]:.2g}"
-            panels_by_rule.setdefault(rule_name, []).append(
-                {**field, "xs": thetas, "ys": psis, "title": title}
-            )
-
-        if variant["closed_form"] is None:
-            metrics["eigenvalues"][name] = {
-                "note": "(γ/2)(|ψ| − 1)² is not differentiable at the equilibrium ψ = 0: no "
-                "Jacobian there, so no eigenvalues"
-            }
-            continue
-        jacobian = dy.flow_jacobian(
-            game, jnp.float32(0.0), jnp.float32(0.0), scheme=lambda o, rule=base_rule: rule(o, None)
-        )
-        eigs = dy.eigenvalues(jacobian)
-        closed = np.asarray(variant["closed_form"])
-        row = {
-            "measured": [[float(e.real), float(e.imag)] for e in eigs],
-            "closed_form": [[float(e.real), float(e.imag)] for e in closed],
-            "max_abs_difference": float(
-                np.max(np.abs(np.sort_complex(eigs) - np.sort_complex(closed)))
-            ),
-        }
-        measured_eigs[name] = eigs
-        closed_eigs[name] = closed
-        metrics["eigenvalues"][name] = row
-
-    for rule_name, panels in panels_by_rule.items():
+        results = study.measure(args)
+    metrics = {"config": vars(args), "runs": results.runs, "eigenvalues": results.eigenvalues}
+    for rule_name, panels in results.panels.items():
         slug = rule_name.replace(" ", "_").replace("(", "").replace(")", "")
         plots.plot_vector_fields(
             panels,
@@ -204,8 +66,8 @@ def run(args: cli.argparse.Namespace) -> dict:
             f"from ({args.start[0]:g}, {args.start[1]:g}); ★ = equilibrium",
         )
     plots.plot_eigenvalues(
-        measured_eigs,
-        closed_eigs,
+        results.measured,
+        results.closed,
         f"{args.out}/eigenvalues.png",
         title="Dirac-GAN: eigenvalues of the gradient-field Jacobian at (0, 0)\n"
         "filled: autodiff through the schemes; rings: closed forms (arXiv:1801.04406)",

@@ -23,22 +23,17 @@ known in closed form, is measured the same way as a calibration.  Outputs in ``-
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import json
 import os
 import time
 from collections.abc import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from gan_jax import cli, data
-from gan_jax.dynamics import dirac_gan, spectrum, theory
-from gan_jax.models.image_gan import build_image_gan
-from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
 from gan_jax.runner import dcgan
+from gan_jax.studies import game_spectrum as study
 from gan_jax.training.checkpoint import Checkpointer
 from gan_jax.training.loop import CHECKPOINT_DIR
 from gan_jax.viz.dynamics import plot_game_spectra, plot_hessian_extremes, plot_path_angles
@@ -87,92 +82,12 @@ def checkpoints_of(workdir: str, seed: int, progress: bool) -> list[int]:
     return Checkpointer(directory).all_steps()
 
 
-def rotation_share(values: np.ndarray) -> float:
-    """``max |Im λ| / |λ|`` over the eigenvalues: 1 for a rotation, 0 for a potential."""
-    return float(np.max(np.abs(values.imag) / np.maximum(np.abs(values), 1e-30)))
-
-
-def as_pairs(values: np.ndarray) -> list[list[float]]:
-    return [[float(v.real), float(v.imag)] for v in values]
-
-
-def analyse_run(workdir: str, args, train_set: data.ImageDataset) -> dict:
+def analyse(workdir: str, args, settings, train_set: data.ImageDataset) -> dict:
+    """The study of one run, rebuilt from its own ``config.json``."""
     steps = checkpoints_of(workdir, args.seed, not args.no_progress)
-    saved = dcgan.read_run_config(workdir)  # the run's own flags (config.json)
-    images = train_set.images[:64]
-    # the run's model with layers computed for second derivatives (same parameters and
-    # function, products ≈ 3× faster: gan_jax.nets.dcgan.SECOND_ORDER_METHODS)
+    saved = dcgan.read_run_config(workdir)
     config = dcgan.config_of(saved, train_set.image_shape[-1])
-    config = dataclasses.replace(config, **SECOND_ORDER_METHODS)
-    trainer = build_image_gan(config, train_set.images, jax.random.key(saved["seed"]))
-    initial = trainer.state
-    checkpointer = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR))
-    batch = {"real": images, "key": jax.random.key(args.seed + 100)}
-    game = trainer.game
-    points, states = {}, {0: initial}
-    for step in steps:
-        states[step] = checkpointer.restore(step, template=initial)
-    order = sorted(states)
-    for step in tqdm(order, desc=f"spectrum {os.path.basename(workdir)}", disable=args.no_progress):
-        state = states[step]
-        info: dict = {}
-        start = time.perf_counter()
-        values = spectrum.game_eigenvalues(
-            game, state.g, state.d, batch, k=args.k, tol=args.tol, info=info
-        )
-        row = {
-            "eigenvalues": as_pairs(values),
-            "rotation_share": rotation_share(values),
-            "products": info.get("products"),
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        if step in (order[0], order[-1]):
-            for player in ("g", "d"):
-                extremes = spectrum.hessian_eigenvalues(
-                    game, state.g, state.d, batch, player, steps=args.lanczos_steps
-                )
-                row[f"hessian_{player}"] = {
-                    name: float(extremes[name][0])
-                    for name in ("largest", "smallest", "residual_largest", "residual_smallest")
-                }
-        points[step] = row
-    angle = spectrum.path_angle(
-        game,
-        (initial.g, initial.d),
-        (states[order[-1]].g, states[order[-1]].d),
-        batch,
-        num=args.path_points,
-    )
-    return {
-        "parameters": info["parameters"],
-        "steps": {str(s): points[s] for s in order},
-        "path_angle": {k: v.tolist() for k, v in angle.items()},
-        "path_from_to": [order[0], order[-1]],
-    }
-
-
-def dirac_calibration(path_points: int) -> dict:
-    """Dirac-GAN at its equilibrium: measured eigenvalues next to the closed forms, and the
-    path angle from (θ, ψ) = (1, 1) to the equilibrium."""
-    result = {}
-    with jax.enable_x64():
-        zero = jnp.float64(0.0)
-        for name, regularizer, gamma in (("gan", None, 0.0), ("gan_r1", "r1", 0.3)):
-            game = dirac_gan("gan", regularizer, gamma)
-            measured = spectrum.game_eigenvalues(game, zero, zero, k=2)
-            closed = -theory.dirac_eigenvalues("gan", regularizer, gamma)
-            angle = spectrum.path_angle(
-                game, (jnp.float64(1.0), jnp.float64(1.0)), (zero, zero), num=path_points
-            )
-            result[name] = {
-                "eigenvalues": as_pairs(np.sort_complex(measured)),
-                "closed_form": as_pairs(np.sort_complex(closed)),
-                "max_error": float(
-                    np.max(np.abs(np.sort_complex(measured) - np.sort_complex(closed)))
-                ),
-                "path_angle": {k: v.tolist() for k, v in angle.items()},
-            }
-    return result
+    return study.analyse_run(workdir, steps, config, saved["seed"], settings, train_set)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -188,11 +103,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return metrics
     start = time.perf_counter()
     train_set = data.load_dataset("digits", 32, "train")
+    settings = argparse.Namespace(**vars(args), progress=not args.no_progress)
     runs = {
-        os.path.basename(os.path.normpath(w)): analyse_run(w, args, train_set)
+        os.path.basename(os.path.normpath(w)): analyse(w, args, settings, train_set)
         for w in args.workdirs
     }
-    calibration = dirac_calibration(args.path_points)
+    calibration = study.dirac_calibration(args.path_points)
     plot_all(runs, calibration, args.out)
     metrics = {
         "k": args.k,

@@ -22,8 +22,15 @@ from gan_jax import cli
 from gan_jax.runner import dcgan
 
 
+DESCRIPTION = __doc__.split("\n\n")[0]
+
+
+def build_parser() -> cli.ArgumentParser:
+    return dcgan.build_parser(DESCRIPTION)
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
-    return dcgan.train(argv, __doc__.split("\n\n")[0])
+    return dcgan.train(argv, DESCRIPTION)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,4 @@
+"""The computations behind the experiments: one module per study, from a config and data to
+numbers (and the arrays its figures show).  No flags, no figures: ``experiments/<name>.py``
+parses the flags, calls its study and draws with :mod:`gan_jax.viz`, and the import
+contracts keep matplotlib out of this package."""

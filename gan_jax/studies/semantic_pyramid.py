@@ -1,0 +1,178 @@
+"""What each level of a frozen classifier keeps (Shocher et al. 2020, arXiv:2003.06221):
+the study of ``python -m experiments.semantic_pyramid``.
+
+* :func:`pyramid_network`: the frozen feature network, a
+  :class:`~gan_jax.nets.classifier.PyramidClassifier` trained on the training images;
+* :func:`pyramid_conditions`: a training batch's conditions under hierarchical masking
+  (:mod:`gan_jax.models.semantic_pyramid`: one random level per example, the others
+  zeroed), D's condition (the source's fc features, unit norm) and G's reconstruction
+  loss at the chosen level;
+* :func:`per_level_evaluation`: generation from each level of held-out sources, with the
+  pixel similarity to the source (PSNR), the class agreement with its label under the
+  evaluation classifier and the diversity across ``z`` (the mean per-pixel standard
+  deviation); :func:`trends` says whether they move with the level as the paper reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import data
+from gan_jax.metrics import per_pixel_std, psnr
+from gan_jax.models import semantic_pyramid as sp
+from gan_jax.models.feature_classifier import accuracy, train_classifier, unit_norm
+from gan_jax.models.feature_gan import FeatureGAN
+from gan_jax.nets.classifier import PYRAMID_LEVELS, PyramidClassifier
+
+__all__ = [
+    "LevelEvaluation",
+    "PyramidConditions",
+    "per_level_evaluation",
+    "pyramid_conditions",
+    "pyramid_network",
+    "spearman",
+    "trends",
+]
+
+Array = jax.Array
+SCALE_IMAGES = 512  # training images that set each level's root-mean-square
+
+
+def pyramid_network(
+    train_set: data.ImageDataset,
+    test_set: data.ImageDataset,
+    key: Array,
+    steps: int,
+    progress: bool = True,
+) -> tuple[Any, Any, dict]:
+    """The frozen feature network, ``(model, params, meta)`` as
+    :func:`gan_jax.models.feature_classifier.load_classifier` restores them (``meta`` has
+    its test accuracy)."""
+    model, params, _ = train_classifier(
+        train_set, key, steps, progress=progress, model=PyramidClassifier(train_set.num_classes)
+    )
+    meta = {
+        "architecture": "pyramid",
+        "num_classes": train_set.num_classes,
+        "image_shape": list(train_set.image_shape),
+        "test_accuracy": accuracy(model, params, test_set),
+    }
+    return model, params, meta
+
+
+@dataclasses.dataclass(frozen=True)
+class PyramidConditions:
+    """``normalized(images)``: the levels at unit scale; ``conditions(real, key)``: a
+    batch's masked conditions; ``reconstruction(fake, batch)``: G's feature loss."""
+
+    normalized: Callable[[Array], list[Array]]
+    conditions: Callable[[Array, Array], dict]
+    reconstruction: Callable[[Array, dict], Array]
+
+
+def pyramid_conditions(pyramid: Any, params: Any, images: Array) -> PyramidConditions:
+    """The conditions of the frozen ``pyramid`` (variables ``params``), each level scaled by
+    its root-mean-square over the first ``SCALE_IMAGES`` of ``images``."""
+
+    def levels(x: Array) -> list[Array]:
+        return pyramid.apply(params, x, method=pyramid.levels)
+
+    scales = jax.jit(lambda x: sp.level_scales(levels(x)))(images[:SCALE_IMAGES])
+
+    def normalized(x: Array) -> list[Array]:
+        return sp.normalize_levels(levels(x), scales)
+
+    def conditions(real: Array, key: Array) -> dict:
+        targets = normalized(real)
+        mask = sp.level_mask(jax.random.randint(key, (real.shape[0],), 0, sp.NUM_LEVELS))
+        condition, maps = sp.masked_inputs(targets, mask)
+        return {
+            "condition": condition,
+            "maps": maps,
+            "d_condition": unit_norm(targets[sp.FC_LEVEL]),
+            "targets": tuple(targets),
+            "mask": mask,
+        }
+
+    def reconstruction(fake: Array, batch: dict) -> Array:
+        return sp.level_reconstruction_loss(normalized(fake), batch["targets"], batch["mask"])
+
+    return PyramidConditions(normalized, conditions, reconstruction)
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelEvaluation:
+    """``per_level``: each level's numbers; ``sources`` the held-out sources and
+    ``samples[level]`` their generations ``(samples, sources, H, W, C)``."""
+
+    per_level: dict[str, dict[str, float]]
+    sources: Array
+    samples: list[np.ndarray]
+
+
+def per_level_evaluation(
+    model: FeatureGAN,
+    g: Any,
+    normalized: Callable[[Array], list[Array]],
+    evaluator: Any,
+    evaluator_params: Any,
+    test_set: data.ImageDataset,
+    sources: int,
+    samples: int,
+    seed: int,
+    keep: int = 4,
+) -> LevelEvaluation:
+    """Generation from every level of ``sources`` random test images with ``samples``
+    latent codes each (module doc); keeps the first ``keep`` sources' samples."""
+    count = min(sources, len(test_set))
+    pick = np.random.default_rng(seed).choice(len(test_set), count, replace=False)
+    images, labels = test_set.images[pick], np.asarray(test_set.labels)[pick]
+    source_levels = jax.jit(normalized)(images)
+    z = jax.random.normal(jax.random.key(seed + 5), (samples, count, model.config.latent_dim))
+
+    @jax.jit
+    def generate_at(level: int) -> Array:
+        mask = sp.level_mask(jnp.full((count,), level))
+        condition, maps = sp.masked_inputs(source_levels, mask)
+        return jax.vmap(lambda zs: model.generate(g, zs, condition, maps))(z)
+
+    classify = jax.jit(evaluator.apply)
+    per_level, kept = {}, []
+    for level, name in enumerate(PYRAMID_LEVELS):
+        generated = generate_at(level)  # (samples, count, H, W, C)
+        flat = generated.reshape((-1,) + generated.shape[2:])
+        predicted = np.argmax(np.asarray(classify(evaluator_params, flat)), axis=-1)
+        per_level[name] = {
+            "psnr_to_source": float(
+                np.mean(np.asarray(psnr(flat, jnp.tile(images, (samples, 1, 1, 1)))))
+            ),
+            "class_agreement": float(np.mean(predicted == np.tile(labels, samples))),
+            "diversity": float(np.mean(np.asarray(per_pixel_std(generated)))),
+        }
+        kept.append(np.asarray(generated[:, :keep]))
+    return LevelEvaluation(per_level, images, kept)
+
+
+def spearman(values: Sequence[float]) -> float:
+    """Spearman's rank correlation of ``values`` with their index (the level)."""
+    ranks = np.argsort(np.argsort(np.asarray(values)))
+    return float(np.corrcoef(ranks, np.arange(len(values)))[0, 1])
+
+
+def trends(per_level: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Whether pixel similarity falls and diversity rises from the lowest level to the
+    highest, the lowest class agreement, and the rank correlations with the level."""
+    trend = {k: [row[k] for row in per_level.values()] for k in next(iter(per_level.values()))}
+    return {
+        "psnr_falls": trend["psnr_to_source"][0] > trend["psnr_to_source"][-1],
+        "class_agreement_min": min(trend["class_agreement"]),
+        "diversity_rises": trend["diversity"][-1] > trend["diversity"][0],
+        "spearman_psnr_vs_level": spearman(trend["psnr_to_source"]),
+        "spearman_diversity_vs_level": spearman(trend["diversity"]),
+    }
