@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from gan_jax import cli
 from gan_jax.runner import dcgan
 
-
 DESCRIPTION = __doc__.split("\n\n")[0]
 
 

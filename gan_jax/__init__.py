@@ -12,7 +12,8 @@ The subpackages a researcher composes from (each with an explicit ``__all__``):
   training and the multi-process launcher);
 * :mod:`gan_jax.models`: the recipes (DCGAN, progressive, StyleGAN, LAG, feature-conditioned
   and mixture GANs, the evaluation classifier), each assembled by one
-  :func:`~gan_jax.models.assemble`;
+  :func:`~gan_jax.models.assembly`;
+* :mod:`gan_jax.studies`: each experiment's computation (numbers and figure data);
 * :mod:`gan_jax.viz`: every figure; :mod:`gan_jax.runner`: what the training CLIs share.
 
 ``import gan_jax`` loads none of them; ``gan_jax.losses`` (any name of ``__all__``)
@@ -47,6 +48,7 @@ __all__ = [
     "nets",
     "parallel",
     "runner",
+    "studies",
     "train",
     "training",
     "viz",

@@ -26,6 +26,30 @@ import numpy as np
 
 from gan_jax.errors import USER_ERRORS, UserError
 
+__all__ = [
+    "INTERRUPTED_EXIT_CODE",
+    "USER_ERROR_EXIT_CODE",
+    "ArgumentParser",
+    "UserError",
+    "add_toy_device_flag",
+    "check_writable_directory",
+    "choice",
+    "decay_rate",
+    "existing_directory",
+    "fail",
+    "momentum",
+    "non_negative_float",
+    "non_negative_int",
+    "output_directory",
+    "positive_float",
+    "positive_int",
+    "probability",
+    "run_main",
+    "toy_device",
+    "user_errors",
+    "write_metrics",
+]
+
 USER_ERROR_EXIT_CODE = 2
 INTERRUPTED_EXIT_CODE = 130  # a run stopped by Ctrl-C/SIGTERM after saving its state
 # what a collective's error says when another process of the job went away

@@ -48,20 +48,72 @@ def test_the_top_level_names_its_subpackages_and_nothing_else():
 
 
 PUBLIC = (
-    "averaging", "checkpoint", "data", "dynamics", "errors", "gan", "interpolation", "latent",
-    "losses", "metrics", "nets", "parallel", "train", "xla_options",
+    "averaging", "checkpoint", "cli", "data", "dynamics", "errors", "gan", "interpolation",
+    "latent", "losses", "metrics", "models", "models.assembly", "models.image_gan", "nets",
+    "parallel", "runner", "studies", "train", "training", "training.steps", "training.loop",
+    "viz", "xla_options",
 )  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PUBLIC)
 def test_every_public_module_declares_all_and_every_name_exists(name):
+    """Every name of ``__all__`` exists: an attribute, or a submodule of a package."""
     module = importlib.import_module(f"gan_jax.{name}")
     assert module.__all__ and len(set(module.__all__)) == len(module.__all__)
     for attribute in module.__all__:
-        if name == "nets":
-            importlib.import_module(f"gan_jax.nets.{attribute}")
-        else:
-            assert hasattr(module, attribute), f"gan_jax.{name}.{attribute}"
+        if not hasattr(module, attribute):
+            importlib.import_module(f"gan_jax.{name}.{attribute}")
+
+
+def test_moved_modules_keep_their_first_names():
+    """0.1.0 moved the recipes into ``models`` and the engine into ``training``; the first
+    names import the very same module objects, so code written against them still runs."""
+    from gan_jax.image_gan import build_image_gan
+
+    from gan_jax import checkpoint, train
+    from gan_jax.models import image_gan
+    from gan_jax.training import loop, steps
+
+    assert checkpoint is importlib.import_module("gan_jax.training.checkpoint")
+    assert checkpoint.__name__ == "gan_jax.training.checkpoint"  # its own spec, not the alias
+    assert checkpoint.__spec__.name == "gan_jax.training.checkpoint"
+    assert build_image_gan is image_gan.build_image_gan
+    assert train is importlib.import_module("gan_jax.training")
+    assert train.fit is loop.fit and train.make_train_step is steps.make_train_step
+    for old, new in gan_jax.MOVED.items():
+        assert importlib.import_module(f"gan_jax.{old}") is importlib.import_module(new)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("gan_jax.no_such_module")
+
+
+def test_experiments_are_thin_and_import_no_other_experiment(repo_root):
+    """Every ``experiments/*.py`` is flags, a library call and outputs: it imports no other
+    experiment and no matplotlib (figures are :mod:`gan_jax.viz`'s), and its ``main`` stays
+    within 60 lines (the computation lives in :mod:`gan_jax.studies` or
+    :mod:`gan_jax.runner`)."""
+    problems = []
+    for path in sorted((repo_root / "experiments").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            problems += [
+                f"{path.name} imports {n}"
+                for n in names
+                if n.split(".")[0] in ("experiments", "matplotlib")
+            ]
+        mains = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"]
+        problems += [
+            f"{path.name}: main has {n.end_lineno - n.lineno + 1} lines"
+            for n in mains
+            if n.end_lineno - n.lineno + 1 > 60
+        ]
+    assert problems == []
 
 
 def test_no_library_module_imports_the_library_inside_a_function():

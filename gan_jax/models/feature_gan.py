@@ -39,7 +39,7 @@ from gan_jax import gan, losses, training
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
-from gan_jax.models.assemble import SCHEMES, assemble, require_choice
+from gan_jax.models.assembly import SCHEMES, assemble, require_choice
 from gan_jax.nets.conditional import ConditionalGenerator, ProjectionDiscriminator
 
 Array = jax.Array

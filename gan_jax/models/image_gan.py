@@ -27,7 +27,7 @@ from gan_jax import gan, training
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
-from gan_jax.models.assemble import (
+from gan_jax.models.assembly import (
     LOSSES,
     SCHEMES,
     assemble,

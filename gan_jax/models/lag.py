@@ -36,7 +36,7 @@ from gan_jax import gan, losses, training
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
-from gan_jax.models.assemble import (
+from gan_jax.models.assembly import (
     SCHEMES,
     assemble,
     ema_clock,

@@ -32,7 +32,7 @@ from gan_jax.data import GaussianMixture
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.dynamics.rollout import Trajectory, continue_rollout
 from gan_jax.gan import generate, init_players
-from gan_jax.models.assemble import extra_update, initial_state
+from gan_jax.models.assembly import extra_update, initial_state
 
 Array = jax.Array
 

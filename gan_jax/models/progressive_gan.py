@@ -58,7 +58,7 @@ from gan_jax.averaging import GeneratorEMA
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
-from gan_jax.models.assemble import (
+from gan_jax.models.assembly import (
     SCHEMES,
     ema_clock,
     initial_state,

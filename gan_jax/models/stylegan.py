@@ -41,7 +41,7 @@ from gan_jax.data import map_in_batches
 from gan_jax.dynamics.game import PyTree
 from gan_jax.errors import UserError
 from gan_jax.metrics import feature_diversity, perceptual_path_length
-from gan_jax.models.assemble import LOSSES, SCHEMES, require_choice
+from gan_jax.models.assembly import LOSSES, SCHEMES, require_choice
 from gan_jax.models.image_gan import ImageGAN, assemble_image_gan
 from gan_jax.nets.progressive import stage_resolutions
 from gan_jax.nets.stylegan import (

@@ -35,8 +35,8 @@ import numpy as np
 from gan_jax import cli, data, training
 from gan_jax.dynamics.game import GameState
 from gan_jax.gan import latents
-from gan_jax.models.assemble import SCHEMES as SCHEME_BUILDERS
-from gan_jax.models.assemble import Trainer
+from gan_jax.models.assembly import SCHEMES as SCHEME_BUILDERS
+from gan_jax.models.assembly import Trainer
 from gan_jax.models.feature_classifier import (
     DEFAULT_CLASSIFIER_STEPS,
     ClassifierMetrics,

@@ -1,4 +1,7 @@
 """Every matplotlib figure of the library: ``plotting`` (image grids, curves, the studies'
-figures) and ``dynamics`` (trajectories, vector fields and spectra of games).  Nothing
-below this package imports it; the fit loop draws through the
-:class:`~gan_jax.train.FitFigures` hooks that :class:`plotting.RunFigures` implements."""
+figures), ``dynamics`` (trajectories, vector fields and spectra of games), ``restoration``
+(super-resolution), ``feature_gans`` (OpenGAN, Semantic Pyramid) and ``latent_space``.
+Nothing below this package imports matplotlib; the fit loop draws through the
+:class:`~gan_jax.training.FitFigures` hooks that :class:`plotting.RunFigures` implements."""
+
+__all__ = ["dynamics", "feature_gans", "latent_space", "plotting", "restoration"]

@@ -27,7 +27,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from test_experiments import assert_one_line_user_error, run_module
+from cli_checks import assert_one_line_user_error, run_module
 
 from gan_jax import training
 from gan_jax.cli import UserError
@@ -37,7 +37,7 @@ from gan_jax.training.launch import forward, launcher_status
 
 pytestmark = pytest.mark.xdist_group("multihost")  # one worker: 2 processes use both cores
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAUNCHER_ENV = dict(os.environ, PYTHONPATH=str(REPO_ROOT))  # runs from any directory
 BOUND = 1e-5
 KILL_EXIT_BOUND_S = 5.0  # the launcher polls every 0.1 s and kills the rest at once

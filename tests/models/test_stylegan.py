@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from cli_checks import assert_refused_without_a_trace, bad_commands
 from scipy import stats
-from test_experiments import assert_refused_without_a_trace, bad_commands
 
 from gan_jax import gan, losses, training
 from gan_jax.metrics import feature_diversity, normalized_feature_distance, perceptual_path_length

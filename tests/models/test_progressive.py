@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_experiments import assert_refused_without_a_trace, bad_commands
-from test_train import assert_same_state, loss_rows
+from cli_checks import assert_refused_without_a_trace, bad_commands
+from run_checks import assert_same_state, loss_rows
 
 from gan_jax import training
 from gan_jax.models.progressive_gan import ProgressiveConfig, ProgressiveGAN, images_seen, phases

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_experiments import assert_refused_without_a_trace, bad_commands
+from cli_checks import assert_refused_without_a_trace, bad_commands
 
 from gan_jax import losses
 from gan_jax.metrics import lr_consistency

@@ -17,16 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from test_experiments import (
+from cli_checks import (
     assert_one_line_user_error,
     assert_refused_without_a_trace,
     bad_commands,
     run_main_in_process,
     run_module,
 )
+from run_checks import assert_same_state, loss_rows
 
 from gan_jax import training
 from gan_jax.data import random_batch
+from gan_jax.errors import UserError
 from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.training.checkpoint import Checkpointer, CheckpointError
 
@@ -35,21 +37,6 @@ TINY = ImageGANConfig(resolution=8, channels=1, latent_dim=4, width=4, batch_siz
 
 def tiny_images(n: int = 32) -> jax.Array:
     return jax.random.uniform(jax.random.key(7), (n, 8, 8, 1), minval=-1.0, maxval=1.0)
-
-
-def loss_rows(workdir) -> list[tuple[int, float, float]]:
-    return [
-        (r["step"], r["loss_d"], r["loss_g"])
-        for r in training.read_metrics(workdir)
-        if "loss_d" in r
-    ]
-
-
-def assert_same_state(a, b) -> None:
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def test_resume_and_resume_from_equal_one_run_for_any_step_count(tmp_path):
@@ -119,7 +106,7 @@ def test_fit_refuses_to_overwrite_a_run_and_to_resume_nothing(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         training.fit(model.step, model.state, tmp_path / "x", config, resume=True, progress=False)
     training.fit(model.step, model.state, tmp_path / "y", config, progress=False)
-    with pytest.raises(training.UserError, match="--resume"):
+    with pytest.raises(UserError, match="--resume"):
         training.fit(model.step, model.state, tmp_path / "y", config, progress=False)
 
 
@@ -150,7 +137,7 @@ def test_learning_rate_schedules_are_their_closed_forms(kind):
 
 
 def test_fit_config_intervals_must_divide():
-    with pytest.raises(training.UserError, match="--checkpoint-every 45 must be a multiple"):
+    with pytest.raises(UserError, match="--checkpoint-every 45 must be a multiple"):
         training.FitConfig(steps=100, log_every=30, checkpoint_every=45)
     assert training.FitConfig(steps=7, log_every=10).steps == 7  # any step count
 
@@ -327,7 +314,7 @@ def test_sharded_step_equals_unsharded_on_four_host_devices(repo_root, subproces
         JAX_ENABLE_X64="1",  # the step in float64: see sharding_check.py
     )
     result = subprocess.run(
-        [sys.executable, os.path.join("tests", "sharding_check.py")],
+        [sys.executable, os.path.join("tests", "training", "sharding_check.py")],
         cwd=repo_root,
         check=False,
         env=env,
@@ -373,10 +360,10 @@ def test_tfds_datasets_train_under_mock_data(tmp_path, name):
 def test_device_selection_errors_and_distributed_opt_in():
     from gan_jax.training import parallel
 
-    with pytest.raises(training.UserError, match="--tpu needs TPU devices"):
+    with pytest.raises(UserError, match="--tpu needs TPU devices"):
         parallel.select_devices(tpu=True)
     count = len(jax.devices())
-    with pytest.raises(training.UserError, match=f"--devices {count + 1}"):
+    with pytest.raises(UserError, match=f"--devices {count + 1}"):
         parallel.select_devices(num_devices=count + 1)
     assert parallel.select_devices(num_devices=1) == jax.devices()[:1]
     assert parallel.initialize_distributed({}) is False  # nothing asks for multi-host
