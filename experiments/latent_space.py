@@ -1,5 +1,5 @@
-"""The latent space of our DCGAN: interpolation, vector arithmetic and projection (seed 001's
-latent arithmetic, seed 002's inversion), measured with :mod:`gan_jax.latent`.
+"""The latent space of our DCGAN: interpolation, vector arithmetic and projection
+(arXiv:1511.06434, arXiv:1609.03552), measured with :mod:`gan_jax.latent`.
 
     python -m experiments.latent_space                      # the train_dcgan run in runs/dcgan_digits
     python -m experiments.latent_space --workdir runs/x     # another train_dcgan run

@@ -1,6 +1,6 @@
 """Toy games whose dynamics are known in closed form.
 
-* :func:`bilinear`: ``f(x, y) = xᵀAy``, the seed lecture's ``min_x max_y xy``.
+* :func:`bilinear`: ``f(x, y) = xᵀAy``, ``min_x max_y xy`` (Goodfellow 2016, arXiv:1701.00160).
 * :func:`dirac_gan`: Mescheder, Geiger & Nowozin 2018 (arXiv:1801.04406), §2: data
   ``p_D = δ_0``, generator ``p_θ = δ_θ``, linear discriminator ``D_ψ(x) = ψx`` and
 

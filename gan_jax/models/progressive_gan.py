@@ -76,7 +76,7 @@ from gan_jax.nets.progressive import (
     upsample,
 )
 from gan_jax.training import parallel
-from gan_jax.training.checkpoint import Checkpointer, CheckpointError
+from gan_jax.training.checkpoint import Checkpointer, CheckpointError, saved_steps
 
 Array = jax.Array
 PROGRESSIVE_LOSSES = ("wgan-gp", "ns-r1")
@@ -384,15 +384,13 @@ class ProgressiveGAN:
         return os.path.join(workdir, phase.name)
 
     def _checkpointed_phases(self, workdir: str) -> list[tuple[int, list[int]]]:
+        """``(phase index, its saved steps)`` of every phase with a checkpoint."""
         found = []
         for i, phase in enumerate(self.phases):
             directory = os.path.join(self.phase_dir(workdir, phase), training.CHECKPOINT_DIR)
-            if os.path.isdir(directory):
-                checkpointer = Checkpointer(directory, create=False)
-                steps = checkpointer.all_steps()
-                checkpointer.close()
-                if steps:
-                    found.append((i, steps))
+            steps = saved_steps(directory)
+            if steps:
+                found.append((i, steps))
         return found
 
     def resume_phase(self, workdir: str, resume_from: int | None = None) -> int:

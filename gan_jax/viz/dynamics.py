@@ -118,7 +118,7 @@ def plot_sign_cycle(
     measured_periods: np.ndarray,
     path: str | os.PathLike,
 ) -> str:
-    """The lecture's sign cycle of alternating GDA on xy.
+    """The sign cycle of alternating GDA on xy.
 
     Left: one revolution in the (x, y) plane, quadrants labelled by their sign pair, and
     every sign change annotated with its step.  Middle: x_t and y_t over the steps.
