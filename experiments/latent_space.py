@@ -54,7 +54,7 @@ from gan_jax.nets.classifier import Classifier
 from gan_jax.runner import dcgan
 from gan_jax.studies import latent_space as study
 from gan_jax.training.checkpoint import Checkpointer
-from gan_jax.viz.latent_space import draw_all
+from gan_jax.viz.studies import draw_all
 
 
 def build_parser() -> cli.ArgumentParser:

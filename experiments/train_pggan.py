@@ -27,7 +27,6 @@ import os
 from collections.abc import Sequence
 
 import jax
-import numpy as np
 
 from gan_jax import cli
 from gan_jax.gan import latents
@@ -35,12 +34,11 @@ from gan_jax.models.progressive_gan import (
     PROGRESSIVE_LOSSES,
     ProgressiveConfig,
     ProgressiveGAN,
-    images_seen,
 )
-from gan_jax.nets.progressive import resize_to
 from gan_jax.runner import image_runs as runner
-from gan_jax.training.checkpoint import CheckpointError
-from gan_jax.viz.plotting import plot_classifier_metrics, plot_image_rows
+from gan_jax.studies import progressive as study
+from gan_jax.viz.plotting import plot_classifier_metrics
+from gan_jax.viz.studies import draw_all
 
 RUN_DEFINING = (
     "resolution",
@@ -140,68 +138,18 @@ def figures(
     model: ProgressiveGAN, state, workdir: str, out: str, metrics: dict, measure=None
 ) -> None:
     """``stages.png``, ``fade_in.png``, ``eval_curves.png`` with the stages marked, and
-    ``metrics["stages"]`` (module doc)."""
+    ``metrics["stages"]`` (module doc; :mod:`gan_jax.studies.progressive`)."""
     z = latents(jax.random.key(12345), FIGURE_SAMPLES, model.latent_dim)
-    full = model.config.resolution
-    evals = {row["step"]: row for row in metrics["history"]}
-    stage_rows, stage_labels, fade_rows, fade_labels, stages = [], [], [], [], []
-    for phase in model.phases:
-        try:
-            end_state = model.phase_state(workdir, phase)
-        except CheckpointError:  # a phase this run did not reach
-            continue
-        if int(end_state.step) != phase.end:
-            continue
-        r = phase.resolution
-        if phase.fade:
-            for alpha in (0.0, 0.5, 1.0):
-                images = model.generate_at(end_state, z[:6], alpha)
-                fade_rows.append(np.asarray(resize_to(images, full)))
-                fade_labels.append(f"{r}×{r}, α = {alpha:g}")
-            continue
-        stage_rows.append(np.asarray(model.generate(end_state, z)))
-        seen = images_seen(model.phases, phase.end)
-        stage_labels.append(f"{r}×{r}\n{seen // 1000}k images")
-        row = evals.get(phase.end, {})
-        stages.append(
-            {
-                "resolution": r,
-                "step": phase.end,
-                "images": seen,
-                "fcd": row.get("fcd"),
-                "classes": row.get("classes"),
-            }
-        )
-    metrics["stages"] = stages
-    metrics["schedule"] = [
-        {"phase": p.name, "start": p.start, "end": p.end, "batch_size": p.batch_size}
-        for p in model.phases
-    ]
-    if stage_rows:
-        plot_image_rows(
-            stage_rows,
-            os.path.join(out, "stages.png"),
-            row_labels=stage_labels,
-            title="PGGAN: the same z at the end of every stage (shown at 32×32)",
-        )
-    if fade_rows:
-        plot_image_rows(
-            fade_rows,
-            os.path.join(out, "fade_in.png"),
-            row_labels=fade_labels,
-            title="Fade-in: the same z at α = 0 (previous stage, up-sampled), ½, 1 (new block)",
-        )
+    stages = study.stages(model, workdir, z, metrics["history"])
+    metrics["stages"] = stages.numbers
+    metrics["schedule"] = study.schedule(model)
+    draw_all(stages.figures, out)
     if metrics["history"]:
-        marks = [
-            (images_seen(model.phases, p.start), f"{p.resolution}×{p.resolution}")
-            for p in model.phases
-            if p.fade
-        ]
         plot_classifier_metrics(
             runner.evaluation_runs(metrics["scheme"], metrics["history"]),
             os.path.join(out, "eval_curves.png"),
             metrics["fcd_real_test"],
-            marks,
+            study.growth_marks(model),
         )
 
 

@@ -30,25 +30,15 @@ import os
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 from gan_jax import cli
-from gan_jax.gan import latents
-from gan_jax.models.image_gan import EVAL_NOISE_SEED, LOSSES, ImageGAN
-from gan_jax.models.stylegan import (
-    StyleGANConfig,
-    StyleSampler,
-    build_stylegan,
-    mixing_locality,
-    path_lengths,
-    style_groups,
-    swap_styles,
-    truncation_tradeoff,
-)
+from gan_jax.models.image_gan import LOSSES, ImageGAN
+from gan_jax.models.stylegan import StyleGANConfig, build_stylegan
 from gan_jax.nets.stylegan import STYLES
 from gan_jax.runner import image_runs as runner
-from gan_jax.viz.plotting import plot_image_rows, plot_truncation_tradeoff
+from gan_jax.studies import stylegan as study
+from gan_jax.viz.plotting import plot_truncation_tradeoff
+from gan_jax.viz.studies import draw_all
 
 RUN_DEFINING = (
     "resolution",
@@ -67,8 +57,6 @@ RUN_DEFINING = (
     "ema_rampup",
 )
 DEFAULTS = StyleGANConfig()
-FIGURE_PSIS = (1.0, 0.7, 0.5, 0.0)
-GROUP_LABELS = {"coarse": "coarse", "middle": "middle", "fine": "fine"}
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -148,29 +136,6 @@ def build(args: cli.argparse.Namespace, train_set, mesh) -> ImageGAN:
     return build_stylegan(config, train_set.images, jax.random.key(args.seed), mesh)
 
 
-def style_mixing_rows(
-    sampler: StyleSampler, resolution: int, latent_dim: int, key: jax.Array, noise_key
-) -> tuple[list[np.ndarray], list[str]]:
-    """StyleGAN's Fig. 3 at ``resolution``: a top row of sources A, then for each style
-    group two sources B and A with B's styles of that group."""
-    key_a, key_b = jax.random.split(key)
-    ws_a = sampler.map(latents(key_a, 6, latent_dim))
-    groups = style_groups(resolution)
-    ws_b = sampler.map(latents(key_b, 2 * len(groups), latent_dim))
-    a_images = np.asarray(sampler.synthesize(ws_a, noise_key))
-    b_images = np.asarray(sampler.synthesize(ws_b, noise_key))
-    blank = np.ones_like(a_images[:1])
-    rows, labels = [np.concatenate([blank, a_images])], ["sources A →"]
-    for g, (name, layers) in enumerate(groups.items()):
-        for i in (2 * g, 2 * g + 1):
-            ws_bi = jnp.broadcast_to(ws_b[i : i + 1], ws_a.shape)
-            mixed = np.asarray(sampler.synthesize(swap_styles(ws_a, ws_bi, layers), noise_key))
-            rows.append(np.concatenate([b_images[i : i + 1], mixed]))
-            low, high = layers
-            labels.append(f"B: {name} styles\n(inputs {low}–{high - 1})")
-    return rows, labels
-
-
 def figures(
     model: ImageGAN,
     state,
@@ -180,86 +145,20 @@ def figures(
     measure,
     analysis_samples: int = 1000,
 ) -> None:
-    """The StyleGAN figures and measurements (module doc), on G's moving average."""
-    config = model.config
-    sampler = StyleSampler(model.generator, state.extra["g_ema"])
-    noise_key = jax.random.key(EVAL_NOISE_SEED)
-    n = analysis_samples
-
-    def embed(images: jax.Array) -> np.ndarray:
-        return measure.features_and_logits(images)[0]
-
-    def predict(images: jax.Array) -> np.ndarray:
-        return measure.features_and_logits(images)[1].argmax(-1)
-
-    # Fig. 3: style mixing
-    rows, labels = style_mixing_rows(
-        sampler, config.resolution, config.latent_dim, jax.random.key(3), noise_key
+    """The StyleGAN figures and measurements (:mod:`gan_jax.studies.stylegan`), on G's
+    moving average."""
+    analysis = study.analyse(model, state, measure, analysis_samples)
+    draw_all(analysis.figures, out)
+    plot_truncation_tradeoff(
+        analysis.numbers["truncation"], os.path.join(out, "truncation_tradeoff.png")
     )
-    plot_image_rows(
-        rows,
-        os.path.join(out, "style_mixing.png"),
-        row_labels=labels,
-        title="Style mixing: sources A (top) with B's coarse, middle or fine styles (left)",
-    )
-    # truncation
-    z = latents(jax.random.key(4), 10, config.latent_dim)
-    trunc_rows = [np.asarray(sampler.truncated(z, psi, noise_key)) for psi in FIGURE_PSIS]
-    plot_image_rows(
-        trunc_rows,
-        os.path.join(out, "truncation.png"),
-        row_labels=[f"ψ = {psi:g}" for psi in FIGURE_PSIS],
-        title="Truncation in W: w̄ + ψ·(w − w̄), the same z and noise in every column",
-    )
-    # Fig. 4: noise
-    ws = sampler.map(latents(jax.random.key(5), 4, config.latent_dim))
-    draws = np.stack(
-        [np.asarray(sampler.synthesize(ws, jax.random.key(100 + i))) for i in range(64)]
-    )  # (64, 4, H, W, C)
-    quiet = np.asarray(sampler.synthesize(ws, None))
-    std = draws.std(axis=0)
-    top = max(float(std.max()), 1e-12)
-    noise_rows = [
-        np.concatenate([draws[:4, i], quiet[i : i + 1], 2.0 * std[i : i + 1] / top - 1.0])
-        for i in range(ws.shape[0])
-    ]
-    plot_image_rows(
-        noise_rows,
-        os.path.join(out, "noise.png"),
-        row_labels=[f"w{i + 1}" for i in range(ws.shape[0])],
-        col_labels=["noise 1", "noise 2", "noise 3", "noise 4", "no noise", "std"],
-        title=f"Noise inputs: one w per row; std over 64 draws (white = {top:.3f})",
-    )
-    # the measurements
-    ppl = path_lengths(sampler, embed, jax.random.key(6), config.latent_dim, n)
-    locality = mixing_locality(
-        sampler, predict, jax.random.key(7), config.latent_dim, config.resolution, n
-    )
-    tradeoff = truncation_tradeoff(
-        sampler,
-        measure,
-        embed,
-        latents(jax.random.key(8), n, config.latent_dim),
-        noise_key,
-    )
-    plot_truncation_tradeoff(tradeoff, os.path.join(out, "truncation_tradeoff.png"))
-    diversity = [row["diversity"] for row in tradeoff]  # ψ from 1 down to 0
-    coarse = locality["coarse"]["class_change"]
-    fine = locality["fine"]["class_change"]
-    metrics["ppl"] = ppl
-    metrics["mixing_locality"] = locality
-    metrics["truncation"] = tradeoff
-    metrics["noise_std_max"] = top
-    metrics["claims"] = {
-        "ppl_w_below_ppl_z": ppl["w"]["ppl"] < ppl["z"]["ppl"],
-        "coarse_over_fine_class_change": coarse / fine if fine else float("inf"),
-        "coarse_class_change_at_least_3x_fine": coarse >= 3 * fine,
-        "diversity_falls_monotonically": bool(np.all(np.diff(diversity) < 0)),
-    }
+    metrics.update(analysis.numbers)
+    ppl, locality = analysis.numbers["ppl"], analysis.numbers["mixing_locality"]
+    diversity = [row["diversity"] for row in analysis.numbers["truncation"]]
     print(
         f"PPL: Z {ppl['z']['ppl']:.1f}, W {ppl['w']['ppl']:.1f}; class changes: coarse "
-        f"{coarse:.3f}, fine {fine:.3f}; diversity ψ=1 {diversity[0]:.2f} → ψ=0 "
-        f"{diversity[-1]:.2f}"
+        f"{locality['coarse']['class_change']:.3f}, fine {locality['fine']['class_change']:.3f}; "
+        f"diversity ψ=1 {diversity[0]:.2f} → ψ=0 {diversity[-1]:.2f}"
     )
 
 

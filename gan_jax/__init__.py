@@ -96,6 +96,11 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         # the import system set the alias' spec on the module: give it back its own
         module.__spec__ = self._specs[module.__name__]
 
+    def get_code(self, fullname: str) -> Any:
+        """The moved module's code, so ``python -m gan_jax.<old name>`` still runs it."""
+        target = MOVED[fullname.rpartition(".")[2]]
+        return importlib.util.find_spec(target).loader.get_code(target)
+
     _specs: ClassVar[dict[str, Any]] = {}
 
 

@@ -84,6 +84,12 @@ def test_moved_modules_keep_their_first_names():
         assert importlib.import_module(f"gan_jax.{old}") is importlib.import_module(new)
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("gan_jax.no_such_module")
+    # and python -m runs a moved module under its first name
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_jax.launch", "--help"],
+        check=False, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0 and "usage: python -m gan_jax.training.launch" in result.stdout
 
 
 def test_experiments_are_thin_and_import_no_other_experiment(repo_root):

@@ -6,11 +6,14 @@ contracts keep matplotlib out of this package."""
 __all__ = [
     "bilinear_game",
     "dirac_gan",
+    "figures",
     "game_spectrum",
     "latent_space",
     "mode_collapse",
     "opengan",
     "optimal_discriminator",
+    "progressive",
     "semantic_pyramid",
+    "stylegan",
     "super_resolution",
 ]

@@ -11,8 +11,8 @@ of ``python -m experiments.latent_space`` (its module doc states the protocol).
    the encoder's guess refined; Zhu et al. 2016, arXiv:1609.03552).
 
 Each study returns its numbers and its figures as data (:class:`ImageRows`,
-:class:`ProjectionCurves`, :class:`LossSlice`, keyed by file name), which
-:mod:`gan_jax.viz.latent_space` draws.  ``generate`` maps latents to images and
+:class:`ProjectionCurves`, :class:`LossSlice` of :mod:`gan_jax.studies.figures`, keyed by
+file name), which :func:`gan_jax.viz.studies.draw_all` draws.  ``generate`` maps latents to images and
 ``classify`` images to class probabilities; ``settings`` is any object with the counts the
 studies use (``triples, targets, restarts, proj_steps, success_mse, real_targets,
 real_restarts, encoder_steps, encoder_pairs, seed, progress``).
@@ -20,10 +20,8 @@ real_restarts, encoder_steps, encoder_pairs, seed, progress``).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,15 +29,13 @@ import numpy as np
 
 from gan_jax import latent
 from gan_jax.metrics import ink_mass, slant
+from gan_jax.studies.figures import ImageRows, LossSlice, ProjectionCurves
 
 __all__ = [
     "ATTRIBUTES",
     "ATTRIBUTE_WORDS",
     "GROUP_SIZES",
     "RESTART_COUNTS",
-    "ImageRows",
-    "LossSlice",
-    "ProjectionCurves",
     "arithmetic_study",
     "concept_groups",
     "describe",
@@ -54,37 +50,6 @@ ATTRIBUTES = {"ink": ink_mass, "slant": slant}
 ATTRIBUTE_WORDS = {"ink": ("thin", "thick"), "slant": ("left-leaning", "right-leaning")}
 GROUP_SIZES = (1, 3, 10)
 RESTART_COUNTS = (1, 4, 16, 64)
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageRows:
-    """A figure of image rows (:func:`gan_jax.viz.plotting.plot_image_rows`)."""
-
-    rows: list[np.ndarray]
-    row_labels: Sequence[str] | None
-    col_labels: Sequence[str] | None
-    title: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ProjectionCurves:
-    """The projection figure (:func:`gan_jax.viz.plotting.plot_projection_study`)."""
-
-    final_losses: np.ndarray
-    restart_counts: Sequence[int]
-    success: Mapping[int, float]
-    predicted: Mapping[int, float]
-    threshold: float
-
-
-@dataclasses.dataclass(frozen=True)
-class LossSlice:
-    """A 2-D slice of the projection loss (:func:`gan_jax.viz.plotting.plot_latent_slice`)."""
-
-    a: np.ndarray
-    b: np.ndarray
-    losses: np.ndarray
-    points: Mapping[str, tuple[float, float]]
 
 
 def batched(fn, x: jax.Array, size: int = 1024) -> np.ndarray:

@@ -1,10 +1,10 @@
-"""Figures of the latent-space study (:mod:`gan_jax.studies.latent_space`)."""
+"""Draws the figures the studies return as data (:mod:`gan_jax.studies.figures`)."""
 
 from __future__ import annotations
 
 import os
 
-from gan_jax.studies.latent_space import ImageRows, LossSlice, ProjectionCurves
+from gan_jax.studies.figures import ImageRows, LossSlice, ProjectionCurves
 from gan_jax.viz.plotting import plot_image_rows, plot_latent_slice, plot_projection_study
 
 __all__ = ["draw", "draw_all"]
