@@ -60,11 +60,84 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+# The two tiers (tests/README.md).  A test is in the integration tier when it is marked
+# ``integration`` (or ``slow``: a full study), lives in tests/experiments/ (the CLIs), or
+# uses a fixture that starts a CLI or trains an evaluation classifier; every other test is
+# a unit test.
+INTEGRATION_FIXTURES = frozenset(
+    {"subprocess_env", "timed_subprocess_env", "classifier8", "classifier32", "tiny_classifier"}
+)
+INTEGRATION_FOLDERS = ("experiments",)
+
+
+def is_integration(item: pytest.Item) -> bool:
+    folder = pathlib.Path(str(item.fspath)).parent.name
+    return (
+        item.get_closest_marker("integration") is not None
+        or item.get_closest_marker("slow") is not None
+        or folder in INTEGRATION_FOLDERS
+        or bool(INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the ``expensive`` tests (15 s or more on 2 cores) first: pytest-xdist hands
-    tests out in collection order, and a long test that starts last leaves the other
-    worker idle until it ends.  The sort is stable, so the rest keep their order."""
+    """Mark the integration tier (above), so ``-m "not integration"`` selects the unit
+    tier alone; then run the ``expensive`` tests (15 s or more on 2 cores) first:
+    pytest-xdist hands tests out in collection order, and a long test that starts last
+    leaves the other worker idle until it ends.  The sort is stable, so the rest keep
+    their order."""
+    for item in items:
+        if is_integration(item) and item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.integration)
     items.sort(key=lambda item: item.get_closest_marker("expensive") is None)
+
+
+# The compile profile (tests/README.md): with GAN_JAX_TEST_COMPILE_PROFILE=DIR every worker
+# counts the XLA programs it compiles (and the seconds spent tracing, lowering and
+# compiling) per test, from jax.monitoring's events, and writes DIR/<worker>.json at the
+# end; `python tests/compile_profile.py DIR` summarises them.
+COMPILE_PROFILE = os.environ.get("GAN_JAX_TEST_COMPILE_PROFILE")
+COMPILE_EVENTS = {
+    "/jax/core/compile/backend_compile_duration": "compile",
+    "/jax/core/compile/jaxpr_trace_duration": "trace",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
+}
+_profile: dict[str, dict[str, float]] = {}
+_current = ["(outside tests)"]
+
+
+def _record_compile_event(event: str, duration: float, **kwargs: object) -> None:
+    kind = COMPILE_EVENTS.get(event)
+    if kind is None:
+        return
+    row = _profile.setdefault(
+        _current[0], {"programs": 0, "compile": 0.0, "trace": 0.0, "lower": 0.0}
+    )
+    row[kind] += duration
+    if kind == "compile":
+        row["programs"] += 1
+
+
+if COMPILE_PROFILE:
+    jax.monitoring.register_event_duration_secs_listener(_record_compile_event)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    _current[0] = item.nodeid
+    yield
+    _current[0] = "(outside tests)"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not COMPILE_PROFILE:
+        return
+    import json
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    os.makedirs(COMPILE_PROFILE, exist_ok=True)
+    with open(os.path.join(COMPILE_PROFILE, f"{worker}.json"), "w") as f:
+        json.dump(_profile, f, indent=1, sort_keys=True)
 
 
 @pytest.fixture
