@@ -39,6 +39,7 @@ def check_held_out_accuracy(directory, metrics):
     assert saved["test_accuracy"] == metrics["test_accuracy"]
 
 
+@pytest.mark.integration
 @pytest.mark.expensive
 def test_held_out_accuracy_at_least_97_percent(trained):
     check_held_out_accuracy(*trained)
@@ -50,6 +51,7 @@ def test_default_recipe_held_out_accuracy_at_least_97_percent(tmp_path):
     check_held_out_accuracy(directory, train_and_save("digits", 32, directory))
 
 
+@pytest.mark.integration
 def test_checkpoint_round_trip_and_metric_sanity(trained):
     directory, _ = trained
     model, params, meta = load_classifier(directory)
@@ -94,6 +96,7 @@ def test_random_shift_is_a_translation():
     assert len(set(zip(ys, xs))) > 5
 
 
+@pytest.mark.integration
 def test_the_first_use_cache_never_holds_half_a_classifier(tmp_path, monkeypatch):
     """The runner's first use trains into a sibling folder and renames it into place.  A
     first use that dies mid-training (here: Ctrl-C from inside the training) leaves nothing

@@ -188,6 +188,7 @@ def test_growing_keeps_every_old_parameter_bit_identical():
     assert int(grown.state.opt_state_g[0].count) == 0
 
 
+@pytest.mark.integration
 @pytest.mark.expensive
 def test_resume_mid_fade_equals_the_straight_run(tmp_path, monkeypatch):
     """6 steps, then 6 more from the step-6 checkpoint (halfway through the 8×8 fade-in,

@@ -25,7 +25,10 @@ from gan_jax.training.checkpoint import (
 
 # A refused checkpoint must not leave orbax's in-flight reads to print "Exception ignored"
 # tracebacks later (issue 21): any such unraisable exception fails these tests.
-pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.integration,  # checkpoints on disk (tests/README.md)
+]
 
 
 def make_state(seed: int = 0):

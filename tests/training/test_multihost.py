@@ -35,7 +35,10 @@ from gan_jax.training import parallel
 from gan_jax.training.checkpoint import Checkpointer
 from gan_jax.training.launch import forward, launcher_status
 
-pytestmark = pytest.mark.xdist_group("multihost")  # one worker: 2 processes use both cores
+pytestmark = [
+    pytest.mark.xdist_group("multihost"),  # one worker: 2 processes use both cores
+    pytest.mark.integration,  # several processes (tests/README.md)
+]
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAUNCHER_ENV = dict(os.environ, PYTHONPATH=str(REPO_ROOT))  # runs from any directory

@@ -39,6 +39,7 @@ def tiny_images(n: int = 32) -> jax.Array:
     return jax.random.uniform(jax.random.key(7), (n, 8, 8, 1), minval=-1.0, maxval=1.0)
 
 
+@pytest.mark.integration
 def test_resume_and_resume_from_equal_one_run_for_any_step_count(tmp_path):
     """74 straight steps == 37 + 37 resumed == 37, newest step damaged, --resume-from 20,
     with --log-every 10: neither 37 nor 74 is a multiple of it."""
@@ -75,6 +76,7 @@ def test_resume_and_resume_from_equal_one_run_for_any_step_count(tmp_path):
     assert os.listdir(tmp_path / "c" / "checkpoints.abandoned")[0].startswith("37-")
 
 
+@pytest.mark.integration
 def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
     model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
     images = tiny_images()
@@ -100,6 +102,7 @@ def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, c
     assert max(r[0] for r in loss_rows(tmp_path)) == 30
 
 
+@pytest.mark.integration
 def test_fit_refuses_to_overwrite_a_run_and_to_resume_nothing(tmp_path):
     model = build_image_gan(TINY, tiny_images(), jax.random.key(0))
     config = training.FitConfig(10, 10, 10, 0, 0)
@@ -336,6 +339,7 @@ def test_sharded_step_equals_unsharded_on_four_host_devices(repo_root, subproces
 @pytest.mark.parametrize(  # cifar10's loader and the RGB DCGAN are pinned in the default suite
     "name", ["mnist", pytest.param("cifar10", marks=pytest.mark.slow)]
 )
+@pytest.mark.integration
 def test_tfds_datasets_train_under_mock_data(tmp_path, name):
     from experiments import train_dcgan
     from experiments.train_classifier import train_and_save
