@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
-import sys
 import tempfile
 
 # Several pytest-xdist workers may share one GPU: no worker may take 75 % of its memory.
@@ -30,37 +28,9 @@ TEST_OPT_LEVEL_FLAG = "--xla_backend_optimization_level=0"
 # from run to run (an H200 run of the suite: two resume tests off by 1 ulp).  Deterministic
 # ops and no autotuning make GPU runs repeatable; both flags are no-ops on a CPU.
 TEST_GPU_DETERMINISM_FLAGS = "--xla_gpu_deterministic_ops=true --xla_gpu_autotune_level=0"
-# XLA:CPU's thunk runtime (JAX's default) spends longer compiling each small program than
-# its older runtime: a sample of unit tests (test_gan's scheme training, test_batch_norm,
-# test_losses) took 61.5 s against 68.7 s (tests/README.md).  The suite uses the older
-# runtime while this XLA still has it: an unknown XLA flag aborts the process, so a
-# subprocess tries it once per session (the xdist workers and the CLIs inherit the
-# answer).  Results do not depend on it: the suite passes under either runtime.
-# GAN_JAX_TEST_XLA_RUNTIME=default keeps JAX's default.
-TEST_CPU_RUNTIME_FLAG = "--xla_cpu_use_thunk_runtime=false"
-
-
-def _xla_accepts(flag: str) -> bool:
-    probe = "import jax; jax.numpy.zeros(2).block_until_ready()"
-    env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
-    try:
-        result = subprocess.run(
-            [sys.executable, "-c", probe], env=env, capture_output=True, timeout=120, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
-if "GAN_JAX_TEST_XLA_RUNTIME" not in os.environ:
-    os.environ["GAN_JAX_TEST_XLA_RUNTIME"] = (
-        "legacy" if _xla_accepts(TEST_CPU_RUNTIME_FLAG) else "default"
-    )
 _flags = [os.environ.get("XLA_FLAGS", ""), TEST_GPU_DETERMINISM_FLAGS]
 if os.environ.get("GAN_JAX_TEST_XLA_OPT_LEVEL", "0") != "default":
     _flags.append(TEST_OPT_LEVEL_FLAG)
-if os.environ["GAN_JAX_TEST_XLA_RUNTIME"] == "legacy":
-    _flags.append(TEST_CPU_RUNTIME_FLAG)
 os.environ["XLA_FLAGS"] = " ".join(_flags).strip()
 
 import jax
@@ -188,14 +158,10 @@ def subprocess_env() -> dict[str, str]:
 
 @pytest.fixture
 def timed_subprocess_env(subprocess_env: dict[str, str]) -> dict[str, str]:
-    """:func:`subprocess_env` at XLA's default optimisation level and runtime, for the slow
-    tests that hold a CLI to a wall-time bound (at -O0 its compiled programs run several
-    times slower)."""
+    """:func:`subprocess_env` at XLA's default optimisation level, for the slow tests that
+    hold a CLI to a wall-time bound (at -O0 its compiled programs run several times slower)."""
     env = dict(subprocess_env)
-    flags = env.get("XLA_FLAGS", "")
-    for flag in (TEST_OPT_LEVEL_FLAG, TEST_CPU_RUNTIME_FLAG):
-        flags = flags.replace(flag, "")
-    env["XLA_FLAGS"] = " ".join(flags.split())
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(TEST_OPT_LEVEL_FLAG, "").strip()
     return env
 
 

@@ -101,7 +101,7 @@ def test_projection_discriminator_is_psi_plus_the_inner_product_with_the_embedde
         x = jax.random.normal(jax.random.key(0), (4, 16, 16, 1), jnp.float64)
         c = jax.random.normal(jax.random.key(1), (4, 3), jnp.float64)
         d = ProjectionDiscriminator(width=4)
-        variables = d.init(jax.random.key(2), x, c)
+        variables = jax.jit(d.init)(jax.random.key(2), x, c)  # one program, not one per op
         variables = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), variables)
         apply = jax.jit(d.apply, static_argnames=("features_only", "mutable"))
         logits, _ = apply(variables, x, c, mutable="batch_stats")
@@ -161,12 +161,13 @@ TINY = ["--steps", "10", "--feature-steps", "5", "--width", "8", "--latent-dim",
 
 
 @pytest.mark.expensive
-def test_opengan_and_semantic_pyramid_cli_tiny_runs(tmp_path, classifier32):
-    """Both studies end to end for a few steps: every output, numbers within their ranges,
-    a user error in one line."""
+def test_opengan_cli_tiny_run(tmp_path, classifier32):
+    """The study end to end for a few steps: every output, numbers within their ranges, a
+    user error in one line.  (The two feature-conditioned CLIs are two tests, so that the
+    two xdist workers run them side by side.)"""
     import json
 
-    from experiments import opengan, semantic_pyramid
+    from experiments import opengan
     from gan_jax.cli import UserError
 
     with pytest.raises(UserError, match="--unseen"):
@@ -188,6 +189,17 @@ def test_opengan_and_semantic_pyramid_cli_tiny_runs(tmp_path, classifier32):
     assert few_shot["generated_per_class"] == 10  # ⌈6 / 5⌉ per exemplar × 5 exemplars
     for name in ("generations.png", "generations_k5.png", "fidelity.png", "curves.png"):
         assert (out / name).stat().st_size > 1000
+    bad = bad_commands(og_run, tmp_path / "scratch", "--lr") + [
+        (["--resume", "--unseen", "1", "2"], "--resume with different settings (--unseen"),
+        (["--condition-noise", "-1"], "must be a finite number ≥ 0"),
+    ]
+    assert_refused_without_a_trace("experiments.opengan", og_command, og_run, bad)
+
+
+@pytest.mark.expensive
+def test_semantic_pyramid_cli_tiny_run(tmp_path, classifier32):
+    """The study end to end for a few steps: every output, numbers within their ranges."""
+    from experiments import semantic_pyramid
 
     out, run = tmp_path / "pyramid", tmp_path / "sp_run"
     args = [*TINY, "--sources", "4", "--samples", "2", "--classifier", classifier32,
@@ -200,13 +212,7 @@ def test_opengan_and_semantic_pyramid_cli_tiny_runs(tmp_path, classifier32):
     for name in ("pyramid.png", "trends.png", "curves.png"):
         assert (out / name).stat().st_size > 1000
 
-    scratch = tmp_path / "scratch"
-    bad = bad_commands(og_run, scratch, "--lr") + [
-        (["--resume", "--unseen", "1", "2"], "--resume with different settings (--unseen"),
-        (["--condition-noise", "-1"], "must be a finite number ≥ 0"),
-    ]
-    assert_refused_without_a_trace("experiments.opengan", og_command, og_run, bad)
-    bad = bad_commands(run, scratch, "--lr") + [
+    bad = bad_commands(run, tmp_path / "scratch", "--lr") + [
         (["--resume", "--feature-steps", "6"], "--resume with different settings"),
     ]
     assert_refused_without_a_trace("experiments.semantic_pyramid", args, run, bad)
