@@ -1,7 +1,7 @@
 """Throughput of the DCGAN-32 reference training step (:mod:`gan_jax.nets.dcgan`): one
 alternating D-then-G step, Adam(2e-4, β₁ = 0.5), batch 64, non-saturating loss, the real
-batch sampled on device, run as :func:`gan_jax.train.make_chunk` runs it in training (jitted
-donated steps, compiled with :func:`gan_jax.train.step_compiler_options`).  Prints one JSON
+batch sampled on device, run as :func:`gan_jax.training.make_chunk` runs it in training (jitted
+donated steps, compiled with :func:`gan_jax.training.step_compiler_options`).  Prints one JSON
 object: compile seconds, steps/s, images/s.
 
     python -m benchmarks.dcgan_step

@@ -1,7 +1,7 @@
 """Throughput of the LAG training step (:mod:`gan_jax.models.lag`, the ``super_resolution``
 defaults: 8×8 → 32×32 RGB, noise 16 channels, 32 filters at the seed's resolution and 16
 above it, 4 residual blocks, WGAN-GP critic on D's latent map plus the centre loss, alternating,
-Adam(1e-3, 0, 0.99), batch 32, G's EMA) as :func:`gan_jax.train.fit` runs it.  Prints one
+Adam(1e-3, 0, 0.99), batch 32, G's EMA) as :func:`gan_jax.training.fit` runs it.  Prints one
 JSON object with the configuration, compile seconds, steps/s and images/s.
 
     python -m benchmarks.lag_step

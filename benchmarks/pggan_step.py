@@ -2,8 +2,8 @@
 (:mod:`gan_jax.models.progressive_gan`, the ``train_pggan`` defaults: widths ``min(64, 512/r)``,
 z = 128, WGAN-GP + drift, alternating D-then-G, Adam(1e-3, 0, 0.99), batch 128 at 4×4 and
 8×8 and 64 above).  Each stage is timed in its fade-in phase (both paths computed, α
-traced), as :func:`gan_jax.train.fit` runs it: jitted donated steps compiled with
-:func:`gan_jax.train.step_compiler_options`.  Prints one JSON object with, per stage,
+traced), as :func:`gan_jax.training.fit` runs it: jitted donated steps compiled with
+:func:`gan_jax.training.step_compiler_options`.  Prints one JSON object with, per stage,
 compile seconds, steps/s and images/s, and the seconds the default schedule spends there.
 
     python -m benchmarks.pggan_step

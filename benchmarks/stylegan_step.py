@@ -2,8 +2,8 @@
 ``train_stylegan`` defaults: widths ``min(64, 256/r)``, z = w = 128, an 8-layer mapping
 network, modulated convolutions with noise, style mixing at 0.9, the residual D, NS loss
 with lazy R1 every 16 steps, alternating D-then-G, Adam(2e-3, 0, 0.99), batch 64, G's EMA)
-as :func:`gan_jax.train.fit` runs it: jitted donated steps, the regularisation step
-compiled apart (:class:`gan_jax.train.PeriodicStep`).  A timed chunk is ``--chunk`` steps
+as :func:`gan_jax.training.fit` runs it: jitted donated steps, the regularisation step
+compiled apart (:class:`gan_jax.training.PeriodicStep`).  A timed chunk is ``--chunk`` steps
 (16: one R1 step and 15 plain ones, the training mix).  Prints one JSON object with the
 configuration, compile seconds, steps/s and images/s.
 

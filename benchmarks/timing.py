@@ -13,7 +13,7 @@ import jax
 def time_chunks(
     chunk: Callable[[Any], tuple[Any, Any]], state: Any, length: int, repeats: int
 ) -> tuple[Any, dict]:
-    """Run ``chunk`` (``length`` steps, :func:`gan_jax.train.make_chunk`) once to compile,
+    """Run ``chunk`` (``length`` steps, :func:`gan_jax.training.make_chunk`) once to compile,
     then ``repeats`` timed times; returns the final state and ``compile_s`` (the first
     call minus one chunk at the median rate), ``steps_per_s`` (the median) and ``rates``."""
     start = time.perf_counter()

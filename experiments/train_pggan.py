@@ -11,7 +11,7 @@ Each stage fades in over ``--phase-images`` images and stabilises over as many (
 128 at 4×4 and 8×8, 64 above); the last stage runs until the run has seen ``--images``
 (160,000, as many as the default ``train_dcgan`` run) unless ``--steps`` says otherwise.
 The training loop, checkpoints and resume are :mod:`gan_jax.models.progressive_gan` on
-:func:`gan_jax.train.fit`; flags, evaluation (FCD and class coverage over images seen, on
+:func:`gan_jax.training.fit`; flags, evaluation (FCD and class coverage over images seen, on
 G's output up-sampled to the full resolution) and outputs are the shared runner's
 (:mod:`gan_jax.runner.image_runs`).
 

@@ -95,7 +95,7 @@ class LazyPenalty:
     ``every``×.
 
     :func:`gan_game` calls it with the batch's ``"regularize"`` when the batch has one (a
-    Python bool: :func:`gan_jax.train.make_train_step` with ``regularize_every`` compiles
+    Python bool: :func:`gan_jax.training.make_train_step` with ``regularize_every`` compiles
     the two kinds of step apart), else with ``step % every == 0`` from the batch's
     ``"step"``, a traced flag that a ``lax.cond`` acts on."""
 

@@ -197,7 +197,7 @@ def project(
     objects to reuse a compilation.  The steps run as one ``lax.scan``
     (``scan=True``, the default off CPU) or as jitted steps dispatched from Python
     (default on CPU, where XLA runs convolutions inside a loop body without its fast
-    kernels: see :func:`gan_jax.train.make_chunk`)."""
+    kernels: see :func:`gan_jax.training.make_chunk`)."""
     optimizer = optimizer or DEFAULT_OPTIMIZER
     num_targets = targets.shape[0]
     if init is None:

@@ -106,10 +106,10 @@ class GameState:
     ``g``, ``d``: the players' parameters.  ``opt_state_g``, ``opt_state_d``: their optax
     states.  ``step``: the number of scheme steps taken.  ``memory``: what a scheme keeps
     besides that (the previous gradients for optimistic GDA), ``None`` for most.  ``key``:
-    the PRNG key of a training loop (:mod:`gan_jax.train` draws every step's data and noise
+    the PRNG key of a training loop (:mod:`gan_jax.training` draws every step's data and noise
     from it), ``None`` when the caller supplies batches itself.  ``extra``: the training
     loop's own variables beside the game (PGGAN's stage and fade-in α, an EMA of G),
-    checkpointed with the rest; :func:`gan_jax.train.make_train_step` updates it, ``None``
+    checkpointed with the rest; :func:`gan_jax.training.make_train_step` updates it, ``None``
     when there are none.  Model state (BatchNorm statistics) lives inside the players'
     variables dicts.  Schemes update the state with ``replace``, so fields they do not
     know about pass through unchanged.

@@ -77,7 +77,7 @@ def rollout(
     initial points.  ``unroll`` is passed to the inner ``lax.scan``.
 
     ``extra`` is the state's initial ``extra`` and ``update_extra(state)`` its new value
-    after each scheme step, as in :func:`gan_jax.train.make_train_step` (a generator's EMA:
+    after each scheme step, as in :func:`gan_jax.training.make_train_step` (a generator's EMA:
     :class:`gan_jax.averaging.GeneratorEMA`).
     """
     state = scheme.init(game, g0, d0).replace(extra=extra)

@@ -20,7 +20,7 @@ The game (:func:`feature_conditioned_game`), with ``G`` a
 ``feature_loss`` ties the sample back to its condition through the frozen network
 (OpenGAN: the sample's embedding near the exemplar's; Semantic Pyramid: the sample's
 features at the chosen level near the source's).  It trains through the library's
-schemes and :func:`gan_jax.train.fit` (checkpoints, ``--resume``, the NaN guard), with
+schemes and :func:`gan_jax.training.fit` (checkpoints, ``--resume``, the NaN guard), with
 G's moving average in ``state.extra["g_ema"]``, the generator evaluated.
 """
 
@@ -122,7 +122,7 @@ class FeatureGANConfig:
 @dataclasses.dataclass(frozen=True)
 class FeatureGAN:
     """A feature-conditioned GAN assembled on the library's loop: ``step`` for
-    :func:`gan_jax.train.fit` from ``state``."""
+    :func:`gan_jax.training.fit` from ``state``."""
 
     config: FeatureGANConfig
     generator: ConditionalGenerator

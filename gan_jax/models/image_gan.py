@@ -165,7 +165,7 @@ def assemble_image_gan(
     ``[−1, 1]``: initial state from ``key`` (plus ``extra["g_ema"]`` with an ``ema``), and
     the step whose batch is ``{"real", "key", "step"}`` (a uniform draw with replacement from
     the images on device, the step's key, the step count for lazy penalties; with
-    ``regularize_every`` the step is a :class:`gan_jax.train.PeriodicStep`)."""
+    ``regularize_every`` the step is a :class:`gan_jax.training.PeriodicStep`)."""
     if images.shape[1:] != (config.resolution, config.resolution, config.channels):
         raise ValueError(
             f"images of shape {images.shape[1:]} do not match the config's "

@@ -179,7 +179,7 @@ def networks(config: LAGConfig) -> tuple[SuperResGenerator, ConditionalDiscrimin
 
 @dataclasses.dataclass(frozen=True)
 class LAGModel:
-    """LAG assembled on the library's loop: ``step`` for :func:`gan_jax.train.fit` from
+    """LAG assembled on the library's loop: ``step`` for :func:`gan_jax.training.fit` from
     ``state`` (``extra["g_ema"]``: G's moving average, the generator evaluated)."""
 
     config: LAGConfig
@@ -248,7 +248,7 @@ def train_l2_baseline(
     config: LAGConfig, images: Array, key: Array, steps: int, progress: bool = True
 ) -> tuple[PyTree, list[float]]:
     """The blurry answer: the same generator trained on ``mean (G(y, 0) − x)²`` alone (ε = 0
-    always), with the same Adam and batch size (:func:`gan_jax.train.minimize`)."""
+    always), with the same Adam and batch size (:func:`gan_jax.training.minimize`)."""
     generator, _ = networks(config)
     g, _ = init_players(config, jax.random.fold_in(key, 1), images[: config.batch_size])
 

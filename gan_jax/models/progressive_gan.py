@@ -1,5 +1,5 @@
 """Progressive growing (Karras et al. 2018, arXiv:1710.10196) trained on the library's own
-game (:func:`gan_jax.gan.gan_game`), schemes and fit loop (:func:`gan_jax.train.fit`).
+game (:func:`gan_jax.gan.gan_game`), schemes and fit loop (:func:`gan_jax.training.fit`).
 
 **Schedule.**  Resolutions 4 → 8 → … → R.  The 4×4 stage trains for ``phase_images``
 images; every later stage first *fades in* its new block over ``phase_images`` images
@@ -18,7 +18,7 @@ step ``t`` of a fade that began at ``t₀`` and lasts ``F`` steps uses
 blended the same way, ``x_α = (1 − α)·up(down(x)) + α·x`` (as the paper's code does), so
 D sees reals and fakes at the same effective resolution.
 
-**One fit per phase.**  Each phase is one :func:`gan_jax.train.fit` call in its own
+**One fit per phase.**  Each phase is one :func:`gan_jax.training.fit` call in its own
 directory ``workdir/<R>x<R>_<fade|stable>/`` (checkpoints, ``metrics.jsonl``, samples).
 The step count is global.  Between resolutions the state *grows*
 (:func:`gan_jax.nets.progressive.grow_parameters`: every old parameter copied bit for
@@ -424,7 +424,7 @@ class ProgressiveGAN:
         description: str = "PGGAN",
         figures: training.FitFigures | None = None,
     ) -> training.FitResult:
-        """Train every phase with :func:`gan_jax.train.fit` (module doc); ``config.steps``
+        """Train every phase with :func:`gan_jax.training.fit` (module doc); ``config.steps``
         is ignored in favour of the phases' ends."""
         workdir = os.path.abspath(workdir)
         first = 0

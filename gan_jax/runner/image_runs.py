@@ -5,8 +5,8 @@ flags and a ``build(args, train_set, mesh)`` that returns a :class:`Trainer`.
 Evaluation: every ``--eval-every`` steps (and at the end) the Fréchet classifier distance
 (FCD), KID (± its standard error), precision and recall of ``--eval-samples`` generated
 images against the training images, and the class coverage, all
-measured with our own classifier for the dataset (trained on first use and cached, see
-``experiments.train_classifier``); ``fcd_real_test`` (and ``kid_real_test``,
+measured with our own classifier for the dataset (trained on first use and cached:
+:func:`gan_jax.models.feature_classifier.cached_classifier`); ``fcd_real_test`` (and ``kid_real_test``,
 ``precision_real_test``, ``recall_real_test``) in ``metrics.json`` measure the held-out real
 images, the values a perfect generator would reach with the same sample sizes.
 Each evaluation row also records the images seen so far (and what the trainer's
@@ -341,7 +341,7 @@ def run_steps(workdir: str) -> list[int]:
 
 
 def fit_config(args: Any) -> training.FitConfig:
-    """The :class:`~gan_jax.train.FitConfig` of the flags (its interval checks are user
+    """The :class:`~gan_jax.training.FitConfig` of the flags (its interval checks are user
     errors that must come before any work)."""
     return training.FitConfig(
         steps=args.steps or 1,  # a trainer with its own schedule ignores it
@@ -355,7 +355,7 @@ def fit_config(args: Any) -> training.FitConfig:
 def fit_without_evaluation(
     step: training.StepFn, state: GameState, plan: RunPlan, args: Any, description: str
 ) -> tuple[training.FitResult, float]:
-    """:func:`gan_jax.train.fit` of the run ``plan`` for ``--steps`` with ``--log-every``,
+    """:func:`gan_jax.training.fit` of the run ``plan`` for ``--steps`` with ``--log-every``,
     ``--checkpoint-every`` and ``--no-progress``, no periodic evaluation or samples (the CLIs
     that measure once at the end: ``super_resolution``, ``opengan``, ``semantic_pyramid``).
     On Ctrl-C it prints the resume advice and exits with the interrupted code.  Returns

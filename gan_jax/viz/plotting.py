@@ -504,8 +504,8 @@ def plot_latent_slice(
 
 
 class RunFigures:
-    """The figures :func:`gan_jax.train.fit` draws while it trains (a
-    :class:`~gan_jax.train.FitFigures`): ``workdir/curves.png`` (the losses so far) and the
+    """The figures :func:`gan_jax.training.fit` draws while it trains (a
+    :class:`~gan_jax.training.FitFigures`): ``workdir/curves.png`` (the losses so far) and the
     sample grids ``workdir/samples/step_XXXXXXX.png``, the newest also as
     ``workdir/samples.png``."""
 
