@@ -65,6 +65,28 @@ def test_every_public_module_declares_all_and_every_name_exists(name):
             importlib.import_module(f"gan_jax.{name}.{attribute}")
 
 
+def test_the_training_facade_exports_its_modules_names_and_steps_load_no_orbax():
+    """``gan_jax.training.__all__`` is its submodules plus the union of its homes'
+    ``__all__``s; the pure steps come from a fresh interpreter without orbax."""
+    from gan_jax import training
+
+    homes = [importlib.import_module(home) for home in training._HOMES]
+    exported = {name for module in homes for name in module.__all__}
+    assert set(training.__all__) == exported | set(training._SUBMODULES)
+    for name in exported:
+        assert getattr(training, name) is next(getattr(m, name) for m in homes if name in m.__all__)
+    code = (
+        "import sys\n"
+        "from gan_jax import training\n"
+        "training.make_train_step, training.PeriodicStep\n"
+        "print('orbax' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "False"
+
+
 def test_moved_modules_keep_their_first_names():
     """0.1.0 moved the recipes into ``models`` and the engine into ``training``; the first
     names import the very same module objects, so code written against them still runs."""

@@ -20,35 +20,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOMES = {
-    "steps": (
-        "LR_SCHEDULES",
-        "BatchFn",
-        "Metrics",
-        "PeriodicStep",
-        "StepFn",
-        "chunk_lengths",
-        "init_state",
-        "learning_rate_schedule",
-        "make_chunk",
-        "make_train_step",
-        "step_runner",
-    ),
-    "loop": (
-        "CHECKPOINT_DIR",
-        "FitConfig",
-        "FitFigures",
-        "FitResult",
-        "NonFiniteLossError",
-        "first_non_finite",
-        "fit",
-        "minimize",
-        "stop_requests",
-    ),
-    "logs": ("METRICS_FILE", "json_number", "loss_curves", "read_metrics", "truncate_metrics"),
-    "xla": ("XLA_CPU_OPTIONS", "step_compiler_options"),
-}
-_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+# Where the names of ``__all__`` live, searched in this order on first use: the pure steps
+# before the host loop, so ``training.make_train_step`` loads no orbax.  Each module's own
+# ``__all__`` says what it exports (a test holds ``__all__`` below to their union).
+_HOMES = (f"{__name__}.steps", f"{__name__}.logs", "gan_jax.xla_options", f"{__name__}.loop")
 _SUBMODULES = ("checkpoint", "launch", "logs", "loop", "parallel", "steps")
 
 __all__ = [
@@ -91,8 +66,9 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    if name in _MODULE_OF:
-        home = _MODULE_OF[name]
-        module = "gan_jax.xla_options" if home == "xla" else f"{__name__}.{home}"
-        return getattr(importlib.import_module(module), name)
+    if name in __all__:
+        for home in _HOMES:
+            module = importlib.import_module(home)
+            if name in module.__all__:
+                return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
