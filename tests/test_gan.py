@@ -541,5 +541,9 @@ def test_two_d_steps_draw_two_latent_batches_and_legacy_keys_are_refused(legacy)
     assert len(seen) >= 3 and d_latents[0].shape == (4, 2)
     assert not np.allclose(d_latents[0], d_latents[1])
     folded = [gan.latents(jax.random.fold_in(fold_batch(batch, i)["key"], 0), 4, 2) for i in (0, 1)]
-    np.testing.assert_array_equal(d_latents[0], folded[0])
-    np.testing.assert_array_equal(d_latents[1], folded[1])
+    # The same draws computed by another program: equal to a few ulps (XLA's CPU emitters
+    # may evaluate erf⁻¹ in another order inside a fused program); another key's draws
+    # differ at O(1) (asserted above).
+    ulps = 4 * np.finfo(np.float64).eps
+    np.testing.assert_allclose(d_latents[0], folded[0], rtol=ulps, atol=0)
+    np.testing.assert_allclose(d_latents[1], folded[1], rtol=ulps, atol=0)
