@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from random_inputs import normal
 
 from gan_jax import data, gan, losses
 from gan_jax import dynamics as dy
@@ -341,7 +342,7 @@ def test_infogan_code_term_is_the_cross_entropy_of_each_samples_code(pack):
     both players' losses add it."""
     codes, weight = 4, 0.5
     G, D = _IdentityGenerator(), _PackIsCodeLogits()
-    real = jax.random.normal(jax.random.key(0), (32, codes), jnp.float64)
+    real = normal(0, (32, codes), jnp.float64)
     batch = {"real": real, "key": jax.random.key(1)}
     g, d = gan.init_players(G, D, jax.random.key(2), real, codes, pack)
     game = gan.gan_game(G, D, latent_dim=codes, pack=pack, latent_codes=codes, code_weight=weight)
@@ -362,7 +363,7 @@ def test_mlp_discriminator_code_head_shares_the_logit_layer():
     """``code_outputs = n``: D's last layer has ``1 + n`` units on D's body; the logit is
     a one-output D with the head's first column, the code logits an ``n``-output MLP with
     the other columns."""
-    x = jax.random.normal(jax.random.key(0), (6, 2))
+    x = normal(0, (6, 2))
     D = MLPDiscriminator(width=8, depth=2, code_outputs=3)
     d = D.init(jax.random.key(1), x)
     logits, code_logits = D.apply(d, x)
@@ -386,7 +387,7 @@ def test_mlp_discriminator_code_head_shares_the_logit_layer():
 
 
 def test_minibatch_stddev_matches_a_reference_loop():
-    x = jax.random.normal(jax.random.key(0), (12, 5))
+    x = normal(0, (12, 5))
     group = 4
     out = MinibatchStdDev(group).apply({}, x)
     assert out.shape == (12, 6)
@@ -400,7 +401,7 @@ def test_minibatch_stddev_matches_a_reference_loop():
 
 
 def test_minibatch_stddev_on_images_and_on_a_collapsed_batch():
-    images = jax.random.normal(jax.random.key(1), (8, 4, 4, 3))
+    images = normal(1, (8, 4, 4, 3))
     out = MinibatchStdDev(4).apply({}, images)
     assert out.shape == (8, 4, 4, 4)
     # One constant channel per sample.
@@ -467,6 +468,7 @@ def test_batchnorm_statistics_follow_each_players_own_forward_passes():
     np.testing.assert_allclose(sample, G.apply(state.g, z, train=False), rtol=1e-6)
 
 
+@pytest.mark.integration  # a training run (tests/README.md, tiers)
 @pytest.mark.parametrize(
     "make",
     [dy.simultaneous, dy.alternating, dy.extragradient, dy.optimistic, dy.consensus],

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_inputs import normal, uniform
 
 from gan_jax import gan, latent
 from gan_jax.nets.dcgan import DCGANGenerator
@@ -44,7 +45,7 @@ def test_lerp_is_exact_and_broadcasts():
 
 
 def test_slerp_endpoints_norm_and_angle():
-    a, b = jax.random.normal(jax.random.key(1), (2, 16))
+    a, b = normal(1, (2, 16))
     b = b * jnp.linalg.norm(a) / jnp.linalg.norm(b)  # equal norms
     t = jnp.linspace(0.0, 1.0, 11)
     path = latent.slerp(a, b, t)
@@ -62,15 +63,15 @@ def test_slerp_endpoints_norm_and_angle():
 
 
 def test_interpolate_returns_the_images_along_the_path(generate):
-    z0, z1 = jax.random.normal(jax.random.key(2), (2, D))
+    z0, z1 = normal(2, (2, D))
     images = latent.interpolate(generate, z0, z1, 5, method="lerp")
     assert images.shape == (5, 8, 8, 1)
     np.testing.assert_allclose(images[2], generate((0.5 * z0 + 0.5 * z1)[None])[0], atol=1e-14)
 
 
 def test_attribute_direction_recovers_the_scoring_coordinate():
-    z = jax.random.normal(jax.random.key(3), (2000, 16))
-    noise = 0.3 * jax.random.normal(jax.random.key(4), (2000,))
+    z = normal(3, (2000, 16))
+    noise = 0.3 * normal(4, (2000,))
     direction = latent.attribute_direction(z, 3.0 * z[:, 5] + noise)
     np.testing.assert_allclose(jnp.linalg.norm(direction), 1.0, rtol=1e-12)
     assert direction[5] > 0.98  # cosine with e₅; the other 15 coordinates are sampling noise
@@ -82,7 +83,7 @@ def test_attribute_direction_recovers_the_scoring_coordinate():
 
 
 def test_projection_started_at_the_truth_stays_there(generate):
-    truth = jax.random.normal(jax.random.key(5), (3, D))
+    truth = jax.random.normal(jax.random.key(5), (3, D))  # the input this bound was set on
     result = latent.project(generate, generate(truth), jax.random.key(6), init=truth, steps=20)
     # Rounding-level residuals (the batch is generated twice) give gradients far below
     # Adam's ε = 1e-8, so z moves by rounding only.
@@ -91,7 +92,7 @@ def test_projection_started_at_the_truth_stays_there(generate):
 
 
 def test_restarts_are_one_batch_equal_to_a_loop_and_best_of_r_never_increases(generate):
-    targets = generate(jax.random.normal(jax.random.key(7), (2, D)))
+    targets = generate(normal(7, (2, D)))
     run = functools.partial(
         latent.project, generate, targets, jax.random.key(8), steps=30, latent_dim=D
     )
@@ -111,7 +112,7 @@ def test_restarts_are_one_batch_equal_to_a_loop_and_best_of_r_never_increases(ge
 
 
 def test_losses_prior_and_weighting():
-    images = jax.random.uniform(jax.random.key(9), (4, 8, 8, 1), minval=-1.0)
+    images = uniform(9, (4, 8, 8, 1), minval=-1.0)
     other = jnp.flip(images, axis=0)
     np.testing.assert_allclose(
         latent.pixel_mse(images, other), ((images - other) ** 2).mean((1, 2, 3))
@@ -133,11 +134,12 @@ def test_losses_prior_and_weighting():
     np.testing.assert_allclose(latent.latent_prior(z), [0.0, 1.0], atol=1e-15)
 
 
+@pytest.mark.integration  # a training run (tests/README.md, tiers)
 def test_encoder_learns_to_invert_a_generator():
     """A linear generator (8×8 images from 8 latents) is invertible, so E(G(z)) → z.
     A learning outcome, not a comparison of two forms: float32."""
     with jax.enable_x64(False):
-        weights = jax.random.normal(jax.random.key(10), (D, 64)) / 4
+        weights = normal(10, (D, 64)) / 4
 
         def linear(z):
             return (z @ weights).reshape(-1, 8, 8, 1)
@@ -146,7 +148,7 @@ def test_encoder_learns_to_invert_a_generator():
             linear, D, (8, 8, 1), jax.random.key(11), steps=300, width=8, batch_size=64,
             progress=False,
         )  # fmt: skip
-        z = jax.random.normal(jax.random.key(12), (256, D))
+        z = normal(12, (256, D))
         error = float(jnp.mean(jnp.square(model.apply(params, linear(z)) - z)))
     assert history[0] > 0.5  # E starts far from the inverse (the latent variance is 1) …
     assert error < 0.05  # … and ends close to it on latents it never saw

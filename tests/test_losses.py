@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
+from random_inputs import normal
 
 from gan_jax import losses
 from gan_jax.nets.mlp import MLPDiscriminator
@@ -223,8 +224,8 @@ def test_penalty_gradients_match_finite_differences(name):
     with jax.enable_x64(True):
         key = jax.random.key(1)
         params = make_tanh_params(jax.random.key(2))
-        real = jax.random.normal(jax.random.key(3), (6, 3), jnp.float64)
-        fake = jax.random.normal(jax.random.key(4), (6, 3), jnp.float64) + 1.0
+        real = normal(3, (6, 3), jnp.float64)
+        fake = normal(4, (6, 3), jnp.float64) + 1.0
 
         def of_params(p):
             return penalty(lambda x: tanh_net(p, x), real, fake, key)
@@ -265,7 +266,7 @@ def test_penalty_gradients_match_finite_differences(name):
 
 
 def test_r1_closed_forms():
-    x = jax.random.normal(jax.random.key(0), (8, 4))
+    x = normal(0, (8, 4))
     w = jnp.array([1.0, -2.0, 0.5, 3.0])
     # Linear D(x) = w·x has ∇D = w everywhere: R1 = ‖w‖².
     assert float(losses.r1_penalty(lambda v: v @ w, x)) == pytest.approx(float(w @ w), rel=1e-6)
@@ -285,8 +286,8 @@ def test_r1_closed_forms():
 @pytest.mark.parametrize("slope", [0.1, 0.25, 1.0, 3.0])
 def test_gradient_penalty_target_rescaling(target, slope):
     """D(x) = c·Σx on 4-D inputs has ‖∇D‖ = 2c: GP = (2c/t - 1)², one-sided max(0, ·)²."""
-    real = jax.random.normal(jax.random.key(0), (5, 4))
-    fake = jax.random.normal(jax.random.key(1), (5, 4))
+    real = normal(0, (5, 4))
+    fake = normal(1, (5, 4))
     d_fn = lambda v: slope * jnp.sum(v, axis=1)
     norm = 2.0 * slope
     two_sided = losses.wasserstein_gradient_penalty(
@@ -311,8 +312,8 @@ def test_gradient_penalty_interpolates_between_real_and_fake():
 
 def test_losses_differentiate_through_a_real_discriminator():
     disc = MLPDiscriminator(width=32, depth=2)
-    real = jax.random.normal(jax.random.key(0), (16, 2))
-    fake = jax.random.normal(jax.random.key(1), (16, 2)) + 2.0
+    real = normal(0, (16, 2))
+    fake = normal(1, (16, 2)) + 2.0
     params = disc.init(jax.random.key(2), real)
     d_fn = lambda p: lambda x: disc.apply(p, x)
     objectives = {

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
+from random_inputs import normal
 
 from gan_jax import dynamics as dy
 from gan_jax.dynamics import spectrum, theory
@@ -32,15 +33,15 @@ def tiny_mlp_gan():
     z = jnp.zeros((4, 2))
     g = generator.init(jax.random.key(0), z)
     d = discriminator.init(jax.random.key(1), z)
-    batch = {"real": jax.random.normal(jax.random.key(2), (16, 2)), "key": jax.random.key(3)}
+    batch = {"real": normal(2, (16, 2)), "key": jax.random.key(3)}
     return game, g, d, batch
 
 
 def test_arnoldi_matches_the_dense_jacobian_of_a_bilinear_game():
     with jax.enable_x64():
-        a = jax.random.normal(jax.random.key(0), (6, 6), jnp.float64)
-        x = jax.random.normal(jax.random.key(1), (6,), jnp.float64)
-        y = jax.random.normal(jax.random.key(2), (6,), jnp.float64)
+        a = normal(0, (6, 6), jnp.float64)
+        x = normal(1, (6,), jnp.float64)
+        y = normal(2, (6,), jnp.float64)
         game = dy.bilinear(a)
         found = spectrum.game_eigenvalues(game, x, y, k=4, dense_limit=0)
         dense = np.linalg.eigvals(-np.asarray(dy.flow_jacobian(game, x, y)))

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_inputs import normal, uniform
 
 from gan_jax import data, metrics
 from gan_jax.metrics import distances
@@ -46,7 +47,7 @@ def test_kid_of_a_set_against_itself_is_zero_within_its_standard_error():
     MMD² has expectation exactly 0 (every term averages the same pairs of distinct
     points), so the mean over 64 splits lies within 2 standard errors of 0 (a 95 % band);
     a shift of 0.1 per feature is far outside it."""
-    features = jax.random.normal(jax.random.key(0), (1000, 16))
+    features = normal(0, (1000, 16))
 
     def split_values(shift: float) -> np.ndarray:
         def one(key):
@@ -62,7 +63,7 @@ def test_kid_of_a_set_against_itself_is_zero_within_its_standard_error():
 
 
 def test_precision_and_recall_are_one_for_identical_sets():
-    features = jax.random.normal(jax.random.key(1), (500, 8))
+    features = normal(1, (500, 8))
     assert metrics.precision_recall(features, features) == {"precision": 1.0, "recall": 1.0}
 
 
@@ -70,7 +71,7 @@ def test_one_ring_mode_has_full_precision_and_an_eighth_of_the_recall():
     """Samples of one mode of the 8-Gaussian ring against the whole ring (2-D features)."""
     ring = data.mixture_of_gaussians("ring")
     real = ring.sample(jax.random.key(2), 4000)
-    one_mode = ring.centers[0] + ring.std * jax.random.normal(jax.random.key(3), (500, 2))
+    one_mode = ring.centers[0] + ring.std * normal(3, (500, 2))
     result = metrics.precision_recall(real, one_mode)
     assert result["precision"] >= 0.97
     assert result["recall"] == pytest.approx(1 / 8, abs=0.02)
@@ -81,11 +82,11 @@ def test_density_and_coverage_closed_forms():
     and density (k+1)/k.  Two independent samples of one distribution: E[density] = 1 and
     E[coverage] ≈ 1 − 2^−k (Naeem et al. 2020, §4)."""
     k = 5
-    real = jax.random.normal(jax.random.key(4), (2000, 8))
+    real = normal(4, (2000, 8))
     identical = metrics.density_coverage(real, real, k)
     assert identical["coverage"] == 1.0
     assert identical["density"] == pytest.approx((k + 1) / k, abs=1e-6)
-    other = jax.random.normal(jax.random.key(5), (2000, 8))
+    other = normal(5, (2000, 8))
     independent = metrics.density_coverage(real, other, k)
     assert independent["density"] == pytest.approx(1.0, abs=0.08)
     assert independent["coverage"] == pytest.approx(1 - 2.0**-k, abs=0.02)
@@ -101,7 +102,7 @@ def test_classifier_score_bounds():
 
 
 def test_laplacian_pyramid_reconstructs_the_image():
-    images = jax.random.uniform(jax.random.key(6), (2, 32, 32, 3), minval=-1.0)
+    images = uniform(6, (2, 32, 32, 3), minval=-1.0)
     levels = metrics.laplacian_pyramid(images, 8)
     assert [level.shape[1] for level in levels] == [32, 16, 8]
     image = levels[-1]
@@ -113,14 +114,14 @@ def test_laplacian_pyramid_reconstructs_the_image():
 
 def test_sliced_wasserstein_of_a_translation_is_the_shift():
     """In one dimension every direction is ±1: SW(a, a + μ) = |μ| exactly."""
-    a = jax.random.normal(jax.random.key(7), (1000, 1))
+    a = normal(7, (1000, 1))
     shift = metrics.sliced_wasserstein(a, a + 0.7, jax.random.key(8), num_directions=16)
     assert float(shift) == pytest.approx(0.7, rel=1e-5)
 
 
 def test_swd_is_zero_for_identical_sets_and_grows_with_noise():
     images = data.load_dataset("digits", 32).images[:16]
-    noise = jax.random.normal(jax.random.key(9), images.shape)
+    noise = normal(9, images.shape)
     distances = [
         metrics.sliced_wasserstein_distance(images, images + sigma * noise, num_directions=64)
         for sigma in (0.0, 0.1, 0.3)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_inputs import normal
 
 from gan_jax import data, metrics
 
@@ -50,7 +51,7 @@ def test_high_quality_fraction_matches_rayleigh_cdf_at_large_n():
 def test_single_mode_scores_one_mode_and_log_k(kind, num_modes):
     mixture = data.mixture_of_gaussians(kind)
     center = mixture.centers[3]
-    samples = center + mixture.std * jax.random.normal(jax.random.key(0), (2500, 2))
+    samples = center + mixture.std * normal(0, (2500, 2))
     result = metrics.mode_coverage(samples, mixture.centers, mixture.std)
     assert int(result["modes"]) == 1
     np.testing.assert_allclose(float(result["reverse_kl"]), math.log(num_modes), rtol=1e-6)

@@ -4,9 +4,9 @@ photograph patches with whole photographs held out."""
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+from random_inputs import normal, uniform
 
 from gan_jax.metrics import (
     diversity_by_region,
@@ -31,17 +31,17 @@ def test_area_downsampling_is_the_block_mean():
 
 
 def test_lr_consistency_is_exact_for_an_upsampled_copy_of_the_input():
-    low = jax.random.uniform(jax.random.key(0), (3, 8, 8, 3), minval=-1, maxval=1)
+    low = uniform(0, (3, 8, 8, 3), minval=-1, maxval=1)
     copy = upsample(upsample(low))  # nearest ×4: every 4×4 block holds its LR pixel
     assert np.all(np.isinf(np.asarray(lr_consistency(copy, low))))
-    noisy = copy + 0.01 * jax.random.normal(jax.random.key(1), copy.shape)
+    noisy = copy + 0.01 * normal(1, copy.shape)
     assert np.all(np.asarray(lr_consistency(noisy, low)) > 40)  # finite, and high
     # PSNR's definition: 10·log10(2²/MSE)
     np.testing.assert_allclose(psnr(low + 0.1, low), 10 * np.log10(4 / 0.01), rtol=1e-5)
 
 
 def test_sharpness_ratio_is_one_for_identical_images_and_below_one_when_blurred():
-    hr = jax.random.uniform(jax.random.key(2), (4, 32, 32, 3), minval=-1, maxval=1)
+    hr = uniform(2, (4, 32, 32, 3), minval=-1, maxval=1)
     assert sharpness_ratio(hr, hr) == 1.0
     blurred = upsample(area_downsample(hr, 2))  # a 2×2 box blur
     assert sharpness_ratio(blurred, hr) < 0.6

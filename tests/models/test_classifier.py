@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_inputs import uniform
 
 from experiments.train_classifier import train_and_save
 from gan_jax import data
@@ -69,7 +70,7 @@ def test_checkpoint_round_trip_and_metric_sanity(trained):
     assert collapsed["class_kl"] == pytest.approx(np.log(10), rel=1e-5)
     assert collapsed["fcd"] > 10 * real["fcd"]
     # Pure noise is far from digits too.
-    noise = jax.random.uniform(jax.random.key(0), (360, 32, 32, 1), minval=-1.0)
+    noise = uniform(0, (360, 32, 32, 1), minval=-1.0)
     noisy = measure(noise)
     assert noisy["fcd"] > 10 * real["fcd"]
     # Precision/recall separate quality from coverage: held-out digits have both; the

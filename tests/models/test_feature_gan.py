@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from cli_checks import assert_refused_without_a_trace, bad_commands
+from random_inputs import normal
 
 from gan_jax import losses
 from gan_jax.models import semantic_pyramid as sp
@@ -56,8 +57,8 @@ def test_pairwise_distances_have_finite_gradients_at_coincident_points():
 
 
 def test_conditional_batch_norm_is_bn_times_one_plus_gamma_plus_beta():
-    x = jax.random.normal(jax.random.key(0), (6, 3, 3, 4))
-    c = jax.random.normal(jax.random.key(1), (6, 5))
+    x = normal(0, (6, 3, 3, 4))
+    c = normal(1, (6, 5))
     layer = ConditionalBatchNorm()
     variables = layer.init(jax.random.key(2), x, c)
     # zero-initialised γ and β: plain BN at initialisation
@@ -79,9 +80,9 @@ def test_conditional_batch_norm_is_bn_times_one_plus_gamma_plus_beta():
 
 def test_conditional_generator_output_depends_on_its_condition_and_maps():
     generator = ConditionalGenerator(resolution=16, channels=1, width=8)
-    z = jax.random.normal(jax.random.key(0), (4, 6))
-    c = jax.random.normal(jax.random.key(1), (4, 3))
-    maps = (jax.random.normal(jax.random.key(2), (4, 8, 8, 2)),)
+    z = normal(0, (4, 6))
+    c = normal(1, (4, 3))
+    maps = (normal(2, (4, 8, 8, 2)),)
     variables = jax.jit(generator.init)(jax.random.key(3), z, c, maps)
 
     @jax.jit
@@ -98,8 +99,8 @@ def test_conditional_generator_output_depends_on_its_condition_and_maps():
 
 def test_projection_discriminator_is_psi_plus_the_inner_product_with_the_embedded_condition():
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(0), (4, 16, 16, 1), jnp.float64)
-        c = jax.random.normal(jax.random.key(1), (4, 3), jnp.float64)
+        x = normal(0, (4, 16, 16, 1), jnp.float64)
+        c = normal(1, (4, 3), jnp.float64)
         d = ProjectionDiscriminator(width=4)
         variables = jax.jit(d.init)(jax.random.key(2), x, c)  # one program, not one per op
         variables = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), variables)
@@ -127,7 +128,7 @@ def test_masking_removes_every_dependence_on_the_other_levels():
     chosen = jnp.arange(n) % sp.NUM_LEVELS  # every level chosen by one example
     mask = sp.level_mask(chosen)
     generator = ConditionalGenerator(resolution=32, channels=1, width=4)
-    z = jax.random.normal(jax.random.key(1), (n, 5))
+    z = normal(1, (n, 5))
     condition, maps = sp.masked_inputs(levels, mask)
     variables = jax.jit(generator.init)(jax.random.key(2), z, condition, maps)
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from cli_checks import assert_refused_without_a_trace, bad_commands
+from random_inputs import normal, uniform
 
 from gan_jax import losses
 from gan_jax.metrics import lr_consistency
@@ -31,8 +32,8 @@ def players():
 
 def test_the_conditional_discriminator_sees_the_low_resolution_condition():
     _, discriminator, _, d = players()
-    high = jax.random.uniform(jax.random.key(2), (2, 32, 32, 3), minval=-1, maxval=1)
-    delta = jnp.abs(area_downsample(high, 4) - jax.random.uniform(jax.random.key(3), (2, 8, 8, 3)))
+    high = uniform(2, (2, 32, 32, 3), minval=-1, maxval=1)
+    delta = jnp.abs(area_downsample(high, 4) - uniform(3, (2, 8, 8, 3)))
     apply = jax.jit(discriminator.apply)
     latent = apply(d, high, delta)
     assert latent.shape == (2, 8, 8, 16)
@@ -42,9 +43,9 @@ def test_the_conditional_discriminator_sees_the_low_resolution_condition():
 
 def test_generator_shapes_and_its_latent():
     generator, _, g, _ = players()
-    low = jax.random.uniform(jax.random.key(4), (2, 8, 8, 3), minval=-1, maxval=1)
+    low = uniform(4, (2, 8, 8, 3), minval=-1, maxval=1)
     apply = jax.jit(generator.apply)
-    noise = jax.random.normal(jax.random.key(5), (2, 8, 8, 4))
+    noise = normal(5, (2, 8, 8, 4))
     out = apply(g, low, noise)
     assert out.shape == (2, 32, 32, 3)
     np.testing.assert_array_equal(apply(g, low, noise), out)  # a function of (y, ε)
@@ -69,7 +70,7 @@ def test_straight_through_round_rounds_forward_and_passes_gradients():
 def test_lag_penalty_is_the_rms_gradient_penalty_of_the_paper_code():
     """For a linear critic the gradient is its weights w: the code's (rms(w) − t)²/t² equals
     wasserstein_gradient_penalty with target t·√(entries)."""
-    w = jax.random.normal(jax.random.key(6), (4, 4, 3))
+    w = normal(6, (4, 4, 3))
     real = jnp.zeros((5, 4, 4, 3))
 
     def critic(x):
@@ -85,7 +86,7 @@ def test_lag_penalty_is_the_rms_gradient_penalty_of_the_paper_code():
 def test_lag_generator_loss_adds_the_weighted_latent_center_loss():
     generator, discriminator, g, d = players()
     batch = {
-        "real": jax.random.uniform(jax.random.key(8), (2, 32, 32, 3), minval=-1, maxval=1),
+        "real": uniform(8, (2, 32, 32, 3), minval=-1, maxval=1),
         "key": jax.random.key(9),
     }
     with_center = lag_game(generator, discriminator, noise_dim=4, center_weight=10.0)
@@ -176,6 +177,6 @@ def test_residual_generator_with_silent_rgb_layers_is_bicubic():
     silent = jax.tree_util.tree_map_with_path(
         lambda path, x: jnp.zeros_like(x) if "to_rgb" in path[1].key else x, g
     )
-    low = jax.random.uniform(jax.random.key(10), (2, 8, 8, 3), minval=-1, maxval=1)
-    out = generator.apply(silent, low, jax.random.normal(jax.random.key(11), (2, 8, 8, 4)))
+    low = uniform(10, (2, 8, 8, 3), minval=-1, maxval=1)
+    out = generator.apply(silent, low, normal(11, (2, 8, 8, 4)))
     np.testing.assert_allclose(out, bicubic_upsample(low, 4), atol=1e-6)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from gan_jax import data, gan, metrics
 from gan_jax import dynamics as dy
@@ -25,6 +26,7 @@ def float64_ring_game(width: int, depth: int):
     return mixture, G, D, gan.gan_game(G, D, latent_dim=2)
 
 
+@pytest.mark.integration  # a training run (tests/README.md, tiers)
 def test_vmapped_seeds_equal_seeds_trained_one_by_one():
     # In float64: batched and unbatched matrix products may sum in different orders, and
     # 40 Adam steps can amplify float32 rounding (a near-zero gradient changing sign moves a
@@ -101,6 +103,7 @@ def test_mean_and_standard_error():
     assert float(mean) == 4.0 and float(se) == 0.0
 
 
+@pytest.mark.integration  # a training run (tests/README.md, tiers)
 def test_generator_ema_in_the_rollout_equals_a_hand_written_average():
     # θ̄₀ = θ₀, θ̄ₜ₊₁ = β·θ̄ₜ + (1 − β)·θₜ₊₁ after every step, from the trajectory of G itself;
     # the average never feeds back into training (G and D are those of a run without it).

@@ -107,6 +107,7 @@ def test_theorem_1_value_identity(mu):
         assert float(od.optimal_value(od.gaussian_shift_jsd(mu))) == pytest.approx(value, abs=1e-8)
 
 
+@pytest.mark.integration  # a training run (tests/README.md, tiers)
 def test_fit_discriminator_learns_d_star():
     """A short fit for μ = 1 gets within the study's 0.05 of D* on [-3, 3]."""
     disc = MLPDiscriminator(width=32, depth=2)
@@ -131,6 +132,7 @@ def test_fit_discriminator_learns_d_star():
     )
 
 
+@pytest.mark.integration  # a training run (tests/README.md, tiers)
 def test_fit_is_vmappable_and_matches_single_fits():
     # float64: batched and unbatched products may round differently in float32
     with jax.enable_x64(True):

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from cli_checks import assert_refused_without_a_trace, bad_commands
+from random_inputs import normal, uniform
 from run_checks import assert_same_state, loss_rows
 
 from gan_jax import training
@@ -69,7 +70,7 @@ def test_generator_fade_in_endpoints(float64, resolution):
     """α = 0: the previous stage's output (its toRGB) up-sampled by the same operator.
     α = 1: the new block's toRGB alone (the old toRGB has no influence).  In between, the
     output is the linear blend of the two."""
-    z = jax.random.normal(jax.random.key(0), (4, 16), F64)
+    z = normal(0, (4, 16), F64)
     init, apply = _jitted(ProgressiveGenerator(resolution, 1, **WIDTHS, param_dtype=F64))
     init_small, apply_small = _jitted(
         ProgressiveGenerator(resolution // 2, 1, **WIDTHS, param_dtype=F64)
@@ -94,7 +95,7 @@ def test_generator_fade_in_endpoints(float64, resolution):
 def test_discriminator_fade_in_endpoints(float64, resolution):
     """α = 0: the previous stage's D on the 2×2-average-pooled image; α = 1: the new
     fromRGB and block alone."""
-    x = jax.random.normal(jax.random.key(3), (4, resolution, resolution, 1), F64)
+    x = normal(3, (4, resolution, resolution, 1), F64)
     init, apply = _jitted(ProgressiveDiscriminator(resolution, **WIDTHS, param_dtype=F64))
     init_small, apply_small = _jitted(
         ProgressiveDiscriminator(resolution // 2, **WIDTHS, param_dtype=F64)
@@ -145,7 +146,7 @@ TINY = ProgressiveConfig(
 
 
 def tiny_images() -> jax.Array:
-    return jax.random.uniform(jax.random.key(7), (32, 8, 8, 1), minval=-1.0, maxval=1.0)
+    return uniform(7, (32, 8, 8, 1), minval=-1.0, maxval=1.0)
 
 
 def test_schedule_counts_images_and_cuts_at_any_step():

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 import pytest
 from cli_checks import assert_refused_without_a_trace, bad_commands
+from random_inputs import normal, uniform
 from scipy import stats
 
 from gan_jax import gan, losses, training
@@ -57,8 +58,8 @@ def test_style_layout_at_32():
 
 
 def test_mixing_at_num_ws_is_no_mixing_and_crossover_splits_the_layers():
-    ws = jax.random.normal(jax.random.key(0), (3, 8, 5))
-    other = jax.random.normal(jax.random.key(1), (3, 8, 5))
+    ws = normal(0, (3, 8, 5))
+    other = normal(1, (3, 8, 5))
     np.testing.assert_array_equal(mix_styles(ws, other, 8), ws)
     mixed = mix_styles(ws, other, 3)
     np.testing.assert_array_equal(mixed[:, :3], ws[:, :3])
@@ -68,8 +69,8 @@ def test_mixing_at_num_ws_is_no_mixing_and_crossover_splits_the_layers():
 
 
 def test_truncation_endpoints_and_cutoff():
-    ws = jax.random.normal(jax.random.key(0), (4, 6, 5))
-    w_avg = jax.random.normal(jax.random.key(1), (5,))
+    ws = normal(0, (4, 6, 5))
+    w_avg = normal(1, (5,))
     np.testing.assert_array_equal(truncate(ws, w_avg, 1.0), ws)
     np.testing.assert_array_equal(truncate(ws, w_avg, 0.0), jnp.broadcast_to(w_avg, ws.shape))
     half = truncate(ws, w_avg, 0.5, cutoff=2)
@@ -79,9 +80,9 @@ def test_truncation_endpoints_and_cutoff():
 
 def test_psi_zero_generates_g_of_w_avg_for_every_z():
     generator, variables = tiny_generator()
-    w_avg = jax.random.normal(jax.random.key(3), (TINY["w_dim"],))
+    w_avg = normal(3, (TINY["w_dim"],))
     variables = {**variables, "w_avg": {"w_avg": w_avg}}
-    z = jax.random.normal(jax.random.key(4), (5, 8))
+    z = normal(4, (5, 8))
     noise = jax.random.key(5)
     truncated = jax.jit(lambda v, z: generator.apply(v, z, psi=0.0, rngs={"noise": noise}))
     synthesize = jax.jit(lambda v, ws: generator.apply(v, ws, noise, method="synthesize"))
@@ -107,8 +108,8 @@ def test_adain_sets_each_channels_mean_and_std_to_the_style():
     """AdaIN(x, y) = y_s·(x − μ(x))/σ(x) + y_b: per sample and channel the output's spatial
     mean is y_b and its standard deviation |y_s| (eq. 1 of arXiv:1812.04948)."""
     layer = StyledConv(6, style="adain")
-    x = jax.random.normal(jax.random.key(0), (3, 8, 8, 4))
-    w = jax.random.normal(jax.random.key(1), (3, 5))
+    x = normal(0, (3, 8, 8, 4))
+    w = normal(1, (3, 5))
     variables = layer.init(jax.random.key(2), x, w, None)
     y = layer.apply(variables, x, w, None)
     params = variables["params"]
@@ -125,7 +126,7 @@ def test_adain_sets_each_channels_mean_and_std_to_the_style():
 
 def test_noise_scales_at_zero_make_the_generator_deterministic_in_w():
     generator, variables = tiny_generator()
-    ws = generator.apply(variables, jax.random.normal(jax.random.key(1), (3, 8)), method="map")
+    ws = generator.apply(variables, normal(1, (3, 8)), method="map")
 
     synth = jax.jit(
         lambda v, seed: generator.apply(v, ws, jax.random.key(seed), method="synthesize")
@@ -155,7 +156,7 @@ def test_mapping_lr_multiplier_scales_the_effective_gradient():
     """Same function (stored weights divided by m), stored gradients m× as large, and one
     Adam step moves the effective weights m× as far."""
     m = 0.01
-    z = jax.random.normal(jax.random.key(0), (16, 8))
+    z = normal(0, (16, 8))
     slow, fast = MappingNetwork(8, 3, lr_multiplier=m), MappingNetwork(8, 3, lr_multiplier=1.0)
     p_fast = fast.init(jax.random.key(1), z)
     p_slow = jax.tree.map(lambda x: x / m, p_fast)
@@ -187,8 +188,9 @@ def _config(**overrides) -> StyleGANConfig:
     return StyleGANConfig(**{**TINY, **base, **overrides})
 
 
+@pytest.mark.integration  # a training run (tests/README.md, tiers)
 def test_generator_ema_equals_a_hand_written_ema_over_three_steps():
-    images = jax.random.uniform(jax.random.key(0), (32, 8, 8, 1), minval=-1, maxval=1)
+    images = uniform(0, (32, 8, 8, 1), minval=-1, maxval=1)
     model = build_stylegan(_config(), images, jax.random.key(1))
     run = training.step_runner(model.step)
     state = jax.tree.map(jnp.copy, model.state)
@@ -209,7 +211,7 @@ def test_generator_ema_equals_a_hand_written_ema_over_three_steps():
 
 def test_lazy_r1_adds_every_times_the_penalty_on_regularisation_steps_only():
     d = MLPDiscriminator(width=16, depth=2)
-    real = jax.random.normal(jax.random.key(0), (8, 2))
+    real = normal(0, (8, 2))
     d_vars = d.init(jax.random.key(1), real)
     g_vars = {"params": {}}
 

@@ -8,13 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_inputs import normal
 
 from gan_jax.nets.layers import BatchNorm, add_channel_bias, batch_normalize, channel_sum
 
 
 def test_channel_sum_is_the_sum_over_all_but_the_last_axis():
     with jax.enable_x64(True):  # two summation orders: compared in float64
-        x = jax.random.normal(jax.random.key(0), (3, 4, 5, 6), jnp.float64)
+        x = normal(0, (3, 4, 5, 6), jnp.float64)
         np.testing.assert_allclose(channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-12)
 
 
@@ -52,7 +53,7 @@ def test_matches_flax_batch_norm(momentum):
     float32 rounding differs with the CPU's vector width and kernel library (a 5e-6
     difference on values of 0.05 was seen on an AVX2 machine) and with TF32 on GPU."""
     with jax.enable_x64(True):
-        x = 1.5 + jax.random.normal(jax.random.key(0), (8, 4, 4, 5), jnp.float64)
+        x = 1.5 + normal(0, (8, 4, 4, 5), jnp.float64)
         ours = BatchNorm(momentum=momentum, epsilon=1e-5)
         theirs = nn.BatchNorm(use_running_average=False, momentum=momentum, epsilon=1e-5)
         variables = theirs.init(jax.random.key(1), x)
@@ -61,7 +62,7 @@ def test_matches_flax_batch_norm(momentum):
             "params": {"scale": jnp.linspace(0.5, 1.5, 5), "bias": jnp.linspace(-1.0, 1.0, 5)},
             "batch_stats": {"mean": jnp.full((5,), 0.3), "var": jnp.full((5,), 2.0)},
         }
-        weights = jax.random.normal(jax.random.key(2), x.shape, jnp.float64)
+        weights = normal(2, x.shape, jnp.float64)
 
         def loss(module):
             def f(params, x):
@@ -93,9 +94,9 @@ def test_matches_flax_batch_norm(momentum):
 
 def test_channel_bias_gradient_is_the_channel_sum():
     with jax.enable_x64(True):  # a matrix product vs autodiff's reduction: float64
-        x = jax.random.normal(jax.random.key(0), (2, 3, 4, 5), jnp.float64)
-        bias = jax.random.normal(jax.random.key(1), (5,), jnp.float64)
-        weights = jax.random.normal(jax.random.key(2), x.shape, jnp.float64)
+        x = normal(0, (2, 3, 4, 5), jnp.float64)
+        bias = normal(1, (5,), jnp.float64)
+        weights = normal(2, x.shape, jnp.float64)
 
         def loss(add):
             return lambda x, b: jnp.sum(jnp.sin(add(x, b)) * weights)

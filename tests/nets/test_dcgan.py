@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_inputs import normal
 
 from gan_jax.models.image_gan import parameter_count
 from gan_jax.nets.dcgan import (
@@ -82,14 +83,14 @@ def assert_equal_gradients(layers, x, weights):
 @pytest.mark.parametrize("features", [1, 3])
 def test_up_sampling_methods_have_equal_gradients(features):
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(1), (4, 4, 4, 8), jnp.float64)
-        weights = jax.random.normal(jax.random.key(3), (4, 8, 8, features), jnp.float64)
+        x = normal(1, (4, 4, 4, 8), jnp.float64)
+        weights = normal(3, (4, 8, 8, features), jnp.float64)
         layers = [ConvTranspose4x4(features, method=m) for m in ["transpose"] + UP_METHODS[:2]]
         assert_equal_gradients(layers, x, weights)
 
 
 def test_im2col_patches_are_the_strided_windows():
-    x = jax.random.normal(jax.random.key(0), (2, 6, 8, 3))
+    x = normal(0, (2, 6, 8, 3))
     patches = np.asarray(im2col_4x4_stride2(x)).reshape(2, 3, 4, 4, 4, 3)
     padded = np.pad(np.asarray(x), ((0, 0), (1, 1), (1, 1), (0, 0)))
     for i in range(3):
@@ -102,8 +103,8 @@ def test_im2col_patches_are_the_strided_windows():
 @pytest.mark.parametrize("channels", [1, 3, 8])
 def test_down_sampling_methods_equal_the_strided_convolution(channels):
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(0), (3, 8, 8, channels), jnp.float64)
-        weights = jax.random.normal(jax.random.key(3), (3, 4, 4, 5), jnp.float64)
+        x = normal(0, (3, 8, 8, channels), jnp.float64)
+        weights = normal(3, (3, 4, 4, 5), jnp.float64)
         layers = [Conv4x4Down(5, method=m) for m in ("conv", "im2col", "auto")]
         params = as_float64(layers[0].init(jax.random.key(2), x))
         kernel, bias = params["params"]["kernel"], params["params"]["bias"]
@@ -146,7 +147,7 @@ def test_reference_config_parameter_counts():
 def test_shapes_ranges_and_batch_statistics(resolution, channels):
     generator = DCGANGenerator(resolution=resolution, channels=channels)
     discriminator = DCGANDiscriminator()
-    z = jax.random.normal(jax.random.key(0), (4, 100))
+    z = normal(0, (4, 100))
     # jitted: run eagerly, every layer op compiles on its own (130–145 programs per case)
     g = jax.jit(generator.init)(jax.random.key(1), z)
     train_step = jax.jit(lambda g, z: generator.apply(g, z, train=True, mutable=["batch_stats"]))
@@ -189,7 +190,7 @@ def test_second_order_methods_give_the_same_parameters_and_game_jacobian():
                 ImageGANConfig(**{**config.__dict__, **methods}), images, jax.random.key(2)
             )
             flat = FlatGame(model.game, as_float64(model.state.g), as_float64(model.state.d), batch)
-            u = jax.random.normal(jax.random.key(3), flat.theta.shape, jnp.float64)
+            u = normal(3, flat.theta.shape, jnp.float64)
             products.append((flat.theta, flat.transposed_product(u)))
         np.testing.assert_array_equal(products[0][0], products[1][0])
         assert products[0][1].dtype == jnp.float64 and np.abs(products[0][1]).max() > 0

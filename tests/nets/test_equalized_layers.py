@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_inputs import normal
 
 from gan_jax.nets.layers import (
     EqualizedConv,
@@ -41,7 +42,7 @@ def test_effective_weights_start_at_he_scale_for_any_lr_multiplier(lr_multiplier
 
 def test_dense_is_the_scaled_product_and_its_gradient_is_scaled():
     layer = EqualizedDense(3, lr_multiplier=0.5, param_dtype=jnp.float64)
-    x = jax.random.normal(jax.random.key(2), (5, 4))
+    x = normal(2, (5, 4))
     params = layer.init(jax.random.key(3), x)["params"]
     params = {**params, "bias": jnp.arange(3.0)}
     c = equalized_scale(4, lr_multiplier=0.5)
@@ -57,10 +58,10 @@ def test_dense_is_the_scaled_product_and_its_gradient_is_scaled():
 
 def test_conv_gradient_is_the_plain_convolution_gradient_scaled():
     layer = EqualizedConv(4, kernel_size=3, param_dtype=jnp.float64)
-    x = jax.random.normal(jax.random.key(4), (2, 6, 6, 3))
+    x = normal(4, (2, 6, 6, 3))
     params = layer.init(jax.random.key(5), x)["params"]
     c = equalized_scale(27)
-    target = jax.random.normal(jax.random.key(6), (2, 6, 6, 4))
+    target = normal(6, (2, 6, 6, 4))
 
     def plain(kernel):
         y = jax.lax.conv_general_dilated(
@@ -78,7 +79,7 @@ def test_conv_gradient_is_the_plain_convolution_gradient_scaled():
 
 
 def test_pixel_norm_gives_unit_rms_over_channels_and_fade_in_endpoints():
-    x = 3.0 * jax.random.normal(jax.random.key(7), (2, 4, 4, 16)) + 1.0
+    x = 3.0 * normal(7, (2, 4, 4, 16)) + 1.0
     rms = jnp.sqrt(jnp.mean(jnp.square(pixel_norm(x)), axis=-1))
     np.testing.assert_allclose(rms, 1.0, rtol=1e-6)  # ε = 1e-8 against mean x² ≈ 10
     low, high = jnp.zeros((2, 3)), jnp.ones((2, 3))

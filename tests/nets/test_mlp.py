@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
+from random_inputs import normal
 
 from gan_jax.nets.mlp import ACTIVATIONS, MLPDiscriminator, MLPGenerator, get_activation
 
@@ -28,7 +29,7 @@ def test_parameter_counts(width, depth):
 
 def test_shapes():
     gen = MLPGenerator(data_dim=3, width=16, depth=2)
-    z = jax.random.normal(jax.random.key(0), (10, 4))
+    z = normal(0, (10, 4))
     g_params = gen.init(jax.random.key(1), z)
     x = gen.apply(g_params, z)
     assert x.shape == (10, 3)
@@ -44,7 +45,7 @@ def test_shapes():
 def test_activation_is_used(name):
     """A depth-1 net computes head(act(Wx + b)) with the named activation."""
     disc = MLPDiscriminator(width=4, depth=1, activation=name)
-    x = jax.random.normal(jax.random.key(0), (6, 3))
+    x = normal(0, (6, 3))
     params = disc.init(jax.random.key(1), x)
     p = params["params"]["mlp"]
     hidden = get_activation(name)(x @ p["hidden_0"]["kernel"] + p["hidden_0"]["bias"])
@@ -70,7 +71,7 @@ def test_maxout_layer_is_the_max_over_pieces_of_affine_maps():
     from gan_jax.nets.layers import Maxout
 
     layer = Maxout(features=3, pieces=4)
-    x = jax.random.normal(jax.random.key(0), (5, 2))
+    x = normal(0, (5, 2))
     params = layer.init(jax.random.key(1), x)
     kernel = np.asarray(params["params"]["linear"]["kernel"]).reshape(2, 3, 4)
     bias = np.asarray(params["params"]["linear"]["bias"]).reshape(3, 4)
@@ -90,7 +91,7 @@ def test_maxout_layer_is_the_max_over_pieces_of_affine_maps():
 
 def test_batch_norm_generator_uses_batch_statistics_in_training_and_running_ones_after():
     gen = MLPGenerator(data_dim=2, width=8, depth=1, batch_norm=True)
-    z = 3.0 + jax.random.normal(jax.random.key(0), (64, 4))
+    z = 3.0 + normal(0, (64, 4))
     variables = gen.init(jax.random.key(1), z)
     p = variables["params"]["mlp"]
     assert "bias" not in p["hidden_0"]  # BN's β replaces it
@@ -125,9 +126,7 @@ def test_discrete_code_is_the_uniform_arg_max_and_a_per_code_first_layer_bias():
     # The arg-max of K i.i.d. normals is uniform over K: a χ² test with K − 1 = 7 degrees
     # of freedom at n = 80,000 (the 99.9 % point of χ²₇ is 24.3).
     n, codes = 80_000, 8
-    counts = np.bincount(
-        np.asarray(jnp.argmax(jax.random.normal(jax.random.key(0), (n, codes)), -1)), minlength=8
-    )
+    counts = np.bincount(np.asarray(jnp.argmax(normal(0, (n, codes)), -1)), minlength=8)
     assert np.sum((counts - n / codes) ** 2 / (n / codes)) < 24.3
     # G with K codes: first-layer weights over [one-hot code, the other coordinates], so two
     # latents that differ only in their code differ by the two codes' rows of the kernel

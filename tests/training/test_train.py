@@ -24,6 +24,7 @@ from cli_checks import (
     run_main_in_process,
     run_module,
 )
+from random_inputs import uniform
 from run_checks import assert_same_state, loss_rows
 
 from gan_jax import training
@@ -36,7 +37,7 @@ TINY = ImageGANConfig(resolution=8, channels=1, latent_dim=4, width=4, batch_siz
 
 
 def tiny_images(n: int = 32) -> jax.Array:
-    return jax.random.uniform(jax.random.key(7), (n, 8, 8, 1), minval=-1.0, maxval=1.0)
+    return uniform(7, (n, 8, 8, 1), minval=-1.0, maxval=1.0)
 
 
 @pytest.mark.integration
