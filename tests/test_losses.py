@@ -14,6 +14,7 @@ from random_inputs import normal
 
 from gan_jax import losses
 from gan_jax.nets.mlp import MLPDiscriminator
+from gan_jax.nets.variables import init_variables
 
 # TF-GAN losses_impl_test.py inputs and expected values.
 TFGAN_REAL = np.array([-5.0, 1.4, 12.5, 2.7], np.float32)
@@ -314,7 +315,7 @@ def test_losses_differentiate_through_a_real_discriminator():
     disc = MLPDiscriminator(width=32, depth=2)
     real = normal(0, (16, 2))
     fake = normal(1, (16, 2)) + 2.0
-    params = disc.init(jax.random.key(2), real)
+    params = init_variables(disc, jax.random.key(2), real)
     d_fn = lambda p: lambda x: disc.apply(p, x)
     objectives = {
         name: (lambda p, f=f: f(disc.apply(p, real), disc.apply(p, fake)))

@@ -33,6 +33,7 @@ from gan_jax.metrics import (
     precision_recall,
 )
 from gan_jax.nets.classifier import Classifier, PyramidClassifier
+from gan_jax.nets.variables import init_variables
 from gan_jax.training.checkpoint import Checkpointer, CheckpointError
 from gan_jax.training.loop import minimize
 
@@ -190,7 +191,7 @@ def load_classifier(directory: str) -> tuple[Classifier, dict, dict]:
             f"classifier metadata {meta_path} is unreadable ({err}): retrain with python -m "
             "experiments.train_classifier"
         ) from err
-    template = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1,) + shape))
+    template = init_variables(model, jax.random.key(0), jnp.zeros((1,) + shape))
     try:
         params = Checkpointer(directory, max_to_keep=1, create=False, process_local=True).restore(
             template=template

@@ -41,6 +41,7 @@ from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
 from gan_jax.models.assembly import SCHEMES, assemble, require_choice
 from gan_jax.nets.conditional import ConditionalGenerator, ProjectionDiscriminator
+from gan_jax.nets.variables import init_variables
 
 Array = jax.Array
 Conditions = Callable[[Array, Array], dict]
@@ -169,8 +170,8 @@ def build_feature_gan(
     example = conditions(real, example_key)
     key_g, key_d = jax.random.split(init_key)
     z = jnp.zeros((real.shape[0], config.latent_dim), real.dtype)
-    g = jax.jit(generator.init)(key_g, z, example["condition"], tuple(example["maps"]))
-    d = jax.jit(discriminator.init)(key_d, real, example["d_condition"])
+    g = init_variables(generator, key_g, z, example["condition"], tuple(example["maps"]))
+    d = init_variables(discriminator, key_d, real, example["d_condition"])
 
     def draw_batch(key: Array, state: GameState, images: Array) -> dict:
         key_data, key_condition, key_noise = jax.random.split(key, 3)

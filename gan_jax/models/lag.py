@@ -49,6 +49,7 @@ from gan_jax.nets.superres import (  # noqa: F401  (bicubic_upsample: the baseli
     SuperResGenerator,
     bicubic_upsample,
 )
+from gan_jax.nets.variables import init_variables
 
 Array = jax.Array
 DELTA_STEPS = 127.5 / 4  # the condition is rounded to multiples of 1/DELTA_STEPS
@@ -207,8 +208,8 @@ def init_players(config: LAGConfig, key: Array, real: Array) -> tuple[PyTree, Py
     noise = centre_noise(low_res, config.noise_dim)
     key_g, key_d = jax.random.split(key)
     return (
-        jax.jit(generator.init)(key_g, low_res, noise),
-        jax.jit(discriminator.init)(key_d, real, low_res),
+        init_variables(generator, key_g, low_res, noise),
+        init_variables(discriminator, key_d, real, low_res),
     )
 
 

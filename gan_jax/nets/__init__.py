@@ -10,4 +10,5 @@ __all__ = [
     "progressive",
     "stylegan",
     "superres",
+    "variables",
 ]

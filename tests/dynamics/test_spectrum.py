@@ -14,6 +14,7 @@ from gan_jax import dynamics as dy
 from gan_jax.dynamics import spectrum, theory
 from gan_jax.gan import gan_game
 from gan_jax.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan_jax.nets.variables import init_variables
 
 
 def match(found: np.ndarray, reference: np.ndarray) -> float:
@@ -31,8 +32,8 @@ def tiny_mlp_gan():
     discriminator = MLPDiscriminator(width=6, depth=2, activation="tanh", param_dtype=jnp.float64)
     game = gan_game(generator, discriminator, latent_dim=2)
     z = jnp.zeros((4, 2))
-    g = generator.init(jax.random.key(0), z)
-    d = discriminator.init(jax.random.key(1), z)
+    g = init_variables(generator, jax.random.key(0), z)
+    d = init_variables(discriminator, jax.random.key(1), z)
     batch = {"real": normal(2, (16, 2)), "key": jax.random.key(3)}
     return game, g, d, batch
 

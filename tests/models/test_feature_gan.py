@@ -22,6 +22,7 @@ from gan_jax.nets.conditional import (
     ConditionalGenerator,
     ProjectionDiscriminator,
 )
+from gan_jax.nets.variables import init_variables
 
 batch_hard_triplet_loss = jax.jit(losses.batch_hard_triplet_loss)
 pairwise_distances = jax.jit(losses.pairwise_distances)
@@ -60,7 +61,7 @@ def test_conditional_batch_norm_is_bn_times_one_plus_gamma_plus_beta():
     x = normal(0, (6, 3, 3, 4))
     c = normal(1, (6, 5))
     layer = ConditionalBatchNorm()
-    variables = layer.init(jax.random.key(2), x, c)
+    variables = init_variables(layer, jax.random.key(2), x, c)
     # zero-initialised γ and β: plain BN at initialisation
     params = jax.tree.map(lambda a: a, variables["params"])
     keys = iter(jax.random.split(jax.random.key(3), 4))
@@ -94,7 +95,7 @@ def test_conditional_generator_output_depends_on_its_condition_and_maps():
     assert float(jnp.abs(run(c + 1.0, maps) - base).max()) > 1e-4
     assert float(jnp.abs(run(c, (maps[0] + 1.0,)) - base).max()) > 1e-4
     with pytest.raises(ValueError, match="no hidden layer"):
-        generator.init(jax.random.key(3), z, c, (jnp.zeros((4, 16, 16, 1)),))
+        init_variables(generator, jax.random.key(3), z, c, (jnp.zeros((4, 16, 16, 1)),))
 
 
 def test_projection_discriminator_is_psi_plus_the_inner_product_with_the_embedded_condition():

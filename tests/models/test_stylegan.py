@@ -33,6 +33,7 @@ from gan_jax.nets.stylegan import (
     style_resolutions,
     truncate,
 )
+from gan_jax.nets.variables import init_variables
 
 TINY = {
     "resolution": 8,
@@ -110,7 +111,7 @@ def test_adain_sets_each_channels_mean_and_std_to_the_style():
     layer = StyledConv(6, style="adain")
     x = normal(0, (3, 8, 8, 4))
     w = normal(1, (3, 5))
-    variables = layer.init(jax.random.key(2), x, w, None)
+    variables = init_variables(layer, jax.random.key(2), x, w, None)
     y = layer.apply(variables, x, w, None)
     params = variables["params"]
 
@@ -158,7 +159,7 @@ def test_mapping_lr_multiplier_scales_the_effective_gradient():
     m = 0.01
     z = normal(0, (16, 8))
     slow, fast = MappingNetwork(8, 3, lr_multiplier=m), MappingNetwork(8, 3, lr_multiplier=1.0)
-    p_fast = fast.init(jax.random.key(1), z)
+    p_fast = init_variables(fast, jax.random.key(1), z)
     p_slow = jax.tree.map(lambda x: x / m, p_fast)
 
     def loss(module, params):
@@ -212,7 +213,7 @@ def test_generator_ema_equals_a_hand_written_ema_over_three_steps():
 def test_lazy_r1_adds_every_times_the_penalty_on_regularisation_steps_only():
     d = MLPDiscriminator(width=16, depth=2)
     real = normal(0, (8, 2))
-    d_vars = d.init(jax.random.key(1), real)
+    d_vars = init_variables(d, jax.random.key(1), real)
     g_vars = {"params": {}}
 
     def generator_apply(x):  # a fixed "generator": fakes are the latents

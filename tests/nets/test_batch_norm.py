@@ -11,6 +11,7 @@ import pytest
 from random_inputs import normal
 
 from gan_jax.nets.layers import BatchNorm, add_channel_bias, batch_normalize, channel_sum
+from gan_jax.nets.variables import init_variables
 
 
 def test_channel_sum_is_the_sum_over_all_but_the_last_axis():
@@ -56,8 +57,10 @@ def test_matches_flax_batch_norm(momentum):
         x = 1.5 + normal(0, (8, 4, 4, 5), jnp.float64)
         ours = BatchNorm(momentum=momentum, epsilon=1e-5)
         theirs = nn.BatchNorm(use_running_average=False, momentum=momentum, epsilon=1e-5)
-        variables = theirs.init(jax.random.key(1), x)
-        assert jax.tree.structure(ours.init(jax.random.key(1), x)) == jax.tree.structure(variables)
+        variables = init_variables(theirs, jax.random.key(1), x)
+        assert jax.tree.structure(init_variables(ours, jax.random.key(1), x)) == jax.tree.structure(
+            variables
+        )
         variables = {
             "params": {"scale": jnp.linspace(0.5, 1.5, 5), "bias": jnp.linspace(-1.0, 1.0, 5)},
             "batch_stats": {"mean": jnp.full((5,), 0.3), "var": jnp.full((5,), 2.0)},

@@ -19,6 +19,7 @@ from gan_jax.nets.dcgan import (
     DCGANGenerator,
     im2col_4x4_stride2,
 )
+from gan_jax.nets.variables import init_variables
 
 
 def transposed_conv_by_definition(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -55,7 +56,7 @@ def test_up_sampling_equals_the_definition(method, features):
         key_x, key_k = jax.random.split(jax.random.key(0))
         x = jax.random.normal(key_x, (2, 3, 4, 5), jnp.float64)
         layer = ConvTranspose4x4(features, use_bias=False, method=method)
-        params = as_float64(layer.init(key_k, x))
+        params = as_float64(init_variables(layer, key_k, x))
         y = layer.apply(params, x)
         assert y.dtype == jnp.float64 and y.shape == (2, 6, 8, features)
         expected = transposed_conv_by_definition(
@@ -67,7 +68,7 @@ def test_up_sampling_equals_the_definition(method, features):
 def assert_equal_gradients(layers, x, weights):
     """Gradients w.r.t. parameters and input of ``Σ tanh(layer(x))·weights`` agree (call
     under ``jax.enable_x64``, with float64 ``x`` and ``weights``)."""
-    params = as_float64(layers[0].init(jax.random.key(2), x))
+    params = as_float64(init_variables(layers[0], jax.random.key(2), x))
 
     def loss(layer):
         return lambda p, x: jnp.sum(jnp.tanh(layer.apply(p, x)) * weights)
@@ -106,7 +107,7 @@ def test_down_sampling_methods_equal_the_strided_convolution(channels):
         x = normal(0, (3, 8, 8, channels), jnp.float64)
         weights = normal(3, (3, 4, 4, 5), jnp.float64)
         layers = [Conv4x4Down(5, method=m) for m in ("conv", "im2col", "auto")]
-        params = as_float64(layers[0].init(jax.random.key(2), x))
+        params = as_float64(init_variables(layers[0], jax.random.key(2), x))
         kernel, bias = params["params"]["kernel"], params["params"]["bias"]
         expected = (
             jax.lax.conv_general_dilated(

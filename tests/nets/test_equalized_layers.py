@@ -19,6 +19,7 @@ from gan_jax.nets.layers import (
     fade_in,
     pixel_norm,
 )
+from gan_jax.nets.variables import init_variables
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -30,12 +31,12 @@ def float64():
 @pytest.mark.parametrize("lr_multiplier", [1.0, 0.01])
 def test_effective_weights_start_at_he_scale_for_any_lr_multiplier(lr_multiplier):
     dense = EqualizedDense(256, lr_multiplier=lr_multiplier, param_dtype=jnp.float64)
-    params = dense.init(jax.random.key(0), jnp.zeros((1, 512)))["params"]
+    params = init_variables(dense, jax.random.key(0), jnp.zeros((1, 512)))["params"]
     effective = params["kernel"] * equalized_scale(512, lr_multiplier=lr_multiplier)
     # 131,072 N(0, σ²) draws: the sample std is within 1 % of σ = √(2/512) (≈ 5 s.e.)
     np.testing.assert_allclose(float(jnp.std(effective)), math.sqrt(2 / 512), rtol=0.01)
     conv = EqualizedConv(64, kernel_size=3, param_dtype=jnp.float64)
-    kernel = conv.init(jax.random.key(1), jnp.zeros((1, 8, 8, 32)))["params"]["kernel"]
+    kernel = init_variables(conv, jax.random.key(1), jnp.zeros((1, 8, 8, 32)))["params"]["kernel"]
     effective = kernel * equalized_scale(3 * 3 * 32)
     np.testing.assert_allclose(float(jnp.std(effective)), math.sqrt(2 / 288), rtol=0.02)
 
@@ -43,7 +44,7 @@ def test_effective_weights_start_at_he_scale_for_any_lr_multiplier(lr_multiplier
 def test_dense_is_the_scaled_product_and_its_gradient_is_scaled():
     layer = EqualizedDense(3, lr_multiplier=0.5, param_dtype=jnp.float64)
     x = normal(2, (5, 4))
-    params = layer.init(jax.random.key(3), x)["params"]
+    params = init_variables(layer, jax.random.key(3), x)["params"]
     params = {**params, "bias": jnp.arange(3.0)}
     c = equalized_scale(4, lr_multiplier=0.5)
     y = layer.apply({"params": params}, x)
@@ -59,7 +60,7 @@ def test_dense_is_the_scaled_product_and_its_gradient_is_scaled():
 def test_conv_gradient_is_the_plain_convolution_gradient_scaled():
     layer = EqualizedConv(4, kernel_size=3, param_dtype=jnp.float64)
     x = normal(4, (2, 6, 6, 3))
-    params = layer.init(jax.random.key(5), x)["params"]
+    params = init_variables(layer, jax.random.key(5), x)["params"]
     c = equalized_scale(27)
     target = normal(6, (2, 6, 6, 4))
 

@@ -12,6 +12,7 @@ from jax.flatten_util import ravel_pytree
 from random_inputs import normal
 
 from gan_jax.nets.mlp import ACTIVATIONS, MLPDiscriminator, MLPGenerator, get_activation
+from gan_jax.nets.variables import init_variables
 
 
 def num_params(params) -> int:
@@ -21,7 +22,7 @@ def num_params(params) -> int:
 @pytest.mark.parametrize("width,depth", [(8, 1), (32, 3), (64, 0)])
 def test_parameter_counts(width, depth):
     gen = MLPGenerator(data_dim=2, width=width, depth=depth)
-    params = gen.init(jax.random.key(0), jnp.zeros((1, 5)))
+    params = init_variables(gen, jax.random.key(0), jnp.zeros((1, 5)))
     dims = [5] + [width] * depth + [2]
     expected = sum(a * b + b for a, b in itertools.pairwise(dims))
     assert num_params(params) == expected
@@ -30,15 +31,15 @@ def test_parameter_counts(width, depth):
 def test_shapes():
     gen = MLPGenerator(data_dim=3, width=16, depth=2)
     z = normal(0, (10, 4))
-    g_params = gen.init(jax.random.key(1), z)
+    g_params = init_variables(gen, jax.random.key(1), z)
     x = gen.apply(g_params, z)
     assert x.shape == (10, 3)
     disc = MLPDiscriminator(width=16, depth=2)
-    d_params = disc.init(jax.random.key(2), x)
+    d_params = init_variables(disc, jax.random.key(2), x)
     assert disc.apply(d_params, x).shape == (10,)
     # Image-shaped inputs are flattened.
     images = jnp.zeros((4, 8, 8, 1))
-    assert disc.apply(disc.init(jax.random.key(3), images), images).shape == (4,)
+    assert disc.apply(init_variables(disc, jax.random.key(3), images), images).shape == (4,)
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -46,7 +47,7 @@ def test_activation_is_used(name):
     """A depth-1 net computes head(act(Wx + b)) with the named activation."""
     disc = MLPDiscriminator(width=4, depth=1, activation=name)
     x = normal(0, (6, 3))
-    params = disc.init(jax.random.key(1), x)
+    params = init_variables(disc, jax.random.key(1), x)
     p = params["params"]["mlp"]
     hidden = get_activation(name)(x @ p["hidden_0"]["kernel"] + p["hidden_0"]["bias"])
     expected = (hidden @ p["head"]["kernel"] + p["head"]["bias"])[:, 0]
@@ -72,7 +73,7 @@ def test_maxout_layer_is_the_max_over_pieces_of_affine_maps():
 
     layer = Maxout(features=3, pieces=4)
     x = normal(0, (5, 2))
-    params = layer.init(jax.random.key(1), x)
+    params = init_variables(layer, jax.random.key(1), x)
     kernel = np.asarray(params["params"]["linear"]["kernel"]).reshape(2, 3, 4)
     bias = np.asarray(params["params"]["linear"]["bias"]).reshape(3, 4)
     x_np = np.asarray(x, np.float64)
@@ -83,7 +84,9 @@ def test_maxout_layer_is_the_max_over_pieces_of_affine_maps():
     np.testing.assert_allclose(layer.apply(params, x), expected, rtol=1e-5, atol=1e-6)
     # A maxout MLP: PacGAN's discriminator shapes (2·m inputs, 3 × 200 units of 5 pieces).
     disc = MLPDiscriminator(width=200, depth=3, maxout_pieces=5)
-    shapes = jax.tree.map(jnp.shape, disc.init(jax.random.key(2), jnp.zeros((7, 8))))["params"]
+    shapes = jax.tree.map(jnp.shape, init_variables(disc, jax.random.key(2), jnp.zeros((7, 8))))[
+        "params"
+    ]
     assert shapes["mlp"]["hidden_0"]["linear"]["kernel"] == (8, 1000)
     assert shapes["mlp"]["hidden_2"]["linear"]["kernel"] == (200, 1000)
     assert shapes["mlp"]["head"]["kernel"] == (200, 1)
@@ -92,7 +95,7 @@ def test_maxout_layer_is_the_max_over_pieces_of_affine_maps():
 def test_batch_norm_generator_uses_batch_statistics_in_training_and_running_ones_after():
     gen = MLPGenerator(data_dim=2, width=8, depth=1, batch_norm=True)
     z = 3.0 + normal(0, (64, 4))
-    variables = gen.init(jax.random.key(1), z)
+    variables = init_variables(gen, jax.random.key(1), z)
     p = variables["params"]["mlp"]
     assert "bias" not in p["hidden_0"]  # BN's β replaces it
     out, state = gen.apply(variables, z, train=True, mutable=["batch_stats"])
@@ -132,7 +135,7 @@ def test_discrete_code_is_the_uniform_arg_max_and_a_per_code_first_layer_bias():
     # latents that differ only in their code differ by the two codes' rows of the kernel
     # before the first activation.
     gen = MLPGenerator(data_dim=2, width=8, depth=1, discrete_codes=3)
-    variables = gen.init(jax.random.key(1), z)
+    variables = init_variables(gen, jax.random.key(1), z)
     kernel = variables["params"]["mlp"]["hidden_0"]["kernel"]
     assert kernel.shape == (3 + 2, 8)  # 3 codes + (5 − 3) continuous coordinates
     head = variables["params"]["mlp"]["head"]

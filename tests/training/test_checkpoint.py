@@ -14,6 +14,7 @@ import optax
 import pytest
 
 from gan_jax.nets.mlp import MLPDiscriminator
+from gan_jax.nets.variables import init_variables
 from gan_jax.training.checkpoint import (
     DIGESTS_KEY,
     STEP_METADATA_FILE,
@@ -34,7 +35,7 @@ pytestmark = [
 @jax.jit  # one program for the whole state (op by op it compiled ≈ 50 small ones)
 def _make_state(key: jax.Array) -> dict:
     disc = MLPDiscriminator(width=16, depth=2)
-    params = disc.init(key, jnp.zeros((1, 2)))
+    params = init_variables(disc, key, jnp.zeros((1, 2)))
     opt = optax.adam(1e-3)
     opt_state = opt.init(params)
     # Take one real step so the Adam moments and count are non-trivial.

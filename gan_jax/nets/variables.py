@@ -1,0 +1,30 @@
+"""Creating a network's variables as one compiled program, once per network."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(module: nn.Module, key: jax.Array, *inputs: Any) -> Any:
+    return module.init(key, *inputs)
+
+
+def init_variables(module: nn.Module, key: jax.Array, *inputs: Any) -> Any:
+    """``module.init(key, *inputs)``, jitted: run eagerly, every initializer and layer op
+    compiles on its own (about 240 small programs and 6 s for the DCGAN-32 on 2 cores).
+
+    The module is a static argument, so equal modules (flax modules compare by their
+    fields) share one compiled program per input shape; ``jax.jit(module.init)`` compiled
+    it again for every new module object.  A module with an unhashable field falls back
+    to that.
+    """
+    try:
+        hash(module)
+    except TypeError:
+        return jax.jit(module.init)(key, *inputs)
+    return _init(module, key, *inputs)
