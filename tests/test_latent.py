@@ -82,6 +82,7 @@ def test_attribute_direction_recovers_the_scoring_coordinate():
     np.testing.assert_allclose(latent.concept_mean(groups), groups.mean(1), atol=1e-15)
 
 
+@pytest.mark.integration  # an optimisation run (tests/README.md, tiers)
 def test_projection_started_at_the_truth_stays_there(generate):
     truth = jax.random.normal(jax.random.key(5), (3, D))  # the input this bound was set on
     result = latent.project(generate, generate(truth), jax.random.key(6), init=truth, steps=20)
@@ -91,6 +92,7 @@ def test_projection_started_at_the_truth_stays_there(generate):
     np.testing.assert_allclose(result.best_latents, truth, rtol=0, atol=1e-6)
 
 
+@pytest.mark.integration  # an optimisation run (tests/README.md, tiers)
 def test_restarts_are_one_batch_equal_to_a_loop_and_best_of_r_never_increases(generate):
     targets = generate(normal(7, (2, D)))
     run = functools.partial(

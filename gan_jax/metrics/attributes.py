@@ -17,12 +17,14 @@ __all__ = [
 # --------------------------------------------------------------------------- digit attributes
 
 
+@jax.jit
 def ink_mass(images: jax.Array) -> jax.Array:
     """Mean ink per image ``(N,)``: the mean of ``(x + 1)/2`` over pixels of images in
     ``[−1, 1]`` (white ink on black); thicker strokes carry more."""
     return jnp.mean((images + 1.0) / 2.0, axis=tuple(range(1, images.ndim)))
 
 
+@jax.jit
 def slant(images: jax.Array) -> jax.Array:
     """Slant of the ink per image ``(N,)`` from its second moments: ``μ₁₁ / μ₀₂``, the
     regression slope of column on row under ink weights ``(x + 1)/2``, with rows counted

@@ -4,6 +4,7 @@ arXiv:1712.04086) and class coverage of a classifier's predictions (package doc:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -22,6 +23,7 @@ __all__ = [
 DEFAULT_NUM_SAMPLES = 2500  # the protocol's sample count
 
 
+@jax.jit
 def mode_coverage(
     samples: Array, centers: Array, std: float, threshold: float = 3.0
 ) -> dict[str, Array]:
@@ -52,6 +54,7 @@ def mode_coverage(
     }
 
 
+@jax.jit
 def kl_from_uniform(histogram: Array) -> Array:
     """``KL(p ‖ uniform) = Σ_k p_k log(K p_k)`` of a normalised histogram (``0 log 0 = 0``)."""
     num_bins = histogram.shape[-1]
@@ -59,6 +62,7 @@ def kl_from_uniform(histogram: Array) -> Array:
     return jnp.sum(jnp.where(histogram > 0, histogram * jnp.log(num_bins * safe), 0.0), axis=-1)
 
 
+@functools.partial(jax.jit, static_argnames=("num_classes",))
 def class_coverage(logits: Array, num_classes: int | None = None) -> dict[str, Array]:
     """Class coverage of generated samples from a classifier's ``logits`` ``(N, K)``:
     ``classes`` (how many classes receive at least one arg-max prediction),

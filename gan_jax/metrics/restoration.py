@@ -3,6 +3,8 @@ per-pixel diversity by region (LAG, arXiv:2003.02365)."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -24,6 +26,7 @@ __all__ = [
 # --------------------------------------------------------------------------- super-resolution
 
 
+@jax.jit
 def psnr(images: Array, targets: Array, data_range: float = 2.0) -> Array:
     """Peak signal-to-noise ratio per image, ``10·log₁₀(range² / MSE)`` dB (``range`` = 2
     for images in ``[−1, 1]``); ``+inf`` for identical images."""
@@ -32,6 +35,7 @@ def psnr(images: Array, targets: Array, data_range: float = 2.0) -> Array:
     return 10.0 * jnp.log10(data_range**2 / mse)
 
 
+@jax.jit
 def lr_consistency(outputs: Array, low_res: Array) -> Array:
     """PSNR between the area down-sampled outputs and the low-resolution inputs, per image:
     how well a super-resolved image explains its seed (``+inf`` when exactly)."""
@@ -39,6 +43,7 @@ def lr_consistency(outputs: Array, low_res: Array) -> Array:
     return psnr(area_downsample(outputs, outputs.shape[1] // low_res.shape[1]), low_res)
 
 
+@jax.jit
 def high_frequency_energy(images: Array, cutoff: float = 0.125) -> Array:
     """Spectral energy ``Σ |F(x)|²`` of each image (all channels) at radial frequencies
     above ``cutoff`` cycles per pixel (the Nyquist limit is 0.5; an ×4 low-resolution image
@@ -60,12 +65,14 @@ def sharpness_ratio(outputs: Array, targets: Array, cutoff: float = 0.125) -> fl
     )
 
 
+@jax.jit
 def per_pixel_std(samples: Array) -> Array:
     """``(Z, N, H, W, C) -> (N, H, W)``: the standard deviation over ``Z`` samples for the
     same input (LAG's different z), averaged over channels."""
     return jnp.mean(jnp.std(samples, axis=0), axis=-1)
 
 
+@functools.partial(jax.jit, static_argnames=("fraction",))
 def edge_and_flat_masks(images: Array, fraction: float = 0.2) -> tuple[Array, Array]:
     """Per image, the ``k = round(fraction·H·W)`` pixels with the largest gradient
     magnitude (edges) and the ``k`` with the smallest (flat regions), from forward
