@@ -69,15 +69,23 @@ def test_gan_game_losses_are_the_textbook_formulas():
     G, D, g, d = mlp_players()
     batch = mixture_batch()
     game = gan.gan_game(G, D, latent_dim=LATENT)
-    z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, LATENT))
-    fake = G.apply(g, z)
-    real_logits, fake_logits = D.apply(d, batch["real"]), D.apply(d, fake)
-    loss_g, loss_d = game.losses(g, d, batch)
-    # Non-saturating G: −mean log σ(D(G(z))); D: −mean log σ(D(x)) − mean log(1 − σ(D(G(z)))).
-    np.testing.assert_allclose(loss_g, -jnp.mean(jax.nn.log_sigmoid(fake_logits)), rtol=1e-6)
-    expected_d = -jnp.mean(jax.nn.log_sigmoid(real_logits)) - jnp.mean(
-        jax.nn.log_sigmoid(-fake_logits)
-    )
+
+    @jax.jit  # the reference as one program (op by op, each op compiles on its own)
+    def textbook(g, d, batch):
+        z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, LATENT))
+        fake = G.apply(g, z)
+        real_logits, fake_logits = D.apply(d, batch["real"]), D.apply(d, fake)
+        # Non-saturating G: −mean log σ(D(G(z)));
+        # D: −mean log σ(D(x)) − mean log(1 − σ(D(G(z)))).
+        loss_g = -jnp.mean(jax.nn.log_sigmoid(fake_logits))
+        loss_d = -jnp.mean(jax.nn.log_sigmoid(real_logits)) - jnp.mean(
+            jax.nn.log_sigmoid(-fake_logits)
+        )
+        return loss_g, loss_d
+
+    loss_g, loss_d = jax.jit(game.losses)(g, d, batch)
+    expected_g, expected_d = textbook(g, d, batch)
+    np.testing.assert_allclose(loss_g, expected_g, rtol=1e-6)
     np.testing.assert_allclose(loss_d, expected_d, rtol=1e-6)
 
 
@@ -86,12 +94,17 @@ def test_r1_penalty_adds_half_gamma_times_mean_squared_input_gradient():
     batch = mixture_batch()
     plain = gan.gan_game(G, D, latent_dim=LATENT)
     penalised = gan.gan_game(G, D, penalties=[gan.r1(3.0)], latent_dim=LATENT)
-    grads = jax.vmap(jax.grad(lambda x: D.apply(d, x[None])[0]))(batch["real"])
-    expected = 1.5 * jnp.mean(jnp.sum(grads**2, axis=1))
-    difference = penalised.losses(g, d, batch)[1] - plain.losses(g, d, batch)[1]
-    np.testing.assert_allclose(difference, expected, rtol=1e-5)
+
+    @jax.jit  # one program (op by op, each op compiles on its own)
+    def measure(g, d, batch):
+        grads = jax.vmap(jax.grad(lambda x: D.apply(d, x[None])[0]))(batch["real"])
+        expected = 1.5 * jnp.mean(jnp.sum(grads**2, axis=1))
+        return expected, penalised.losses(g, d, batch), plain.losses(g, d, batch)
+
+    expected, with_penalty, without = measure(g, d, batch)
+    np.testing.assert_allclose(with_penalty[1] - without[1], expected, rtol=1e-5)
     # G's loss is untouched by D's penalty.
-    np.testing.assert_allclose(penalised.losses(g, d, batch)[0], plain.losses(g, d, batch)[0])
+    np.testing.assert_allclose(with_penalty[0], without[0])
 
 
 def test_wgan_gp_penalty_uses_interpolates_between_real_and_fake():
@@ -112,13 +125,18 @@ def test_wgan_gp_penalty_uses_interpolates_between_real_and_fake():
         losses.wasserstein_discriminator_loss,
         latent_dim=LATENT,
     )
-    z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, LATENT))
-    fake = G.apply(g, z)
-    key = jax.random.fold_in(jax.random.fold_in(batch["key"], 1), 0)
-    expected = 10.0 * losses.wasserstein_gradient_penalty(
-        lambda x: D.apply(d, x), batch["real"], fake, key
-    )
-    difference = game.losses(g, d, batch)[1] - plain.losses(g, d, batch)[1]
+
+    @jax.jit  # one program (op by op, each op compiles on its own)
+    def measure(g, d, batch):
+        z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, LATENT))
+        fake = G.apply(g, z)
+        key = jax.random.fold_in(jax.random.fold_in(batch["key"], 1), 0)
+        expected = 10.0 * losses.wasserstein_gradient_penalty(
+            lambda x: D.apply(d, x), batch["real"], fake, key
+        )
+        return expected, game.losses(g, d, batch)[1] - plain.losses(g, d, batch)[1]
+
+    expected, difference = measure(g, d, batch)
     np.testing.assert_allclose(difference, expected, rtol=1e-5)
     assert float(expected) > 0.0
 
