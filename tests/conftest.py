@@ -87,11 +87,11 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 # The two tiers (tests/README.md).  A test is in the integration tier when it is marked
-# ``integration`` (or ``slow``: a full study), lives in tests/experiments/ (the CLIs), or
-# uses a fixture that starts a CLI or trains an evaluation classifier; every other test is
-# a unit test.
+# ``integration`` (training and optimisation runs, fresh interpreters) or ``slow`` (a full
+# study), lives in tests/experiments/ (the CLIs), or uses a fixture that starts a CLI or
+# trains an evaluation classifier; every other test is a unit test.
 INTEGRATION_FIXTURES = frozenset(
-    {"subprocess_env", "timed_subprocess_env", "classifier8", "classifier32", "tiny_classifier"}
+    {"subprocess_env", "timed_subprocess_env", "classifier8", "classifier32"}
 )
 INTEGRATION_FOLDERS = ("experiments",)
 
@@ -187,8 +187,9 @@ def subprocess_env() -> dict[str, str]:
 
 @pytest.fixture
 def timed_subprocess_env(subprocess_env: dict[str, str]) -> dict[str, str]:
-    """:func:`subprocess_env` at XLA's default optimisation level, for the slow tests that
-    hold a CLI to a wall-time bound (at -O0 its compiled programs run several times slower)."""
+    """:func:`subprocess_env` with XLA's default optimisation level and emitters, for the
+    slow tests that hold a CLI to a wall-time bound (at -O0 its compiled programs run
+    several times slower)."""
     env = dict(subprocess_env)
     flags = env.get("XLA_FLAGS", "")
     for test_only in (TEST_OPT_LEVEL_FLAG, TEST_FAST_COMPILE_FLAGS):

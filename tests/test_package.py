@@ -20,6 +20,7 @@ PACKAGE = pathlib.Path(gan_jax.__file__).parent
 HEAVY = ("matplotlib", "orbax", "tensorflow_datasets", "sklearn", "skimage", "scipy")
 
 
+@pytest.mark.integration  # starts a fresh interpreter (tests/README.md, tiers)
 def test_the_core_imports_load_no_plotting_checkpointing_datasets_or_scipy():
     """``import gan_jax.losses, gan_jax.dynamics, gan_jax.nets, gan_jax.gan`` in a fresh
     interpreter loads none of the heavy dependencies; ``import gan_jax`` then reaches
@@ -65,6 +66,7 @@ def test_every_public_module_declares_all_and_every_name_exists(name):
             importlib.import_module(f"gan_jax.{name}.{attribute}")
 
 
+@pytest.mark.integration  # starts a fresh interpreter (tests/README.md, tiers)
 def test_the_training_facade_exports_its_modules_names_and_steps_load_no_orbax():
     """``gan_jax.training.__all__`` is its submodules plus the union of its homes'
     ``__all__``s; the pure steps come from a fresh interpreter without orbax."""
@@ -87,6 +89,7 @@ def test_the_training_facade_exports_its_modules_names_and_steps_load_no_orbax()
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.integration  # starts a fresh interpreter (tests/README.md, tiers)
 def test_moved_modules_keep_their_first_names():
     """0.1.0 moved the recipes into ``models`` and the engine into ``training``; the first
     names import the very same module objects, so code written against them still runs."""

@@ -110,7 +110,7 @@ def vector_field(game: dy.Game, scheme: Callable, limit: float, n: int) -> dict:
         new, _ = rule.step(game, rule.init(game, theta, psi))
         return new.g - theta, new.d - psi
 
-    u, v = jax.vmap(jax.vmap(flow))(grid_x, grid_y)
+    u, v = jax.jit(jax.vmap(jax.vmap(flow)))(grid_x, grid_y)  # one program, not one per op
     return {
         "grid_x": np.asarray(grid_x),
         "grid_y": np.asarray(grid_y),

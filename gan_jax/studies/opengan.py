@@ -140,14 +140,17 @@ def per_class_evaluation(
     embed_jit, classify = jax.jit(embed), jax.jit(evaluator.apply)
     features = jax.jit(lambda x: evaluator.apply(evaluator_params, x, method=evaluator.embed))
 
-    def exemplar_conditions(images: Array, k: int, key: Array) -> Array:
-        picks = jax.random.randint(key, (sets, k), 0, images.shape[0])
+    def exemplar_conditions(images: np.ndarray, k: int, key: Array) -> Array:
+        picks = np.asarray(jax.random.randint(key, (sets, k), 0, images.shape[0]))
         return unit_norm(embed_jit(images[picks.reshape(-1)]).reshape(sets, k, -1).mean(axis=1))
 
+    # Classes are picked out on the host: indexing a device array by a class's rows
+    # compiles a gather for every class's count.
+    train_images, test_images = np.asarray(train_set.images), np.asarray(test_set.images)
     train_labels, test_labels = np.asarray(train_set.labels), np.asarray(test_set.labels)
     per_class, samples_k5 = {}, {}
     for c in range(train_set.num_classes):
-        exemplars = test_set.images[np.flatnonzero(test_labels == c)]
+        exemplars = test_images[np.flatnonzero(test_labels == c)]
         row: dict[str, Any] = {"seen": c in seen}
         for k in (1, 5):
             eval_key = jax.random.fold_in(jax.random.key(seed + 1000), 10 * c + k)
@@ -157,7 +160,7 @@ def per_class_evaluation(
             row[f"fidelity_k{k}"] = float(np.mean(predicted == c))
             if k == 5:
                 samples_k5[c] = samples
-        train_features = np.asarray(map_in_batches(features, train_set.images[train_labels == c]))
+        train_features = np.asarray(map_in_batches(features, train_images[train_labels == c]))
         test_features = np.asarray(map_in_batches(features, exemplars))
         row["fcd_k5"] = frechet_feature_distance(
             np.concatenate([train_features, test_features]),
@@ -190,7 +193,7 @@ def relabelled(images: Any, labels: Any, classes: list[int]) -> data.ImageDatase
     """``images`` with labels ``classes[i]`` renamed ``i``."""
     index = {c: i for i, c in enumerate(classes)}
     new = np.array([index[int(c)] for c in labels], np.int32)
-    return data.ImageDataset("few-shot", jnp.asarray(images), jnp.asarray(new), len(classes))
+    return data.ImageDataset("few-shot", jax.device_put(images), jax.device_put(new), len(classes))
 
 
 def few_shot_augmentation(
@@ -210,6 +213,7 @@ def few_shot_augmentation(
     """The paper's use case: accuracy of a ``len(unseen)``-way classifier on held-out real
     digits, trained on ``shots`` real exemplars per class alone and with ``augment``
     generated digits per class conditioned on each of them (k = 1), over ``trials`` draws."""
+    train_images, test_images = np.asarray(train_set.images), np.asarray(test_set.images)
     train_labels, test_labels = np.asarray(train_set.labels), np.asarray(test_set.labels)
     real_only, augmented = [], []
     per_exemplar = -(-augment // shots)
@@ -222,12 +226,12 @@ def few_shot_augmentation(
         held_out = np.isin(train_labels, unseen) & ~np.isin(np.arange(len(train_labels)), picked)
         in_test = np.isin(test_labels, unseen)
         evaluation = relabelled(
-            np.concatenate([np.asarray(train_set.images[held_out]), np.asarray(test_set.images[in_test])]),
+            np.concatenate([train_images[held_out], test_images[in_test]]),
             np.concatenate([train_labels[held_out], test_labels[in_test]]),
             unseen,
         )  # fmt: skip
-        real = relabelled(np.asarray(train_set.images[picked]), train_labels[picked], unseen)
-        fake = generate(embed(train_set.images[picked]), per_exemplar, trial_key)
+        real = relabelled(train_images[picked], train_labels[picked], unseen)
+        fake = generate(embed(train_images[picked]), per_exemplar, trial_key)
         mixed = relabelled(
             np.concatenate([np.asarray(real.images), np.asarray(fake)]),
             np.concatenate([train_labels[picked], np.repeat(train_labels[picked], per_exemplar)]),

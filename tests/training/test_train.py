@@ -152,19 +152,16 @@ def test_fit_config_intervals_must_divide():
 DCGAN_CLI = pytest.mark.xdist_group("dcgan_cli")  # one worker: shared classifier and cache
 
 
-@pytest.fixture(scope="session")  # module scope is torn down when xdist interleaves modules
-def tiny_classifier(tmp_path_factory):
-    from experiments.train_classifier import train_and_save
-
-    directory = str(tmp_path_factory.mktemp("classifier"))
-    train_and_save("digits", 32, directory, steps=20)
-    return directory
-
-
 def dcgan_args(workdir, out, classifier, steps=40):
+    """A tiny DCGAN-8 run: the shapes the multi-process and latent-space CLI tests use, so
+    the session's compilation cache serves their programs to each other."""
     return [
         "--steps",
         str(steps),
+        "--resolution",
+        "8",
+        "--batch-size",
+        "16",
         "--width",
         "8",
         "--log-every",
@@ -189,14 +186,14 @@ def dcgan_args(workdir, out, classifier, steps=40):
 
 @DCGAN_CLI
 @pytest.mark.expensive
-def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, tiny_classifier):
+def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, classifier8):
     """25 steps with --log-every 10: the last, partial window is logged, evaluated, sampled
     and checkpointed.  Then the newest checkpoint rots: --resume refuses it in one line
     naming the intact steps, and --resume-from 20 reproduces the uninterrupted run."""
     from experiments import train_dcgan
 
     workdir, out = tmp_path / "run", tmp_path / "out"
-    train_dcgan.main(dcgan_args(workdir, out, tiny_classifier, steps=25))  # in-process
+    train_dcgan.main(dcgan_args(workdir, out, classifier8, steps=25))  # in-process
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 25 and 0 <= metrics["classes"] <= 10
     assert metrics["fcd"] > 0 and metrics["fcd_real_test"] > 0
@@ -217,7 +214,7 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, ti
         (["--resume", "--width", "16"], "--resume with different settings (--width 8 → 16)"),
         (["--tpu", "--resume"], "--tpu needs TPU devices"),
     ]
-    command = dcgan_args(workdir, out, tiny_classifier, steps=25)
+    command = dcgan_args(workdir, out, classifier8, steps=25)
     assert_refused_without_a_trace("experiments.train_dcgan", command, workdir, bad)
 
     # Damage every file of the newest checkpoint: --resume fails with one clear line.
@@ -227,12 +224,12 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, ti
                 f.write(b"not a checkpoint")
     result = run_main_in_process(
         "experiments.train_dcgan",
-        dcgan_args(workdir, out, tiny_classifier, steps=25) + ["--resume"],
+        dcgan_args(workdir, out, classifier8, steps=25) + ["--resume"],
     )
     assert_one_line_user_error(result, "intact earlier steps: [0, 20]")
     assert "--resume-from STEP" in result.stderr
 
-    train_dcgan.main(dcgan_args(workdir, out, tiny_classifier, steps=25) + ["--resume-from", "20"])
+    train_dcgan.main(dcgan_args(workdir, out, classifier8, steps=25) + ["--resume-from", "20"])
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["steps"] == 25
     assert resumed["fcd"] == metrics["fcd"]  # the same state as the uninterrupted run
@@ -243,10 +240,10 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, ti
 @DCGAN_CLI
 @pytest.mark.expensive
 def test_sigint_saves_a_checkpoint_and_resume_finishes(
-    repo_root, subprocess_env, tmp_path, tiny_classifier
+    repo_root, subprocess_env, tmp_path, classifier8
 ):
     workdir, out = tmp_path / "run", tmp_path / "out"
-    args = dcgan_args(workdir, out, tiny_classifier, steps=100000)
+    args = dcgan_args(workdir, out, classifier8, steps=100000)
     args[args.index("--checkpoint-every") + 1] = "100000"  # only the Ctrl-C save
     process = subprocess.Popen(
         [sys.executable, "-m", "experiments.train_dcgan", *args],
@@ -276,7 +273,7 @@ def test_sigint_saves_a_checkpoint_and_resume_finishes(
 
     # --steps is not run-defining, so a longer run can continue the interrupted one; and
     # --no-eval may finish a run whose log already holds evaluations.
-    args = dcgan_args(workdir, out, tiny_classifier, steps=saved + 20) + ["--resume", "--no-eval"]
+    args = dcgan_args(workdir, out, classifier8, steps=saved + 20) + ["--resume", "--no-eval"]
     train_dcgan.main(args)
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["steps"] == saved + 20 and "fcd" not in resumed
@@ -346,9 +343,9 @@ def test_tfds_datasets_train_under_mock_data(tmp_path, name):
     from experiments.train_classifier import train_and_save
 
     with tfds.testing.mock_data(num_examples=64):
-        train_and_save(name, 32, str(tmp_path / "cls"), steps=5)
+        train_and_save(name, 8, str(tmp_path / "cls"), steps=5)
         args = dcgan_args(tmp_path / "run", tmp_path / "out", str(tmp_path / "cls"), steps=20)
-        # the CLI tests' batch (64), so mnist's programs come from the compilation cache
+        # the CLI tests' DCGAN-8, so mnist's programs come from the compilation cache
         metrics = train_dcgan.main([*args, "--dataset", name])
     assert metrics["steps"] == 20 and metrics["dataset"] == name
     assert np.isfinite(metrics["fcd"]) and np.isfinite(metrics["loss_d_mean_last_100_steps"])
@@ -358,7 +355,7 @@ def test_tfds_datasets_train_under_mock_data(tmp_path, name):
     assert ckpt.all_steps()[-1] == 20
     first = restored["g"]["params"]["Dense_0"]["kernel"]
     assert first.shape[0] == 100
-    last_conv = restored["g"]["params"]["ConvTranspose4x4_2"]["kernel"]
+    last_conv = restored["g"]["params"]["ConvTranspose4x4_0"]["kernel"]  # 4² → 8²
     assert last_conv.shape[-1] == channels
 
 
