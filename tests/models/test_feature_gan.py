@@ -64,17 +64,17 @@ def test_conditional_batch_norm_is_bn_times_one_plus_gamma_plus_beta():
     variables = init_variables(layer, jax.random.key(2), x, c)
     # zero-initialised γ and β: plain BN at initialisation
     params = jax.tree.map(lambda a: a, variables["params"])
-    keys = iter(jax.random.split(jax.random.key(3), 4))
-    for name in ("gamma", "beta"):
-        params[name] = {
-            "kernel": jax.random.normal(next(keys), (5, 4)),
-            "bias": jax.random.normal(next(keys), (4,)),
-        }
-    y, _ = layer.apply({**variables, "params": params}, x, c, mutable=["batch_stats"])
+    for i, name in enumerate(("gamma", "beta")):
+        params[name] = {"kernel": normal(3 + 2 * i, (5, 4)), "bias": normal(4 + 2 * i, (4,))}
+    apply = jax.jit(lambda v, x, c: layer.apply(v, x, c, mutable=["batch_stats"])[0])
+    y = apply({**variables, "params": params}, x, c)
+    # the formula on the host, in float64
+    x, c = np.asarray(x, np.float64), np.asarray(c, np.float64)
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
     mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
-    normalized = (x - mean) / jnp.sqrt(var + 1e-5)
-    gamma = c @ params["gamma"]["kernel"] + params["gamma"]["bias"]
-    beta = c @ params["beta"]["kernel"] + params["beta"]["bias"]
+    normalized = (x - mean) / np.sqrt(var + 1e-5)
+    gamma = c @ p["gamma"]["kernel"] + p["gamma"]["bias"]
+    beta = c @ p["beta"]["kernel"] + p["beta"]["bias"]
     expected = normalized * (1 + gamma[:, None, None, :]) + beta[:, None, None, :]
     np.testing.assert_allclose(y, expected, atol=1e-4)
 
@@ -84,7 +84,7 @@ def test_conditional_generator_output_depends_on_its_condition_and_maps():
     z = normal(0, (4, 6))
     c = normal(1, (4, 3))
     maps = (normal(2, (4, 8, 8, 2)),)
-    variables = jax.jit(generator.init)(jax.random.key(3), z, c, maps)
+    variables = init_variables(generator, jax.random.key(3), z, c, maps)
 
     @jax.jit
     def run(c, maps):
@@ -103,7 +103,7 @@ def test_projection_discriminator_is_psi_plus_the_inner_product_with_the_embedde
         x = normal(0, (4, 16, 16, 1), jnp.float64)
         c = normal(1, (4, 3), jnp.float64)
         d = ProjectionDiscriminator(width=4)
-        variables = jax.jit(d.init)(jax.random.key(2), x, c)  # one program, not one per op
+        variables = init_variables(d, jax.random.key(2), x, c)  # one program, not one per op
         variables = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), variables)
         apply = jax.jit(d.apply, static_argnames=("features_only", "mutable"))
         logits, _ = apply(variables, x, c, mutable="batch_stats")
@@ -116,22 +116,21 @@ def test_projection_discriminator_is_psi_plus_the_inner_product_with_the_embedde
         assert np.abs(inner).max() > 0
 
 
-def pyramid_levels(key, n: int) -> list[jax.Array]:
+def pyramid_levels(seed: int, n: int) -> list[jax.Array]:
     """Random levels with the PyramidClassifier's shapes on 32×32 digits."""
     shapes = [(16, 16, 32), (8, 8, 64), (4, 4, 128), (2, 2, 256), (1, 1, 256), (128,), (10,)]
-    keys = jax.random.split(key, len(shapes))
-    return [jax.random.normal(k, (n,) + s) for k, s in zip(keys, shapes)]
+    return [normal(seed + i, (n,) + s) for i, s in enumerate(shapes)]
 
 
 def test_masking_removes_every_dependence_on_the_other_levels():
     n = 7
-    levels = pyramid_levels(jax.random.key(0), n)
+    levels = pyramid_levels(0, n)
     chosen = jnp.arange(n) % sp.NUM_LEVELS  # every level chosen by one example
     mask = sp.level_mask(chosen)
     generator = ConditionalGenerator(resolution=32, channels=1, width=4)
     z = normal(1, (n, 5))
     condition, maps = sp.masked_inputs(levels, mask)
-    variables = jax.jit(generator.init)(jax.random.key(2), z, condition, maps)
+    variables = init_variables(generator, jax.random.key(2), z, condition, maps)
 
     def total(levels):
         condition, maps = sp.masked_inputs(levels, mask)
@@ -150,10 +149,11 @@ def test_masking_removes_every_dependence_on_the_other_levels():
 
 def test_level_reconstruction_loss_counts_only_the_chosen_level():
     n = 3
-    targets = pyramid_levels(jax.random.key(0), n)
-    fakes = [t + 2.0 * (j + 1) for j, t in enumerate(targets)]  # level j off by 2(j + 1)
+    targets = pyramid_levels(0, n)
+    # level j off by 2(j + 1), built on the host (each eager add is a program of its own)
+    fakes = [jax.device_put(np.asarray(t) + 2.0 * (j + 1)) for j, t in enumerate(targets)]
     chosen = jnp.array([0, 4, 6])
-    loss = sp.level_reconstruction_loss(fakes, targets, sp.level_mask(chosen))
+    loss = jax.jit(sp.level_reconstruction_loss)(fakes, targets, sp.level_mask(chosen))
     expected = np.mean([(2.0 * (int(j) + 1)) ** 2 for j in chosen])
     np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
 
@@ -237,7 +237,7 @@ def test_the_frozen_feature_network_is_saved_once_and_restored_on_resume(tmp_pat
     from gan_jax.runner.image_runs import RunPlan, fit_config
 
     model = PyramidClassifier(num_classes=3)
-    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
+    params = init_variables(model, jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
     meta = {"architecture": "pyramid", "num_classes": 3, "image_shape": [32, 32, 1]}
     fit = fit_config(argparse.Namespace(steps=1, log_every=1, checkpoint_every=1))
     new_run = RunPlan(str(tmp_path), str(tmp_path / "out"), {"seed": 0}, False, None, fit)

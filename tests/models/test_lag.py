@@ -18,6 +18,7 @@ from gan_jax.metrics import lr_consistency
 from gan_jax.models.lag import lag_game, straight_through_round
 from gan_jax.nets.progressive import area_downsample
 from gan_jax.nets.superres import ConditionalDiscriminator, SuperResGenerator, space_to_depth
+from gan_jax.nets.variables import init_variables
 
 TINY = {"stages": 2, "filters": 16, "filters_min": 8, "blocks": 2}
 
@@ -25,8 +26,8 @@ TINY = {"stages": 2, "filters": 16, "filters_min": 8, "blocks": 2}
 def players():
     generator, discriminator = SuperResGenerator(**TINY), ConditionalDiscriminator(**TINY)
     low, noise = jnp.zeros((2, 8, 8, 3)), jnp.zeros((2, 8, 8, 4))
-    g = jax.jit(generator.init)(jax.random.key(0), low, noise)
-    d = jax.jit(discriminator.init)(jax.random.key(1), jnp.zeros((2, 32, 32, 3)), low)
+    g = init_variables(generator, jax.random.key(0), low, noise)
+    d = init_variables(discriminator, jax.random.key(1), jnp.zeros((2, 32, 32, 3)), low)
     return generator, discriminator, g, d
 
 

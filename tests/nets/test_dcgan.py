@@ -46,18 +46,19 @@ UP_METHODS = ["subpixel", "overlap_add", "transpose", "auto"]
 
 
 def as_float64(tree):
-    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+    """Cast on the host: ``jnp.asarray(a, jnp.float64)`` compiles a conversion per shape."""
+    return jax.tree.map(lambda a: jax.device_put(np.asarray(a, np.float64)), tree)
 
 
 @pytest.mark.parametrize("method", UP_METHODS)
 @pytest.mark.parametrize("features", [1, 6])
 def test_up_sampling_equals_the_definition(method, features):
     with jax.enable_x64(True):
-        key_x, key_k = jax.random.split(jax.random.key(0))
-        x = jax.random.normal(key_x, (2, 3, 4, 5), jnp.float64)
+        key_k = jax.random.key(1)
+        x = normal(0, (2, 3, 4, 5), jnp.float64)
         layer = ConvTranspose4x4(features, use_bias=False, method=method)
         params = as_float64(init_variables(layer, key_k, x))
-        y = layer.apply(params, x)
+        y = jax.jit(layer.apply)(params, x)  # one program, not one per op
         assert y.dtype == jnp.float64 and y.shape == (2, 6, 8, features)
         expected = transposed_conv_by_definition(
             np.asarray(x), np.asarray(params["params"]["kernel"])
@@ -109,19 +110,21 @@ def test_down_sampling_methods_equal_the_strided_convolution(channels):
         layers = [Conv4x4Down(5, method=m) for m in ("conv", "im2col", "auto")]
         params = as_float64(init_variables(layers[0], jax.random.key(2), x))
         kernel, bias = params["params"]["kernel"], params["params"]["bias"]
-        expected = (
-            jax.lax.conv_general_dilated(
-                x,
-                kernel,
-                (2, 2),
-                ((1, 1), (1, 1)),
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                precision=jax.lax.Precision.HIGHEST,
+        expected = jax.jit(
+            lambda x, kernel, bias: (
+                jax.lax.conv_general_dilated(
+                    x,
+                    kernel,
+                    (2, 2),
+                    ((1, 1), (1, 1)),
+                    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                    precision=jax.lax.Precision.HIGHEST,
+                )
+                + bias
             )
-            + bias
-        )
+        )(x, kernel, bias)
         for layer in layers:
-            y = layer.apply(params, x)
+            y = jax.jit(layer.apply)(params, x)  # one program, not one per op
             assert y.dtype == jnp.float64
             np.testing.assert_allclose(y, expected, atol=1e-10, rtol=1e-10)
         assert_equal_gradients(layers, x, weights)
