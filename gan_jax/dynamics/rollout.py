@@ -79,18 +79,28 @@ def rollout(
     ``extra`` is the state's initial ``extra`` and ``update_extra(state)`` its new value
     after each scheme step, as in :func:`gan_jax.training.make_train_step` (a generator's EMA:
     :class:`gan_jax.averaging.GeneratorEMA`).
+
+    Called outside ``jax.jit``, the whole rollout (initial state, scan, stacking) is one
+    compiled program rather than the scan plus a program per eager op around it; inside a
+    caller's ``jit`` or ``vmap`` it is traced into the caller's program.
     """
-    state = scheme.init(game, g0, d0).replace(extra=extra)
-    first = (state.g, state.d, state.extra)
-    _, (states, metrics) = continue_rollout(
-        game, scheme, state, 0, num_steps, batch, unroll, every, update_extra
-    )
 
-    def prepend(first: jax.Array, rest: jax.Array) -> jax.Array:
-        return jnp.concatenate([jnp.asarray(first, rest.dtype)[None], rest], axis=0)
+    def run(g0: PyTree, d0: PyTree, extra: PyTree, batch: Any) -> Trajectory:
+        state = scheme.init(game, g0, d0).replace(extra=extra)
+        first = (state.g, state.d, state.extra)
+        _, (states, metrics) = continue_rollout(
+            game, scheme, state, 0, num_steps, batch, unroll, every, update_extra
+        )
 
-    gs, ds, extras = jax.tree.map(prepend, first, states)
-    return Trajectory(g=gs, d=ds, metrics=metrics, extra=extras)
+        def prepend(first: jax.Array, rest: jax.Array) -> jax.Array:
+            return jnp.concatenate([jnp.asarray(first, rest.dtype)[None], rest], axis=0)
+
+        gs, ds, extras = jax.tree.map(prepend, first, states)
+        return Trajectory(g=gs, d=ds, metrics=metrics, extra=extras)
+
+    if callable(batch):  # a function of the step is closed over, not an argument
+        return jax.jit(lambda g0, d0, extra: run(g0, d0, extra, batch))(g0, d0, extra)
+    return jax.jit(run)(g0, d0, extra, batch)
 
 
 def continue_rollout(
