@@ -206,11 +206,11 @@ def load_digits(resolution: int = 32, split: str = "train") -> ImageDataset:
         order = order[:DIGITS_TEST_SIZE]
     elif split != "all":
         raise ValueError(f"unknown digits split {split!r}; choose one of: train, test, all")
-    images = jnp.asarray(images[order][..., None])
+    images = jax.device_put(images[order][..., None])
     return ImageDataset(
         name="digits",
         images=resize_images(images, resolution),
-        labels=jnp.asarray(labels[order]),
+        labels=jax.device_put(labels[order]),
         num_classes=10,
     )
 
@@ -238,8 +238,8 @@ def load_tfds(
         raise DatasetUnavailableError(_tfds_failure(name, split, err)) from err
     if not records:
         raise DatasetUnavailableError(f"tfds dataset {name!r} split {split!r} is empty")
-    images = jnp.asarray(uint8_to_unit_range(np.stack([r["image"] for r in records])))
-    labels = jnp.asarray(np.array([r["label"] for r in records], dtype=np.int32))
+    images = jax.device_put(uint8_to_unit_range(np.stack([r["image"] for r in records])))
+    labels = jax.device_put(np.array([r["label"] for r in records], dtype=np.int32))
     if resolution is not None:
         images = resize_images(images, resolution)
     return ImageDataset(name=name, images=images, labels=labels, num_classes=num_classes)

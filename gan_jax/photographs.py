@@ -13,7 +13,7 @@ and texture, not a flat piece of sky); patches are ``size × size`` crops on a g
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 from gan_jax.data import ImageDataset, uint8_to_unit_range
@@ -66,7 +66,10 @@ def load_photograph_patches(
         blocks = photo[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, -1)
         crops.append(patches(np.round(blocks.mean(axis=(1, 3))).astype(np.uint8), size, stride))
     labels = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(crops)])
-    images = jnp.asarray(uint8_to_unit_range(np.concatenate(crops)))
+    images = jax.device_put(uint8_to_unit_range(np.concatenate(crops)))
     return ImageDataset(
-        images=images, labels=jnp.asarray(labels), num_classes=len(names), name="photos"
+        images=images,
+        labels=jax.device_put(np.asarray(labels)),
+        num_classes=len(names),
+        name="photos",
     )

@@ -90,9 +90,9 @@ def interpolation_study(generate, key, latent_dim: int) -> tuple[dict, dict]:
 def describe(generate, classify, z: jax.Array) -> dict[str, np.ndarray]:
     """Class, confidence and attributes of ``G(z)``."""
     images = batched(generate, z)
-    probabilities = batched(classify, jnp.asarray(images))
+    probabilities = batched(classify, jax.device_put(images))
     out = {"class": probabilities.argmax(-1), "confidence": probabilities.max(-1)}
-    out.update({name: np.asarray(fn(jnp.asarray(images))) for name, fn in ATTRIBUTES.items()})
+    out.update({name: np.asarray(fn(jax.device_put(images))) for name, fn in ATTRIBUTES.items()})
     return out
 
 
@@ -136,7 +136,7 @@ def arithmetic_study(
                 ]
                 latents_abc.append(np.stack([pool_z[p] for p in picks]))  # (3, k, d)
                 triples.append((int(c1), int(c2), sign))
-            abc = jnp.asarray(np.stack(latents_abc))  # (T, 3, k, d)
+            abc = jax.device_put(np.stack(latents_abc))  # (T, 3, k, d)
             means = latent.concept_mean(abc)  # (T, 3, d)
             result = means[:, 0] - means[:, 1] + means[:, 2]
             got = describe(generate, classify, result)
@@ -162,12 +162,12 @@ def arithmetic_study(
     rows, labels = [], []
     thin, thick = ATTRIBUTE_WORDS["ink"]
     for p, name in zip(picks, (f"{thick} {c1}", f"{thin} {c1}", f"{thin} {c2}"), strict=True):
-        z = jnp.asarray(pool_z[p])
+        z = jax.device_put(pool_z[p])
         rows.append(
             np.concatenate([np.asarray(generate(z)), np.asarray(generate(z.mean(0)[None]))])
         )
         labels.append(name)
-    means = [jnp.asarray(pool_z[p]).mean(0) for p in picks]
+    means = [jax.device_put(pool_z[p]).mean(0) for p in picks]
     result = means[0] - means[1] + means[2]
     neighbours = result + 0.25 * jax.random.normal(
         jax.random.key(settings.seed + 7), (8, result.shape[0])
@@ -191,12 +191,16 @@ def sweep_study(generate, pool_z, pool, key) -> tuple[dict, dict]:
     base = jax.random.normal(key, (256, pool_z.shape[1]))
     rows, labels, measured = [], [], {}
     for attribute, fn in ATTRIBUTES.items():
-        direction = latent.attribute_direction(jnp.asarray(pool_z), jnp.asarray(pool[attribute]))
-        swept = latent.apply_direction(base[:, None], direction, jnp.asarray(strengths)[None])
+        direction = latent.attribute_direction(
+            jax.device_put(pool_z), jax.device_put(pool[attribute])
+        )
+        swept = latent.apply_direction(base[:, None], direction, jax.device_put(strengths[None]))
         images = batched(generate, swept.reshape(-1, swept.shape[-1])).reshape(
             256, len(strengths), *generate(base[:1]).shape[1:]
         )
-        values = np.asarray(fn(jnp.asarray(images.reshape(-1, *images.shape[2:])))).reshape(256, -1)
+        values = np.asarray(fn(jax.device_put(images.reshape(-1, *images.shape[2:])))).reshape(
+            256, -1
+        )
         measured[attribute] = {
             "strengths": strengths.tolist(),
             "mean": values.mean(0).tolist(),
