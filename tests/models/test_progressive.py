@@ -5,6 +5,7 @@ float64; training runs in float32."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 
@@ -27,6 +28,7 @@ from gan_jax.nets.progressive import (
     stage_resolutions,
     upsample,
 )
+from gan_jax.nets.variables import init_variables
 from gan_jax.training.checkpoint import Checkpointer
 
 F64 = jnp.float64
@@ -42,7 +44,7 @@ def float64():
 def _jitted(module):
     """``(init, apply)`` of ``module`` as one compiled program each (eager flax compiles
     every operation separately)."""
-    return jax.jit(module.init), jax.jit(module.apply)
+    return functools.partial(init_variables, module), jax.jit(module.apply)
 
 
 def _perturbed(variables: dict, name: str) -> dict:
