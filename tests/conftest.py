@@ -54,10 +54,14 @@ def _fast_compile_flags() -> str:
     return os.environ[_PROBED]
 
 
-_flags = [os.environ.get("XLA_FLAGS", ""), TEST_GPU_DETERMINISM_FLAGS]
+_test_flags = [TEST_GPU_DETERMINISM_FLAGS]
 if os.environ.get("GAN_JAX_TEST_XLA_OPT_LEVEL", "0") != "default":
-    _flags += [TEST_OPT_LEVEL_FLAG, _fast_compile_flags()]
-os.environ["XLA_FLAGS"] = " ".join(flag for flag in _flags if flag).strip()
+    _test_flags += [TEST_OPT_LEVEL_FLAG, _fast_compile_flags()]
+# The xdist workers inherit the controller's XLA_FLAGS, which already hold these: add each
+# flag once.
+_flags = os.environ.get("XLA_FLAGS", "").split()
+_flags += [flag for flag in " ".join(_test_flags).split() if flag not in _flags]
+os.environ["XLA_FLAGS"] = " ".join(_flags)
 
 import jax
 import pytest
