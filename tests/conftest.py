@@ -54,14 +54,10 @@ def _fast_compile_flags() -> str:
     return os.environ[_PROBED]
 
 
-_test_flags = [TEST_GPU_DETERMINISM_FLAGS]
+_flags = [os.environ.get("XLA_FLAGS", ""), TEST_GPU_DETERMINISM_FLAGS]
 if os.environ.get("GAN_JAX_TEST_XLA_OPT_LEVEL", "0") != "default":
-    _test_flags += [TEST_OPT_LEVEL_FLAG, _fast_compile_flags()]
-# The xdist workers inherit the controller's XLA_FLAGS, which already hold these: add each
-# flag once.
-_flags = os.environ.get("XLA_FLAGS", "").split()
-_flags += [flag for flag in " ".join(_test_flags).split() if flag not in _flags]
-os.environ["XLA_FLAGS"] = " ".join(_flags)
+    _flags += [TEST_OPT_LEVEL_FLAG, _fast_compile_flags()]
+os.environ["XLA_FLAGS"] = " ".join(flag for flag in _flags if flag).strip()
 
 import jax
 import pytest
