@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.dynamics.game import PyTree
+from gan_jax.nets.variables import copy_tree
 
 __all__ = [
     "GeneratorEMA",
@@ -88,7 +89,7 @@ class GeneratorEMA:
 
     def init(self, g: PyTree) -> PyTree:
         """The average's initial value: a copy of ``g`` (own buffers; steps donate states)."""
-        return jax.tree.map(jnp.copy, g)
+        return copy_tree(g)
 
     def decay(self, batch_size: int, images_seen: jax.Array | float | None = None):
         return ema_decay(batch_size, self.half_life_images, images_seen, self.rampup)

@@ -88,20 +88,24 @@ class GaussianMixture:
         """``n`` samples of shape ``(n, D)``: a uniform component, then Gaussian noise."""
         return self.sample_with_modes(key, n)[0]
 
+    @functools.partial(jax.jit, static_argnums=2)
     def sample_with_modes(self, key: Array, n: int) -> tuple[Array, Array]:
-        """Samples and the index of the component each was drawn from."""
+        """Samples and the index of the component each was drawn from (one jitted program
+        per mixture shape and ``n``)."""
         key_mode, key_noise = jax.random.split(key)
         modes = jax.random.randint(key_mode, (n,), 0, self.num_modes)
         noise = jax.random.normal(key_noise, (n, self.centers.shape[1]), self.centers.dtype)
         return self.centers[modes] + self.std * noise, modes
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
 def ring_centers(num_modes: int = 8, radius: float = 2.0) -> Array:
     """``num_modes`` points at angles ``2πk/num_modes`` on a circle of ``radius``."""
     angles = 2.0 * jnp.pi * jnp.arange(num_modes) / num_modes
     return radius * jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=1)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
 def grid_centers(grid_size: int = 5, spacing: float = 2.0) -> Array:
     """A ``grid_size × grid_size`` lattice centred on the origin (−4 … 4 by default)."""
     ticks = (jnp.arange(grid_size) - (grid_size - 1) / 2.0) * spacing
@@ -379,12 +383,18 @@ def map_in_batches(fn: Callable[..., Any], *arrays: Any, size: int = 256) -> Any
     """``fn`` over the leading axis of ``arrays`` in slices of exactly ``size`` rows, the
     outputs (arrays or pytrees of arrays) concatenated.  The last slice is padded by
     repeating its final row and the padding's outputs are dropped, so a jitted ``fn``
-    compiles once whatever the count (a row's output must not depend on the others')."""
+    compiles once whatever the count (a row's output must not depend on the others').
+
+    The slicing, padding and concatenation run on the host (NumPy): done with ``jax.numpy``
+    outside ``jit`` they would each compile a program per count and shape, more programs
+    than ``fn`` itself (``jax.device_put`` puts the result back without compiling a copy,
+    as ``jnp.asarray`` would).  Evaluation sets are small, so the transfers cost little."""
+    arrays = tuple(np.asarray(a) for a in arrays)
     count = arrays[0].shape[0]
     chunks = []
     for start in range(0, count, size):
         rows = min(size, count - start)
         index = np.minimum(np.arange(start, start + size), count - 1)
         out = fn(*(a[index] for a in arrays))
-        chunks.append(jax.tree.map(lambda x, rows=rows: x[:rows], out))
-    return jax.tree.map(lambda *parts: jnp.concatenate(parts), *chunks)
+        chunks.append(jax.tree.map(lambda x, rows=rows: np.asarray(x)[:rows], out))
+    return jax.tree.map(lambda *parts: jax.device_put(np.concatenate(parts)), *chunks)

@@ -40,10 +40,12 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from gan_jax.data import random_batch
 from gan_jax.interpolation import lerp, slerp
+from gan_jax.nets.variables import init_variables
 from gan_jax.training.loop import minimize
 from gan_jax.training.steps import make_chunk
 from gan_jax.xla_options import step_compiler_options
@@ -83,18 +85,20 @@ INTERPOLATIONS = {"lerp": lerp, "slerp": slerp}
 def interpolate(generate: Generate, z0: Array, z1: Array, num: int, method: str = "slerp") -> Array:
     """The ``num`` images ``G(path(t))`` for ``t = 0, 1/(num − 1), …, 1`` between latents
     ``z0`` and ``z1`` of shape ``(d,)``."""
-    path = INTERPOLATIONS[method](z0, z1, jnp.linspace(0.0, 1.0, num))
+    path = INTERPOLATIONS[method](z0, z1, np.linspace(0.0, 1.0, num))
     return generate(path)
 
 
 # --------------------------------------------------------------------------- arithmetic
 
 
+@jax.jit
 def concept_mean(latents: Array) -> Array:
     """The concept vector of a group: the mean over the group axis, ``(..., k, d) -> (..., d)``."""
     return jnp.mean(latents, axis=-2)
 
 
+@functools.partial(jax.jit, static_argnames="fraction")
 def attribute_direction(latents: Array, scores: Array, fraction: float = 0.25) -> Array:
     """Unit vector from the mean latent of the lowest-scoring ``fraction`` of ``latents``
     ``(n, d)`` to that of the highest-scoring ``fraction`` (``scores`` ``(n,)``)."""
@@ -104,6 +108,7 @@ def attribute_direction(latents: Array, scores: Array, fraction: float = 0.25) -
     return direction / jnp.linalg.norm(direction)
 
 
+@jax.jit
 def apply_direction(z: Array, direction: Array, strength: Array | float) -> Array:
     """``z + strength·direction``; ``strength`` broadcasts against ``z.shape[:-1]``."""
     return z + jnp.asarray(strength)[..., None] * direction
@@ -112,6 +117,7 @@ def apply_direction(z: Array, direction: Array, strength: Array | float) -> Arra
 # --------------------------------------------------------------------------- losses
 
 
+@jax.jit
 def pixel_mse(images: Array, targets: Array) -> Array:
     """Per-image mean squared pixel error ``(B,)``."""
     return jnp.mean(jnp.square(images - targets), axis=tuple(range(1, images.ndim)))
@@ -143,6 +149,7 @@ def weighted_loss(*terms: tuple[float, ImageLoss]) -> ImageLoss:
     return loss
 
 
+@jax.jit
 def latent_prior(z: Array) -> Array:
     """``(‖z‖/√d − 1)²`` per latent: zero on the shell where Gaussian latents live."""
     return jnp.square(jnp.linalg.norm(z, axis=-1) / math.sqrt(z.shape[-1]) - 1.0)
@@ -205,27 +212,42 @@ def project(
             raise ValueError("project needs latent_dim when no init is given")
         starts = restart_latents(key, num_targets, restarts, latent_dim)
     else:
-        starts = jnp.broadcast_to(
-            init if init.ndim == 3 else init[:, None], (num_targets, restarts, init.shape[-1])
-        )
-    dim = starts.shape[-1]
-    rows = jnp.repeat(targets, restarts, axis=0)  # row n·R + r is target n
+        starts = _broadcast_starts(init, restarts)
     if scan is None:
         scan = jax.default_backend() != "cpu"
     run = _projection_chunk(generate, loss, optimizer, prior_weight, steps, scan)
-    z = jnp.array(starts.reshape(num_targets * restarts, dim), copy=True)  # donated
+    z, rows = _flatten_restarts(starts, targets)
     (z, _, rows), curves = run((z, optimizer.init(z), rows))
-    final = _final_loss(generate, loss)(z, rows).reshape(num_targets, restarts)
+    final = _final_loss(generate, loss)(z, rows)
+    return Projection(*_best_restarts(z, final, curves, starts))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _broadcast_starts(init: Array, restarts: int) -> Array:
+    """``init`` ``(N, d)`` or ``(N, R, d)`` as starts ``(N, R, d)``."""
+    init = init if init.ndim == 3 else init[:, None]
+    return jnp.broadcast_to(init, (init.shape[0], restarts, init.shape[-1]))
+
+
+@jax.jit
+def _flatten_restarts(starts: Array, targets: Array) -> tuple[Array, Array]:
+    """Latents ``(N·R, d)`` (a fresh buffer: the steps donate it) and their targets: row
+    ``n·R + r`` is restart ``r`` of target ``n``."""
+    num_targets, restarts, dim = starts.shape
+    z = jnp.copy(starts.reshape(num_targets * restarts, dim))
+    return z, jnp.repeat(targets, restarts, axis=0)
+
+
+@jax.jit
+def _best_restarts(z: Array, final: Array, curves: Array, starts: Array) -> tuple[Array, ...]:
+    """:class:`Projection`'s fields, in order, from the flat end points and losses."""
+    num_targets, restarts, dim = starts.shape
+    final = final.reshape(num_targets, restarts)
     ends = z.reshape(num_targets, restarts, dim)
     best = jnp.argmin(final, axis=1)
-    return Projection(
-        best_latents=ends[jnp.arange(num_targets), best],
-        best_losses=final[jnp.arange(num_targets), best],
-        final_losses=final,
-        curves=jnp.moveaxis(curves, 0, -1).reshape(num_targets, restarts, steps),
-        latents=ends,
-        starts=starts,
-    )
+    rows = jnp.arange(num_targets)
+    curves = jnp.moveaxis(curves, 0, -1).reshape(num_targets, restarts, -1)
+    return ends[rows, best], final[rows, best], final, curves, ends, starts
 
 
 DEFAULT_OPTIMIZER = optax.adam(0.05)
@@ -306,7 +328,7 @@ def train_encoder(
     like the metric's classifier."""
     model = Encoder(latent_dim=latent_dim, width=width)
     init_key, pairs_key, key = jax.random.split(key, 3)
-    params = model.init(init_key, jnp.zeros((1, *image_shape)))
+    params = init_variables(model, init_key, jnp.zeros((1, *image_shape)))
     if num_pairs is not None:
         pool_z = jax.random.normal(pairs_key, (num_pairs, latent_dim))
         pool_x = jnp.concatenate(

@@ -277,13 +277,16 @@ def test_a_fresh_inner_adam_step_has_a_nan_derivative_at_a_zero_gradient():
         updates, _ = optimizer.update(g, optimizer.init(g))
         return updates
 
-    slope = jax.jacfwd(lambda g: first_step(g, 0.0))(jnp.array([0.0, 0.5]))
-    assert bool(jnp.isnan(slope[0, 0]))
+    # each as one program (op by op, each op compiles on its own)
+    slope = jax.jit(jax.jacfwd(lambda g: first_step(g, 0.0)))(np.array([0.0, 0.5]))
+    assert np.isnan(slope[0, 0])
     eps_root = 1e-16
-    slope = jax.jacfwd(lambda g: first_step(g, eps_root))(jnp.array([0.0, 0.5]))
+    slope = jax.jit(jax.jacfwd(lambda g: first_step(g, eps_root)))(np.array([0.0, 0.5]))
     np.testing.assert_allclose(-slope[0, 0], 1.0 / (np.sqrt(eps_root) + 1e-8), rtol=1e-12)
     np.testing.assert_allclose(
-        first_step(jnp.array([0.5]), eps_root), -1.0 / (1 + 2e-8), rtol=1e-12
+        jax.jit(first_step, static_argnums=1)(np.array([0.5]), eps_root),
+        -1.0 / (1 + 2e-8),
+        rtol=1e-12,
     )
 
 
@@ -372,16 +375,20 @@ def test_infogan_code_term_is_the_cross_entropy_of_each_samples_code(pack):
     batch = {"real": real, "key": jax.random.key(1)}
     g, d = gan.init_players(G, D, jax.random.key(2), real, codes, pack)
     game = gan.gan_game(G, D, latent_dim=codes, pack=pack, latent_codes=codes, code_weight=weight)
-    z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, codes))
-    code_term = weight * jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.max(z, axis=-1))
-    w = d["params"]["w"]
-    fake_logits = gan.pack_samples(z, pack) @ w
-    real_logits = gan.pack_samples(real, pack) @ w
-    loss_g, loss_d = game.losses(g, d, batch)
-    np.testing.assert_allclose(
-        loss_g, losses.modified_generator_loss(fake_logits) + code_term, rtol=1e-12
-    )
-    expected_d = losses.minimax_discriminator_loss(real_logits, fake_logits) + code_term
+
+    def losses_and_references(g, d, batch):
+        z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, codes))
+        code_term = weight * jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.max(z, axis=-1))
+        w = d["params"]["w"]
+        fake_logits = gan.pack_samples(z, pack) @ w
+        real_logits = gan.pack_samples(batch["real"], pack) @ w
+        expected_g = losses.modified_generator_loss(fake_logits) + code_term
+        expected_d = losses.minimax_discriminator_loss(real_logits, fake_logits) + code_term
+        return game.losses(g, d, batch), (expected_g, expected_d)
+
+    # one program (run eagerly, each operation would compile on its own)
+    (loss_g, loss_d), (expected_g, expected_d) = jax.jit(losses_and_references)(g, d, batch)
+    np.testing.assert_allclose(loss_g, expected_g, rtol=1e-12)
     np.testing.assert_allclose(loss_d, expected_d, rtol=1e-12)
 
 
@@ -441,10 +448,12 @@ def test_minibatch_stddev_on_images_and_on_a_collapsed_batch():
 def test_minibatch_stddev_discriminator_sees_the_batch():
     _, D, _, d = mlp_players(minibatch_std_group=4)
     _, D_plain, _, d_plain = mlp_players()
-    x = mixture_batch(8)["real"]
-    varied = x.at[1:].multiply(3.0)  # sample 0 unchanged, its group's spread changes
-    assert abs(float(D.apply(d, x)[0] - D.apply(d, varied)[0])) > 1e-6
-    np.testing.assert_array_equal(D_plain.apply(d_plain, x)[0], D_plain.apply(d_plain, varied)[0])
+    x = np.asarray(mixture_batch(8)["real"])
+    varied = x.copy()
+    varied[1:] *= 3.0  # sample 0 unchanged, its group's spread changes
+    first = jax.jit(lambda D, d, x: D.apply(d, x)[0], static_argnums=0)
+    assert abs(float(first(D, d, x) - first(D, d, varied))) > 1e-6
+    np.testing.assert_array_equal(first(D_plain, d_plain, x), first(D_plain, d_plain, varied))
 
 
 # --------------------------------------------------------------------------- BatchNorm state
@@ -479,19 +488,23 @@ def test_batchnorm_statistics_follow_each_players_own_forward_passes():
     rule = dy.alternating(optax.adam(1e-3, b1=0.5))
     state, _ = jit_step(rule, game)(rule.init(game, g, d), batch)
 
-    # D step (batch index 0): D's statistics move over the real, then the fake batch.
-    z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, LATENT))
-    fake, _ = G.apply(g, z, train=True, mutable=["batch_stats"])
-    _, s1 = D.apply(d, batch["real"], train=True, mutable=["batch_stats"])
-    _, s2 = D.apply({**d, **s1}, fake, train=True, mutable=["batch_stats"])
-    assert_trees_close(state.d["batch_stats"], s2["batch_stats"])
-    # G step (index 1): G's statistics move over its own generation.
-    z_g = jax.random.normal(jax.random.fold_in(fold_batch(batch, 1)["key"], 0), (32, LATENT))
-    _, sg = G.apply(g, z_g, train=True, mutable=["batch_stats"])
-    assert_trees_close(state.g["batch_stats"], sg["batch_stats"])
-    # Inference uses the running averages.
-    sample = gan.generate(G, state.g, z)
-    np.testing.assert_allclose(sample, G.apply(state.g, z, train=False), rtol=1e-6)
+    def references(g, d, batch, state_g):
+        # D step (batch index 0): D's statistics move over the real, then the fake batch.
+        z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, LATENT))
+        fake, _ = G.apply(g, z, train=True, mutable=["batch_stats"])
+        _, s1 = D.apply(d, batch["real"], train=True, mutable=["batch_stats"])
+        _, s2 = D.apply({**d, **s1}, fake, train=True, mutable=["batch_stats"])
+        # G step (index 1): G's statistics move over its own generation.
+        z_g = jax.random.normal(jax.random.fold_in(fold_batch(batch, 1)["key"], 0), (32, LATENT))
+        _, sg = G.apply(g, z_g, train=True, mutable=["batch_stats"])
+        # Inference uses the running averages.
+        sample = gan.generate(G, state_g, z)
+        return s2["batch_stats"], sg["batch_stats"], sample, G.apply(state_g, z, train=False)
+
+    d_stats, g_stats, sample, inference = jax.jit(references)(g, d, batch, state.g)
+    assert_trees_close(state.d["batch_stats"], d_stats)
+    assert_trees_close(state.g["batch_stats"], g_stats)
+    np.testing.assert_allclose(sample, inference, rtol=1e-6)
 
 
 @pytest.mark.integration  # a training run (tests/README.md, tiers)
@@ -555,20 +568,20 @@ def test_two_d_steps_draw_two_latent_batches_and_legacy_keys_are_refused(legacy)
         init_variables(discriminator, jax.random.key(1), x),
     )
     scheme = dy.alternating(optax.sgd(0.1), d_steps=2)
-    state = scheme.init(game, g, d)
+    state, step = scheme.init(game, g, d), jit_step(scheme, game)
     raw = jax.random.PRNGKey(3)  # the legacy layout: uint32[2]
     assert raw.dtype == jnp.uint32 and raw.shape == (2,)
     typed = jax.random.wrap_key_data(raw)
     batch = {"real": mixture_batch(4)["real"], "key": raw if legacy else typed}
     if legacy:
         with pytest.raises(TypeError, match="legacy uint32 PRNGKey.*wrap_key_data"):
-            scheme.step(game, state, batch)
+            step(state, batch)
         with pytest.raises(TypeError, match=r"gan_game's batch\['key'\].*wrap_key_data"):
             game.loss_d(g, d, batch)
         batch["key"] = typed
     seen.clear()
     jax.effects_barrier()
-    scheme.step(game, state, batch)
+    step(state, batch)
     jax.effects_barrier()
     d_latents = seen[:2]  # the two D steps' fakes come first; then G's step
     assert len(seen) >= 3 and d_latents[0].shape == (4, 2)

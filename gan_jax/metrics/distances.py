@@ -16,6 +16,7 @@ import numpy as np
 
 Array = jax.Array
 
+
 __all__ = [
     "Estimate",
     "classifier_score",
@@ -32,6 +33,14 @@ __all__ = [
     "sliced_wasserstein",
     "sliced_wasserstein_distance",
 ]
+
+
+def _float32(x: Array | np.ndarray) -> Array:
+    """``x`` as a float32 device array; converted by NumPy, since ``jnp.asarray`` outside
+    ``jit`` compiles a conversion program for every new shape."""
+    if isinstance(x, jax.Array) and x.dtype == jnp.float32:
+        return x
+    return jax.device_put(np.asarray(x, np.float32))
 
 
 def gaussian_fit(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,6 +104,7 @@ class Estimate(NamedTuple):
     std_error: float
 
 
+@jax.jit
 def polynomial_mmd2(x: Array, y: Array) -> Array:
     """The unbiased squared MMD between feature sets ``x (m, d)`` and ``y (n, d)`` with
     the cubic polynomial kernel ``k(a, b) = (a·b/d + 1)³`` (KID's estimator, Bińkowski et
@@ -127,8 +137,7 @@ def kernel_distance(
     subset), with the standard error of that mean, ``std/√num_subsets``.  Unbiased: its
     expectation is 0 when both sets come from one distribution, and it is meaningful at
     small sample sizes where FID is biased.  One ``lax.map`` over the subsets (jitted)."""
-    real_features = jnp.asarray(real_features, jnp.float32)
-    fake_features = jnp.asarray(fake_features, jnp.float32)
+    real_features, fake_features = _float32(real_features), _float32(fake_features)
     size = min(subset_size, real_features.shape[0], fake_features.shape[0])
     keys = jax.random.split(jax.random.key(0) if key is None else key, num_subsets)
     values = np.asarray(_kid_subsets(real_features, fake_features, keys, size), np.float64)
@@ -210,15 +219,13 @@ def precision_recall(
     on a ball's boundary may round either way; only density needs exact ties).
     ``real_radii``: the real set's ``knn_radii(real, k, exact=False)``, computed once by a
     caller that measures many generated sets against one real set."""
-    real = jnp.asarray(real_features, jnp.float32)
-    fake = jnp.asarray(fake_features, jnp.float32)
+    real, fake = _float32(real_features), _float32(fake_features)
     if real_radii is None:
         real_radii = knn_radii(real, k, exact=False)
     fake_radii = knn_radii(fake, k, exact=False)
-    return {
-        "precision": float(jnp.mean(_balls_containing(fake, real, real_radii, exact=False) > 0)),
-        "recall": float(jnp.mean(_balls_containing(real, fake, fake_radii, exact=False) > 0)),
-    }
+    inside_real = np.asarray(_balls_containing(fake, real, real_radii, exact=False))
+    inside_fake = np.asarray(_balls_containing(real, fake, fake_radii, exact=False))
+    return {"precision": float(np.mean(inside_real > 0)), "recall": float(np.mean(inside_fake > 0))}
 
 
 def density_coverage(real_features: Array, fake_features: Array, k: int = 5) -> dict[str, float]:
@@ -229,11 +236,10 @@ def density_coverage(real_features: Array, fake_features: Array, k: int = 5) -> 
       distributions match; above 1 when samples crowd dense real regions);
     * coverage = ``(1/N) Σ_i 1[∃ j: y_j ∈ B(x_i, NND_k(x_i))]``, the fraction of real
       neighbourhoods that hold a generated sample."""
-    real = jnp.asarray(real_features, jnp.float32)
-    fake = jnp.asarray(fake_features, jnp.float32)
+    real, fake = _float32(real_features), _float32(fake_features)
     radii = knn_radii(real, k)
-    density = jnp.sum(_balls_containing(fake, real, radii)) / (k * fake.shape[0])
-    coverage = jnp.mean(_nearest_squared_distance(real, fake) <= radii)
+    density = np.sum(np.asarray(_balls_containing(fake, real, radii))) / (k * fake.shape[0])
+    coverage = np.mean(np.asarray(_nearest_squared_distance(real, fake)) <= np.asarray(radii))
     return {"density": float(density), "coverage": float(coverage)}
 
 
@@ -244,12 +250,18 @@ def classifier_score(logits: Array, splits: int = 1) -> Estimate:
     each of ``splits`` equal parts; the mean over parts and its standard error.  1 when
     every prediction is the same; ``K`` for confident predictions spread evenly over
     ``K`` classes."""
-    log_p = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1)
+    scores = np.asarray(_classifier_scores(_float32(logits), splits), np.float64)
+    return Estimate(*map(float, mean_and_standard_error(scores)))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _classifier_scores(logits: Array, splits: int) -> Array:
+    """:func:`classifier_score` of each of the ``splits`` parts."""
+    log_p = jax.nn.log_softmax(logits, axis=-1)
     parts = log_p[: log_p.shape[0] // splits * splits].reshape(splits, -1, log_p.shape[-1])
     log_marginal = jax.nn.logsumexp(parts, axis=1, keepdims=True) - math.log(parts.shape[1])
     kl = jnp.sum(jnp.exp(parts) * (parts - log_marginal), axis=-1)
-    scores = np.asarray(jnp.exp(jnp.mean(kl, axis=1)), np.float64)
-    return Estimate(*map(float, mean_and_standard_error(scores)))
+    return jnp.exp(jnp.mean(kl, axis=1))
 
 
 # --------------------------------------------------------- PGGAN's sliced Wasserstein distance

@@ -60,13 +60,11 @@ def random_shift(key: Array, images: Array, max_shift: int = 2) -> Array:
 
 
 def accuracy(model: Classifier, params: dict, dataset: ImageDataset, batch: int = 512) -> float:
-    """Top-1 accuracy of ``model`` on ``dataset``."""
-    correct = 0
-    apply = jax.jit(model.apply)
-    for start in range(0, len(dataset), batch):
-        logits = apply(params, dataset.images[start : start + batch])
-        correct += int(jnp.sum(jnp.argmax(logits, -1) == dataset.labels[start : start + batch]))
-    return correct / len(dataset)
+    """Top-1 accuracy of ``model`` on ``dataset`` (batches of ``batch`` images, the last one
+    padded: one compiled program whatever the set's size)."""
+    predict = jax.jit(lambda p, x: jnp.argmax(model.apply(p, x), -1))
+    predictions = map_in_batches(lambda x: predict(params, x), dataset.images, size=batch)
+    return float(np.mean(np.asarray(predictions) == np.asarray(dataset.labels)))
 
 
 def train_classifier(
@@ -108,7 +106,7 @@ def _train_on_shifted_batches(
     (with replacement, on device) shifted by up to ±2 pixels: the classifier's and the
     embedding's training loop."""
     init_key, key = jax.random.split(key)
-    params = model.init(init_key, train_set.images[:1])
+    params = init_variables(model, init_key, train_set.images[:1])
     data = (train_set.images, train_set.labels)
 
     def loss(params: dict, key: Array) -> Array:

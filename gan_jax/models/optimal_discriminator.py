@@ -12,7 +12,8 @@ ratio ``log p_data(x) - log p_g(x)``.  Theorem 1: at that discriminator
 
 which is ``-log 4`` exactly when ``p_g = p_data`` (and then ``D* ≡ 1/2``).
 
-This module holds the closed forms, a quadrature of the Jensen-Shannon divergence, the
+This module holds the closed forms (each jitted: one program per shape when called
+eagerly), a quadrature of the Jensen-Shannon divergence, the
 Monte-Carlo value of a learned discriminator, and :func:`fit_discriminator`, which trains a
 discriminator against a *frozen* generator (the inner maximisation of the minimax game)
 with ``lax.scan``.  Everything is a pure function, so a whole family of generators is fit
@@ -21,6 +22,7 @@ at once under ``jax.vmap``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -40,12 +42,14 @@ Sampler = Callable[[Any, Array, int], Array]
 LOG_4 = math.log(4.0)
 
 
+@jax.jit
 def gaussian_log_density(x: Array, mean: Array | float = 0.0, std: Array | float = 1.0) -> Array:
     """``log N(x; mean, std²)`` element-wise."""
     z = (x - mean) / std
     return -0.5 * z * z - jnp.log(std) - 0.5 * math.log(2.0 * math.pi)
 
 
+@jax.jit
 def optimal_discriminator(log_p_data: Array, log_p_g: Array) -> Array:
     """``D*(x) = p_data/(p_data + p_g) = σ(log p_data - log p_g)`` (arXiv:1406.2661, Prop. 1).
 
@@ -54,6 +58,7 @@ def optimal_discriminator(log_p_data: Array, log_p_g: Array) -> Array:
     return jax.nn.sigmoid(log_p_data - log_p_g)
 
 
+@jax.jit
 def gaussian_shift_optimal_discriminator(x: Array, mu: Array | float) -> Array:
     """``D*`` for ``p_data = N(0, 1)`` against ``p_g = N(μ, 1)``: ``σ(μ²/2 - μx)``.
 
@@ -63,6 +68,7 @@ def gaussian_shift_optimal_discriminator(x: Array, mu: Array | float) -> Array:
     return jax.nn.sigmoid(0.5 * mu * mu - mu * x)
 
 
+@jax.jit
 def jensen_shannon_divergence(log_p: Array, log_q: Array, grid: Array) -> Array:
     """``JSD(p‖q) = ½ KL(p‖m) + ½ KL(q‖m)``, ``m = (p+q)/2``, by the trapezoid rule.
 
@@ -75,11 +81,13 @@ def jensen_shannon_divergence(log_p: Array, log_q: Array, grid: Array) -> Array:
     return jnp.trapezoid(integrand, grid)
 
 
+@jax.jit
 def optimal_value(jsd: Array | float) -> Array:
     """``V(D*, G) = -log 4 + 2·JSD(p_data‖p_g)`` (arXiv:1406.2661, Theorem 1)."""
     return -LOG_4 + 2.0 * jnp.asarray(jsd)
 
 
+@functools.partial(jax.jit, static_argnames="num_points")
 def gaussian_shift_jsd(
     mu: Array | float, half_width: float = 12.0, num_points: int = 24001
 ) -> Array:
@@ -95,6 +103,7 @@ def gaussian_shift_jsd(
     )
 
 
+@jax.jit
 def gan_value(real_logits: Array, fake_logits: Array) -> Array:
     """Monte-Carlo ``V(D, G) = mean log D(x_real) + mean log(1 - D(x_fake))``.
 

@@ -1,4 +1,5 @@
-"""Creating a network's variables as one compiled program, once per network."""
+"""Creating a network's variables as one compiled program, once per network, and copying
+a tree of them as one program."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -28,3 +30,11 @@ def init_variables(module: nn.Module, key: jax.Array, *inputs: Any) -> Any:
     except TypeError:
         return jax.jit(module.init)(key, *inputs)
     return _init(module, key, *inputs)
+
+
+@jax.jit
+def copy_tree(tree: Any) -> Any:
+    """A copy of every array of ``tree`` in its own buffers (same shardings), as one
+    program: steps that donate their inputs must not consume the caller's arrays, and
+    copying leaf by leaf outside ``jit`` compiled a program per leaf shape."""
+    return jax.tree.map(jnp.copy, tree)

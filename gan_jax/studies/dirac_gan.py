@@ -170,9 +170,11 @@ def measure(settings: Any, progress: bool = True) -> DiracResults:
                 "Jacobian there, so no eigenvalues"
             }
             continue
-        jacobian = dy.flow_jacobian(
-            game, jnp.float32(0.0), jnp.float32(0.0), scheme=lambda o, rule=base_rule: rule(o, None)
-        )
+        jacobian = jax.jit(  # one program per variant, not one per operation
+            lambda game=game, rule=base_rule: dy.flow_jacobian(
+                game, jnp.float32(0.0), jnp.float32(0.0), scheme=lambda o: rule(o, None)
+            )
+        )()
         eigs = dy.eigenvalues(jacobian)
         closed_form = np.asarray(variant["closed_form"])
         eigenvalues[name] = {

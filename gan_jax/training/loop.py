@@ -56,6 +56,7 @@ from tqdm import tqdm
 
 from gan_jax.dynamics.game import GameState, PyTree
 from gan_jax.errors import UserError
+from gan_jax.nets.variables import copy_tree
 from gan_jax.training import parallel
 from gan_jax.training.checkpoint import Checkpointer
 from gan_jax.training.logs import METRICS_FILE, json_number, truncate_metrics
@@ -200,7 +201,7 @@ def fit(
             truncate_metrics(workdir, int(state.step))
     else:
         # The chunks donate their input buffers; never consume the caller's arrays.
-        state = jax.tree.map(lambda leaf: leaf.copy(), state)
+        state = copy_tree(state)
         if checkpointer.all_steps():
             raise UserError(
                 f"{workdir} already holds checkpoints: pass --resume to continue that run, "
