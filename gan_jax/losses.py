@@ -8,6 +8,10 @@ reproduce; the one deliberate difference is documented in :func:`minimax_generat
 Numerical stability: every log-probability is written with ``log σ(l) = -softplus(-l)``,
 so the losses and their gradients stay finite for logits of magnitude 1e4 and beyond.
 
+A generator loss takes the fake logits alone, unless it is marked with
+:func:`uses_real_logits`: the relativistic losses compare each fake with real samples, so
+they take ``(real_logits, fake_logits)`` (:func:`gan_jax.gan.gan_game` reads the mark).
+
 Penalties take a discriminator *function* ``d_fn: x -> logits`` whose outputs are
 per-sample (no cross-sample coupling such as BatchNorm in training mode), because the
 input gradient of each sample is taken as the gradient of ``sum(d_fn(x))``.
@@ -47,8 +51,11 @@ __all__ = [
     "r2_penalty",
     "relativistic_discriminator_loss",
     "relativistic_generator_loss",
+    "relativistic_paired_discriminator_loss",
+    "relativistic_paired_generator_loss",
     "sigmoid_cross_entropy",
     "squared_gradient_norm",
+    "uses_real_logits",
     "wasserstein_discriminator_loss",
     "wasserstein_drift_discriminator_loss",
     "wasserstein_generator_loss",
@@ -274,6 +281,14 @@ def acgan_discriminator_loss(
     )
 
 
+def uses_real_logits(generator_loss: Callable[[Array, Array], Array]) -> Callable:
+    """Mark ``generator_loss`` as one of ``(real_logits, fake_logits)`` (a relativistic
+    loss): :func:`gan_jax.gan.gan_game` then scores the real batch in G's loss too and
+    passes both.  Returns the function itself, marked."""
+    generator_loss.uses_real_logits = True  # type: ignore[attr-defined]
+    return generator_loss
+
+
 def _relativistic_logits(real_logits: Array, fake_logits: Array) -> tuple[Array, Array]:
     return real_logits - jnp.mean(fake_logits), fake_logits - jnp.mean(real_logits)
 
@@ -287,12 +302,31 @@ def relativistic_discriminator_loss(real_logits: Array, fake_logits: Array) -> A
     return jnp.mean(jax.nn.softplus(-rel_real)) + jnp.mean(jax.nn.softplus(rel_fake))
 
 
+@uses_real_logits
 def relativistic_generator_loss(real_logits: Array, fake_logits: Array) -> Array:
     """RaSGAN's generator loss (arXiv:1807.00734), the discriminator's with the roles
     swapped: ``L_G = −mean log σ(D̃(x̃)) − mean log(1 − σ(D̃(x)))``; unlike the standard
     GAN, G's gradient also flows through the real samples' term."""
     rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits)
     return jnp.mean(jax.nn.softplus(-rel_fake)) + jnp.mean(jax.nn.softplus(rel_real))
+
+
+def relativistic_paired_discriminator_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """The relativistic pairing GAN's D loss (RpGAN; Jolicoeur-Martineau 2018,
+    arXiv:1807.00734; R3GAN's loss, Huang et al. 2024, arXiv:2501.05441, eq. 2):
+    ``L_D = mean_i f(D(x̃_i) − D(x_i))`` with ``f(t) = softplus(t) = −log σ(−t)``, over
+    pairs of one real ``x_i`` and one fake ``x̃_i`` (the two arrays pair up element by
+    element).  Each fake is judged against its own real partner, not the batch average
+    (RaSGAN, :func:`relativistic_discriminator_loss`); with R1 and R2, the R3GAN paper
+    proves local convergence and reports no mode dropping on Stacked MNIST."""
+    return jnp.mean(jax.nn.softplus(fake_logits - real_logits))
+
+
+@uses_real_logits
+def relativistic_paired_generator_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """RpGAN's G loss (arXiv:2501.05441, eq. 2): the same pairs with the roles swapped,
+    ``L_G = mean_i softplus(D(x_i) − D(x̃_i))``."""
+    return jnp.mean(jax.nn.softplus(real_logits - fake_logits))
 
 
 class CategoricalCode(NamedTuple):

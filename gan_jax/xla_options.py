@@ -7,7 +7,7 @@ from typing import Any
 
 import jax
 
-__all__ = ["XLA_CPU_OPTIONS", "step_compiler_options"]
+__all__ = ["XLA_CPU_OPTIONS", "full_optimization_options", "step_compiler_options"]
 
 # XLA:CPU compiler options for training steps (see :func:`step_compiler_options`).
 XLA_CPU_OPTIONS: dict[str, Any] = {
@@ -32,3 +32,14 @@ def step_compiler_options() -> dict[str, Any] | None:
     the process's ``XLA_FLAGS`` and every other computation are left alone.
     """
     return dict(XLA_CPU_OPTIONS) if jax.default_backend() == "cpu" else None
+
+
+def full_optimization_options() -> dict[str, Any]:
+    """:func:`step_compiler_options` at XLA's full backend optimisation level (3, its
+    default) whatever the process's ``XLA_FLAGS`` say, for the convolution-heavy programs
+    that run over many images: the supervised steps of :func:`gan_jax.training.minimize`
+    (the evaluation classifier, the feature networks, the encoder) and the classifier's
+    forward passes.  A process-wide ``--xla_backend_optimization_level=0`` (the test
+    suite's, which halves compile times) runs their convolutions several times slower
+    (tests/README.md has the measurement)."""
+    return dict(step_compiler_options() or {}, xla_backend_optimization_level=3)

@@ -107,6 +107,40 @@ def test_r1_penalty_adds_half_gamma_times_mean_squared_input_gradient():
     np.testing.assert_allclose(with_penalty[0], without[0])
 
 
+def test_rpgan_with_r1_and_r2_is_r3gans_objective():
+    """R3GAN (arXiv:2501.05441): D minimises mean softplus(D(x̃) − D(x)) + (γ/2)(R1 + R2),
+    R1 = mean ‖∇D(x)‖² on the reals and R2 = mean ‖∇D(x̃)‖² on the fakes; G minimises
+    mean softplus(D(x) − D(x̃)), its real scores included (float64, by hand)."""
+    G, D, g, d = mlp_players()
+    batch, gamma = mixture_batch(), 3.0
+    rp_g, rp_d = (
+        losses.relativistic_paired_generator_loss,
+        losses.relativistic_paired_discriminator_loss,
+    )
+    game = gan.gan_game(
+        G, D, rp_g, rp_d, penalties=[gan.r1(gamma), gan.r2(gamma)], latent_dim=LATENT
+    )
+
+    @jax.jit  # one program (op by op, each op compiles on its own)
+    def both(g, d, batch):
+        z = jax.random.normal(jax.random.fold_in(batch["key"], 0), (32, LATENT))
+        fake, real = G.apply(g, z), batch["real"]
+        real_logits, fake_logits = D.apply(d, real), D.apply(d, fake)
+
+        def mean_squared_gradient(x):
+            grads = jax.vmap(jax.grad(lambda xi: D.apply(d, xi[None])[0]))(x)
+            return jnp.mean(jnp.sum(grads**2, axis=1))
+
+        penalty = 0.5 * gamma * (mean_squared_gradient(real) + mean_squared_gradient(fake))
+        expected_d = jnp.mean(jax.nn.softplus(fake_logits - real_logits)) + penalty
+        expected_g = jnp.mean(jax.nn.softplus(real_logits - fake_logits))
+        return game.losses(g, d, batch), (expected_g, expected_d)
+
+    (loss_g, loss_d), (expected_g, expected_d) = both(g, d, batch)
+    np.testing.assert_allclose(loss_g, expected_g, rtol=1e-12)
+    np.testing.assert_allclose(loss_d, expected_d, rtol=1e-12)
+
+
 def test_wgan_gp_penalty_uses_interpolates_between_real_and_fake():
     G, D, g, d = mlp_players()
     batch = mixture_batch()

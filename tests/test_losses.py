@@ -424,3 +424,25 @@ def test_relativistic_average_losses_by_hand():
     g = -np.mean(np.log(sigmoid_np(rel_fake))) - np.mean(np.log(1.0 - sigmoid_np(rel_real)))
     assert float(losses.relativistic_discriminator_loss(real, fake)) == pytest.approx(d, rel=1e-6)
     assert float(losses.relativistic_generator_loss(real, fake)) == pytest.approx(g, rel=1e-6)
+
+
+def test_relativistic_pairing_losses_by_hand():
+    """RpGAN (arXiv:2501.05441, eq. 2), float64: D(x) = [1, 3], D(x̃) = [0, −2] pair up as
+    (1, 0) and (3, −2), so L_D = mean log(1 + e^{D(x̃)−D(x)}) = (log(1 + e^{−1}) +
+    log(1 + e^{−5}))/2 and L_G the same with the roles swapped.  Unlike RaSGAN's batch
+    averages, the pairing matters: swapping the fakes changes the value."""
+    with jax.enable_x64(True):
+        real, fake = np.array([1.0, 3.0]), np.array([0.0, -2.0])
+        d = float(losses.relativistic_paired_discriminator_loss(real, fake))
+        g = float(losses.relativistic_paired_generator_loss(real, fake))
+        swapped = float(losses.relativistic_paired_discriminator_loss(real, fake[::-1]))
+        average = float(losses.relativistic_discriminator_loss(real, fake[::-1]))
+        assert average == pytest.approx(float(losses.relativistic_discriminator_loss(real, fake)))
+    assert d == pytest.approx((math.log1p(math.exp(-1)) + math.log1p(math.exp(-5))) / 2, rel=1e-14)
+    assert g == pytest.approx((math.log1p(math.exp(1)) + math.log1p(math.exp(5))) / 2, rel=1e-14)
+    # swapped pairs (1, −2) and (3, 0): both fakes trail their partner by 3
+    assert swapped == pytest.approx(math.log1p(math.exp(-3)), rel=1e-14)
+    # both relativistic G losses are marked for gan_game; the others are not
+    assert losses.relativistic_paired_generator_loss.uses_real_logits
+    assert losses.relativistic_generator_loss.uses_real_logits
+    assert not hasattr(losses.modified_generator_loss, "uses_real_logits")

@@ -63,6 +63,11 @@ LOSSES: dict[str, tuple[Callable, Callable]] = {
         losses.wasserstein_hinge_discriminator_loss,
     ),
     "lsgan": (losses.least_squares_generator_loss, losses.least_squares_discriminator_loss),
+    # R3GAN's relativistic pairing loss (arXiv:2501.05441); pair it with --r1-gamma/--r2-gamma
+    "rpgan": (
+        losses.relativistic_paired_generator_loss,
+        losses.relativistic_paired_discriminator_loss,
+    ),
 }
 
 # name -> scheme(opt_g, opt_d) (gan_jax.dynamics)

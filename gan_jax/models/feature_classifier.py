@@ -36,6 +36,7 @@ from gan_jax.nets.classifier import Classifier, PyramidClassifier
 from gan_jax.nets.variables import init_variables
 from gan_jax.training.checkpoint import Checkpointer, CheckpointError
 from gan_jax.training.loop import minimize
+from gan_jax.xla_options import full_optimization_options
 
 Array = jax.Array
 META_FILE = "classifier.json"
@@ -62,7 +63,9 @@ def random_shift(key: Array, images: Array, max_shift: int = 2) -> Array:
 def accuracy(model: Classifier, params: dict, dataset: ImageDataset, batch: int = 512) -> float:
     """Top-1 accuracy of ``model`` on ``dataset`` (batches of ``batch`` images, the last one
     padded: one compiled program whatever the set's size)."""
-    predict = jax.jit(lambda p, x: jnp.argmax(model.apply(p, x), -1))
+    predict = jax.jit(
+        lambda p, x: jnp.argmax(model.apply(p, x), -1), compiler_options=full_optimization_options()
+    )
     predictions = map_in_batches(lambda x: predict(params, x), dataset.images, size=batch)
     return float(np.mean(np.asarray(predictions) == np.asarray(dataset.labels)))
 
@@ -221,7 +224,8 @@ class ClassifierMetrics:
 
     def __post_init__(self) -> None:
         self._apply = jax.jit(
-            lambda p, x: self.model.apply(p, x, method=Classifier.features_and_logits)
+            lambda p, x: self.model.apply(p, x, method=Classifier.features_and_logits),
+            compiler_options=full_optimization_options(),
         )
         self.real_features, _ = self.features_and_logits(self.real_images)
         # the real manifold's k-NN radii, fixed like the real Gaussian

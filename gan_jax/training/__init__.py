@@ -43,6 +43,7 @@ __all__ = [
     "chunk_lengths",
     "first_non_finite",
     "fit",
+    "full_optimization_options",
     "init_state",
     "json_number",
     "launch",

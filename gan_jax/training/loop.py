@@ -61,7 +61,7 @@ from gan_jax.training import parallel
 from gan_jax.training.checkpoint import Checkpointer
 from gan_jax.training.logs import METRICS_FILE, json_number, truncate_metrics
 from gan_jax.training.steps import StepFn, chunk_lengths, step_runner
-from gan_jax.xla_options import step_compiler_options
+from gan_jax.xla_options import full_optimization_options
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -297,15 +297,15 @@ def minimize(
     """Minimise ``loss(params, key_i)`` with ``optimizer`` (optax) for ``steps`` steps, step
     ``i`` drawing its batch from ``key_i = fold_in(key, i)``: the supervised loop of the
     metric's classifier and of the projection encoder (models that are not games).  One
-    jitted step with :func:`step_compiler_options`; returns the parameters and the
-    per-step losses."""
+    jitted step with :func:`~gan_jax.xla_options.full_optimization_options`; returns the
+    parameters and the per-step losses."""
 
     def step(params: PyTree, opt_state: Any, key: jax.Array) -> tuple:
         value, grads = jax.value_and_grad(loss)(params, key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
-    step = jax.jit(step, compiler_options=step_compiler_options())
+    step = jax.jit(step, compiler_options=full_optimization_options())
     opt_state = optimizer.init(params)
     history = []
     for i in tqdm(range(steps), desc=description, disable=not progress, unit="step"):

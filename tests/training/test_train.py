@@ -335,7 +335,7 @@ def test_sharded_step_equals_unsharded_on_four_host_devices(repo_root, subproces
 
 @DCGAN_CLI
 @pytest.mark.parametrize(  # cifar10's loader and the RGB DCGAN are pinned in the default suite
-    "name", ["mnist", pytest.param("cifar10", marks=pytest.mark.slow)]
+    "name", ["mnist_tfds", pytest.param("cifar10", marks=pytest.mark.slow)]
 )
 @pytest.mark.integration
 def test_tfds_datasets_train_under_mock_data(tmp_path, name):
@@ -345,7 +345,7 @@ def test_tfds_datasets_train_under_mock_data(tmp_path, name):
     with tfds.testing.mock_data(num_examples=64):
         train_and_save(name, 8, str(tmp_path / "cls"), steps=5)
         args = dcgan_args(tmp_path / "run", tmp_path / "out", str(tmp_path / "cls"), steps=20)
-        # the CLI tests' DCGAN-8, so mnist's programs come from the compilation cache
+        # the CLI tests' DCGAN-8, so mnist_tfds' programs come from the compilation cache
         metrics = train_dcgan.main([*args, "--dataset", name])
     assert metrics["steps"] == 20 and metrics["dataset"] == name
     assert np.isfinite(metrics["fcd"]) and np.isfinite(metrics["loss_d_mean_last_100_steps"])
