@@ -197,6 +197,8 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, cl
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 25 and 0 <= metrics["classes"] <= 10
     assert metrics["fcd"] > 0 and metrics["fcd_real_test"] > 0
+    # the real floor at the generated set's size (50 of the 360 held-out digits)
+    assert metrics["eval_samples"] == metrics["real_test_samples"] == 50
     assert [e["step"] for e in metrics["history"]] == [20, 25]
     assert [r[0] for r in loss_rows(workdir)] == list(range(1, 26))
     for name in ("samples.png", "curves.png", "eval_curves.png"):
