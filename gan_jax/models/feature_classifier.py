@@ -11,6 +11,7 @@ at every evaluation, the generated one (see :mod:`gan_jax.metrics`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -63,11 +64,18 @@ def random_shift(key: Array, images: Array, max_shift: int = 2) -> Array:
 def accuracy(model: Classifier, params: dict, dataset: ImageDataset, batch: int = 512) -> float:
     """Top-1 accuracy of ``model`` on ``dataset`` (batches of ``batch`` images, the last one
     padded: one compiled program whatever the set's size)."""
-    predict = jax.jit(
-        lambda p, x: jnp.argmax(model.apply(p, x), -1), compiler_options=full_optimization_options()
-    )
+    predict = _predictor(model)
     predictions = map_in_batches(lambda x: predict(params, x), dataset.images, size=batch)
     return float(np.mean(np.asarray(predictions) == np.asarray(dataset.labels)))
+
+
+@functools.lru_cache(maxsize=8)
+def _predictor(model: nn.Module) -> Callable[[dict, Array], Array]:
+    """``(params, images) -> predicted classes``, jitted once per (equal) model, so the
+    test and training sets' accuracies share one compilation."""
+    return jax.jit(
+        lambda p, x: jnp.argmax(model.apply(p, x), -1), compiler_options=full_optimization_options()
+    )
 
 
 def train_classifier(
