@@ -2,7 +2,7 @@
 rotation vs. potential, measured with :mod:`gan_jax.dynamics.spectrum`.
 
     python -m experiments.game_spectrum                    # the train_dcgan run
-    python -m experiments.game_spectrum --workdirs runs/dcgan_digits runs/other_scheme
+    python -m experiments.game_spectrum --workdirs runs/dcgan_mnist runs/other_scheme
 
 For every run directory (a ``train_dcgan`` workdir; the default one is trained first when
 it has no checkpoint) and for its initial parameters and every kept checkpoint:
@@ -38,7 +38,7 @@ from gan_jax.training.checkpoint import Checkpointer
 from gan_jax.training.loop import CHECKPOINT_DIR
 from gan_jax.viz.dynamics import plot_game_spectra, plot_hessian_extremes, plot_path_angles
 
-DEFAULT_WORKDIR = os.path.join("runs", "dcgan_digits")
+DEFAULT_WORKDIR = os.path.join("runs", "dcgan_mnist")
 
 
 def build_parser() -> cli.ArgumentParser:

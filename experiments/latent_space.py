@@ -1,7 +1,7 @@
 """The latent space of our DCGAN: interpolation, vector arithmetic and projection
 (arXiv:1511.06434, arXiv:1609.03552), measured with :mod:`gan_jax.latent`.
 
-    python -m experiments.latent_space                      # the train_dcgan run in runs/dcgan_digits
+    python -m experiments.latent_space                      # the train_dcgan run in runs/dcgan_mnist
     python -m experiments.latent_space --workdir runs/x     # another train_dcgan run
     python -m experiments.latent_space --quick              # smaller counts, for a look
 
@@ -61,7 +61,7 @@ def build_parser() -> cli.ArgumentParser:
     parser = cli.ArgumentParser(
         prog="python -m experiments.latent_space", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--workdir", default="runs/dcgan_digits", help="a train_dcgan run")
+    parser.add_argument("--workdir", default="runs/dcgan_mnist", help="a train_dcgan run")
     parser.add_argument("--out", type=cli.output_directory, default="runs/latent_space")
     parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
     parser.add_argument("--train-steps", type=cli.positive_int, default=2500,

@@ -1,7 +1,7 @@
 """Train the small CNN whose features define the Fréchet classifier distance and whose
 predictions define class coverage (:mod:`gan_jax.models.feature_classifier`), and checkpoint it.
 
-    python -m experiments.train_classifier --dataset digits     # ≈ 1 minute on 2 CPU cores
+    python -m experiments.train_classifier --dataset mnist     # ≈ 2 minutes on 2 CPU cores
 
 Writes the checkpoint (``--out``, default ``runs/classifier_<dataset>``), ``metrics.json``
 (held-out accuracy) and ``curves.png`` (training loss).  ``experiments.train_dcgan`` trains
@@ -30,7 +30,7 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     parser = cli.ArgumentParser(
         prog="python -m experiments.train_classifier", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--dataset", default="digits", help=f"one of {', '.join(data.DATASETS)}")
+    parser.add_argument("--dataset", default="mnist", help=f"one of {', '.join(data.DATASETS)}")
     parser.add_argument("--resolution", type=cli.positive_int, default=32)
     parser.add_argument("--steps", type=cli.positive_int, default=DEFAULT_STEPS)
     parser.add_argument("--batch-size", type=cli.positive_int, default=128)

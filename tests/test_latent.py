@@ -181,7 +181,8 @@ def test_latent_space_cli_on_a_tiny_dcgan(tmp_path, classifier8):
 
     with jax.enable_x64(False):
         train_dcgan.main([
-            "--steps", "4", "--resolution", "8", "--width", "8", "--batch-size", "16",
+            "--dataset", "digits", "--steps", "4", "--resolution", "8", "--width", "8",
+            "--batch-size", "16",
             "--log-every", "2", "--eval-every", "0", "--sample-every", "0", "--eval-samples",
             "50", "--classifier", classifier8, "--workdir", str(tmp_path / "run"),
             "--out", str(tmp_path / "dcgan"), "--no-progress",

@@ -44,6 +44,7 @@ from gan_jax.metrics.coverage import (
     class_coverage,
     kl_from_uniform,
     mode_coverage,
+    stacked_mode_coverage,
 )
 from gan_jax.metrics.distances import (
     Estimate,
@@ -107,4 +108,5 @@ __all__ = [
     "slant",
     "sliced_wasserstein",
     "sliced_wasserstein_distance",
+    "stacked_mode_coverage",
 ]

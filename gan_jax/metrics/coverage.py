@@ -1,6 +1,6 @@
 """Mode coverage on 2-D Gaussian mixtures (VEEGAN arXiv:1705.07761, PacGAN
-arXiv:1712.04086) and class coverage of a classifier's predictions (package doc:
-:mod:`gan_jax.metrics`)."""
+arXiv:1712.04086), on Stacked MNIST, and class coverage of a classifier's predictions
+(package doc: :mod:`gan_jax.metrics`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ __all__ = [
     "class_coverage",
     "kl_from_uniform",
     "mode_coverage",
+    "stacked_mode_coverage",
 ]
 
 
@@ -73,6 +74,32 @@ def class_coverage(logits: Array, num_classes: int | None = None) -> dict[str, A
     histogram = counts / jnp.maximum(jnp.sum(counts), 1.0)
     return {
         "classes": jnp.sum(counts > 0),
+        "kl_from_uniform": kl_from_uniform(histogram),
+        "histogram": histogram,
+    }
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes",))
+def stacked_mode_coverage(channel_labels: Array, num_classes: int = 10) -> dict[str, Array]:
+    """Stacked-MNIST mode coverage (Metz et al. 2017, arXiv:1611.02163; VEEGAN
+    arXiv:1705.07761; PacGAN arXiv:1712.04086) from the classes a classifier gives each
+    channel of ``N`` samples, ``channel_labels`` ``(N, C)``.
+
+    A sample's mode is its label tuple, numbered ``m = Σ_c l_c · K^(C−1−c)`` (the digits
+    of ``m`` in base ``K``; 1,000 modes for ``K = 10`` classes and ``C = 3`` channels).
+    Returns ``modes``, the number of modes with at least one sample; ``kl_from_uniform``,
+    ``KL(p̂ ‖ uniform) = Σ_m p̂_m log(K^C p̂_m) = log K^C − H(p̂)`` of the mode histogram
+    ``p̂`` (PacGAN's code computes it from 26,000 samples); and the ``histogram``
+    ``(K^C,)``.  Exactly uniform counts give 0 and ``k`` equally filled modes
+    ``log(K^C / k)``; a sampler that is uniform in law still scores ``≈ (K^C − 1) / (2N)``
+    from ``N`` samples' multinomial noise (0.019 for 1,000 modes and 26,000 samples)."""
+    channels = channel_labels.shape[-1]
+    place = num_classes ** jnp.arange(channels - 1, -1, -1)
+    modes = jnp.sum(channel_labels.astype(jnp.int32) * place, axis=-1)
+    counts = jnp.zeros(num_classes**channels).at[modes].add(1.0)
+    histogram = counts / jnp.maximum(jnp.sum(counts), 1.0)
+    return {
+        "modes": jnp.sum(counts > 0),
         "kl_from_uniform": kl_from_uniform(histogram),
         "histogram": histogram,
     }

@@ -128,13 +128,17 @@ class Assembly:
     state: GameState
 
 
-def uniform_real_batches(batch_size: int) -> DrawBatch:
+def uniform_real_batches(
+    batch_size: int, sample: Callable[[Array, Array, int], Array] = random_batch
+) -> DrawBatch:
     """``{"real": batch_size images drawn uniformly with replacement, "key": the step's
-    noise key, "step": the step count}`` from images ``(N, …)`` on device."""
+    noise key, "step": the step count}`` from images ``(N, …)`` on device; ``sample(key,
+    images, batch_size)`` draws them (default :func:`gan_jax.data.random_batch`; Stacked
+    MNIST stacks three draws)."""
 
     def draw(key: Array, state: GameState, images: Array) -> dict:
         key_data, key_noise = jax.random.split(key)
-        real = random_batch(key_data, images, batch_size)
+        real = sample(key_data, images, batch_size)
         return {"real": real, "key": key_noise, "step": state.step}
 
     return draw

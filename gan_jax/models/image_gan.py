@@ -4,7 +4,11 @@
 Everything here is a choice a researcher makes by name (``--loss``, ``--scheme``); the
 defaults are the DCGAN-32 reference of :mod:`gan_jax.nets.dcgan`: z = 100, Adam(2e-4,
 β₁ = 0.5) for both players, batch 64, the non-saturating loss, alternating updates with one
-D step first.  Each step draws its real batch uniformly with replacement from the dataset
+D step first.  D's options: its own width (``d_width``; Metz et al.'s hard Stacked-MNIST
+setting gives D a quarter of G's), PacGAN's packs (``pack``, Lin et al. 2018,
+arXiv:1712.04086) and the gradient penalties ``(γ/2)·R1`` and ``(γ/2)·R2`` (Mescheder et
+al. 2018, arXiv:1801.04406; both together with ``loss="rpgan"`` are R3GAN's objective,
+arXiv:2501.05441), which need D without BatchNorm (``d_batch_norm=False``).  Each step draws its real batch uniformly with replacement from the dataset
 held on device (:func:`gan_jax.data.random_batch`) and its latents from the step's key.
 """
 
@@ -19,6 +23,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh
@@ -30,6 +35,7 @@ from gan_jax.errors import UserError
 from gan_jax.models.assembly import (
     LOSSES,
     SCHEMES,
+    DrawBatch,
     assemble,
     ema_clock,
     require_choice,
@@ -80,10 +86,34 @@ class ImageGANConfig:
     batch_size: int = 64
     upsample: str = "auto"
     downsample: str = "auto"
+    d_width: int | None = None  # D's first width (None: ``width``)
+    d_batch_norm: bool = True
+    pack: int = 1
+    r1_gamma: float = 0.0
+    r2_gamma: float = 0.0
 
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, LOSSES)
         require_choice("scheme", self.scheme, SCHEMES)
+        if self.batch_size % self.pack:
+            raise UserError(
+                f"--batch-size {self.batch_size} is not a multiple of --pack {self.pack}: "
+                "pick a batch size that splits into packs"
+            )
+        if (self.r1_gamma or self.r2_gamma) and self.d_batch_norm:
+            raise UserError(
+                "R1 and R2 penalise each sample's gradient ∇ₓD, which BatchNorm couples "
+                "across the batch: add --no-d-batch-norm"
+            )
+
+    @property
+    def penalties(self) -> tuple:
+        """D's gradient penalties: ``(γ₁/2)·R1`` and ``(γ₂/2)·R2`` when their γ is set
+        (:func:`gan_jax.gan.r1`, :func:`gan_jax.gan.r2`; R3GAN: both, arXiv:2501.05441)."""
+        return tuple(
+            make(gamma) for make, gamma in ((gan.r1, self.r1_gamma), (gan.r2, self.r2_gamma))
+            if gamma
+        )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,21 +190,36 @@ def assemble_image_gan(
     mesh: Mesh | None = None,
     ema: GeneratorEMA | None = None,
     regularize_every: int = 1,
+    draw_batch: DrawBatch | None = None,
 ) -> ImageGAN:
     """Any (G, D, game, scheme) as an :class:`ImageGAN` on ``images`` ``(N, R, R, C)`` in
     ``[−1, 1]``: initial state from ``key`` (plus ``extra["g_ema"]`` with an ``ema``), and
     the step whose batch is ``{"real", "key", "step"}`` (a uniform draw with replacement from
     the images on device, the step's key, the step count for lazy penalties; with
-    ``regularize_every`` the step is a :class:`gan_jax.training.PeriodicStep`)."""
-    if images.shape[1:] != (config.resolution, config.resolution, config.channels):
-        raise ValueError(
-            f"images of shape {images.shape[1:]} do not match the config's "
-            f"{(config.resolution, config.resolution, config.channels)}"
-        )
+    ``regularize_every`` the step is a :class:`gan_jax.training.PeriodicStep`).
+
+    ``draw_batch`` replaces the uniform draw by any :data:`~gan_jax.models.assembly.DrawBatch`
+    over ``images`` whose ``"real"`` has the config's shape (Stacked MNIST stacks three
+    grey-scale digits: :func:`gan_jax.data.random_stacked_batch`)."""
+    shape = (config.resolution, config.resolution, config.channels)
+    if draw_batch is None:
+        if images.shape[1:] != shape:
+            raise ValueError(
+                f"images of shape {images.shape[1:]} do not match the config's {shape}"
+            )
+        draw_batch = uniform_real_batches(config.batch_size)
+        example = images[: config.batch_size]
+    else:
+        example = jnp.zeros((config.batch_size, *shape), images.dtype)  # init needs shapes only
     check_batch_split(config.batch_size, mesh)
     init_key, train_key = jax.random.split(key)
     players = gan.init_players(
-        generator, discriminator, init_key, images[: config.batch_size], config.latent_dim
+        generator,
+        discriminator,
+        init_key,
+        example,
+        config.latent_dim,
+        pack=getattr(config, "pack", 1),
     )
     assembly = assemble(
         game,
@@ -182,7 +227,7 @@ def assemble_image_gan(
         players,
         train_key,
         images,
-        uniform_real_batches(config.batch_size),
+        draw_batch,
         batch_size=config.batch_size,
         mesh=mesh,
         ema=ema,
@@ -195,9 +240,14 @@ def assemble_image_gan(
 
 
 def build_image_gan(
-    config: ImageGANConfig, images: Array, key: Array, mesh: Mesh | None = None
+    config: ImageGANConfig,
+    images: Array,
+    key: Array,
+    mesh: Mesh | None = None,
+    draw_batch: DrawBatch | None = None,
 ) -> ImageGAN:
-    """The DCGAN of ``config`` (see module doc) as an :class:`ImageGAN`."""
+    """The DCGAN of ``config`` (see module doc) as an :class:`ImageGAN` (``draw_batch``: see
+    :func:`assemble_image_gan`)."""
     check_batch_split(config.batch_size, mesh)
     generator = DCGANGenerator(
         resolution=config.resolution,
@@ -205,13 +255,27 @@ def build_image_gan(
         width=config.width,
         upsample=config.upsample,
     )
-    discriminator = DCGANDiscriminator(width=config.width, downsample=config.downsample)
+    discriminator = DCGANDiscriminator(
+        width=config.d_width or config.width,
+        downsample=config.downsample,
+        batch_norm=config.d_batch_norm,
+    )
     g_loss, d_loss = LOSSES[config.loss]
-    game = gan.gan_game(generator, discriminator, g_loss, d_loss, latent_dim=config.latent_dim)
+    game = gan.gan_game(
+        generator,
+        discriminator,
+        g_loss,
+        d_loss,
+        penalties=config.penalties,
+        latent_dim=config.latent_dim,
+        pack=config.pack,
+    )
     opt_g = optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2)
     opt_d = optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2)
     scheme = SCHEMES[config.scheme](opt_g, opt_d)
-    return assemble_image_gan(config, generator, discriminator, game, scheme, images, key, mesh)
+    return assemble_image_gan(
+        config, generator, discriminator, game, scheme, images, key, mesh, draw_batch=draw_batch
+    )
 
 
 def parameter_count(tree: object) -> int:

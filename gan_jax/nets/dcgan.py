@@ -287,28 +287,38 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """``images (N, R, R, C) -> logits (N,)`` (see module doc).  Stride-2 4×4 convolutions
     with ``width, 2·width, …`` channels down to 4×4, BN on all but the first, LeakyReLU(0.2),
-    then one 4×4 valid convolution to a logit."""
+    then one 4×4 valid convolution to a logit.
+
+    ``batch_norm=False`` drops the BatchNorm layers (each convolution gets a bias instead):
+    D then scores every sample on its own, which gradient penalties on ``∇ₓD`` (R1, R2,
+    WGAN-GP) assume, as in R3GAN's normalisation-free D (arXiv:2501.05441)."""
 
     width: int = 64
     downsample: str = "auto"  # Conv4x4Down's method: the same function, computed differently
+    batch_norm: bool = True
 
     @nn.compact
     def __call__(self, x: Array, train: bool = True) -> Array:
         stages = num_stages(x.shape[1])
-        x = discriminator_trunk(x, self.width, self.downsample, train)
+        x = discriminator_trunk(x, self.width, self.downsample, train, self.batch_norm)
         x = nn.Conv(1, (4, 4), padding="VALID", kernel_init=DCGAN_INIT, name=f"Conv_{stages}")(x)
         return x.reshape(x.shape[0])
 
 
-def discriminator_trunk(x: Array, width: int, downsample: str, train: bool) -> Array:
+def discriminator_trunk(
+    x: Array, width: int, downsample: str, train: bool, batch_norm: bool = True
+) -> Array:
     """D's stride-2 stages ``R×R×C → 4×4×(width·2^(k−1))`` (``Conv_0 … Conv_{k−1}``, BN on
-    all but the first, LeakyReLU(0.2)); call it inside a compact module's ``__call__``, whose
-    scope names the layers (:class:`DCGANDiscriminator`,
+    all but the first unless ``batch_norm`` is off, LeakyReLU(0.2)); call it inside a compact
+    module's ``__call__``, whose scope names the layers (:class:`DCGANDiscriminator`,
     :class:`~gan_jax.nets.conditional.ProjectionDiscriminator`)."""
     features = width
     for stage in range(num_stages(x.shape[1])):
-        x = Conv4x4Down(features, use_bias=stage == 0, method=downsample, name=f"Conv_{stage}")(x)
-        if stage > 0:
+        normalized = batch_norm and stage > 0
+        x = Conv4x4Down(features, use_bias=not normalized, method=downsample, name=f"Conv_{stage}")(
+            x
+        )
+        if normalized:
             x = _batch_norm(train)(x)
         x = nn.leaky_relu(x, negative_slope=LEAKY_SLOPE)
         features *= 2

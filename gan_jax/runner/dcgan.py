@@ -43,30 +43,74 @@ __all__ = [
 
 PROG = "python -m experiments.train_dcgan"
 DESCRIPTION = "Train a DCGAN (Radford et al. 2016, arXiv:1511.06434) on real images."
-RUN_DEFINING = ("resolution", "width")  # besides the runner's
+RUN_DEFINING = (
+    "resolution",
+    "width",
+    "d_width",
+    "no_d_batch_norm",
+    "pack",
+    "r1_gamma",
+    "r2_gamma",
+)  # besides the runner's
 
 
 def build_parser(description: str = DESCRIPTION) -> cli.ArgumentParser:
-    """The command's flags: the runner's (DCGAN-32 defaults) plus ``--resolution`` and
-    ``--width``."""
+    """The command's flags: the runner's (DCGAN-32 defaults) plus the networks' sizes and
+    D's options (``--pack``, R1/R2 and a D without BatchNorm, which the penalties need)."""
     parser = image_runs.build_parser(
-        PROG, description, steps=2500, losses=tuple(LOSSES), loss="ns", lr=2e-4, beta1=0.5
+        PROG,
+        description,
+        steps=2500,
+        losses=tuple(LOSSES),
+        loss="ns",
+        lr=2e-4,
+        beta1=0.5,
+        dataset="mnist",
     )
     parser.add_argument(
         "--resolution", type=resolution_flag, default=32, help="4·2^k: 8, 16, 32, 64, …"
     )
-    parser.add_argument("--width", type=cli.positive_int, default=64, help="D's first width")
+    parser.add_argument(
+        "--width", type=cli.positive_int, default=64, help="G's last and D's first width"
+    )
+    parser.add_argument(
+        "--d-width", type=cli.positive_int, default=None, help="D's first width (default --width)"
+    )
+    parser.add_argument(
+        "--no-d-batch-norm",
+        action="store_true",
+        help="D without BatchNorm (needed by --r1-gamma and --r2-gamma)",
+    )
+    parser.add_argument(
+        "--pack", type=cli.positive_int, default=1, help="PacGAN: D scores packs of N samples"
+    )
+    parser.add_argument(
+        "--r1-gamma", type=cli.non_negative_float, default=0.0, help="γ of (γ/2)·R1 on reals"
+    )
+    parser.add_argument(
+        "--r2-gamma", type=cli.non_negative_float, default=0.0, help="γ of (γ/2)·R2 on fakes"
+    )
     return parser
 
 
 def config_of(args: argparse.Namespace | dict[str, Any], channels: int) -> ImageGANConfig:
     """The :class:`ImageGANConfig` of the flags ``args`` (or a run's ``config.json``, which
     holds the same names) for images with ``channels`` channels."""
-    get = args.get if isinstance(args, dict) else lambda name: getattr(args, name)
+    saved = args if isinstance(args, dict) else vars(args)
+    defaults = {"d_width": None, "no_d_batch_norm": False, "pack": 1, "r1_gamma": 0.0}
+
+    def get(name: str) -> Any:  # runs saved before D's options existed had the defaults
+        return saved[name] if name in saved else defaults.get(name, 0.0)
+
     return ImageGANConfig(
         resolution=get("resolution"),
         channels=channels,
         width=get("width"),
+        d_width=get("d_width"),
+        d_batch_norm=not get("no_d_batch_norm"),
+        pack=get("pack"),
+        r1_gamma=get("r1_gamma"),
+        r2_gamma=get("r2_gamma"),
         loss=get("loss"),
         scheme=get("scheme"),
         lr_g=get("lr_g"),

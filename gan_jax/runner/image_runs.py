@@ -79,10 +79,11 @@ def build_parser(
     lr: float,
     beta1: float,
     batch_size: int | None = 64,
+    dataset: str = "digits",
 ) -> cli.ArgumentParser:
     """The flags every training CLI takes, with the model's defaults."""
     parser = cli.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--dataset", default="digits", help=f"one of {', '.join(data.DATASETS)}")
+    parser.add_argument("--dataset", default=dataset, help=f"one of {', '.join(data.DATASETS)}")
     parser.add_argument(
         "--steps",
         type=cli.positive_int,

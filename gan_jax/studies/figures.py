@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ImageRows", "LossSlice", "ProjectionCurves"]
+__all__ = ["Curves", "ImageRows", "LossSlice", "ProjectionCurves"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,3 +40,15 @@ class LossSlice:
     b: np.ndarray
     losses: np.ndarray
     points: Mapping[str, tuple[float, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+    """Named curves ``{label: (x, y)}`` (:func:`gan_jax.viz.plotting.plot_curves`)."""
+
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    xlabel: str
+    ylabel: str
+    title: str
+    logy: bool = False
+    hlines: Mapping[str, float] | None = None

@@ -273,6 +273,25 @@ class TestRandomBatch:
         assert not np.array_equal(np.asarray(a), np.asarray(c))
 
 
+def test_stacked_batch_channels_are_independent_uniform_draws_of_the_pool():
+    # pool image i is the constant i: each channel of a stacked image names its draw
+    pool = jnp.broadcast_to(jnp.arange(10.0)[:, None, None, None], (10, 4, 4, 1))
+    stacked, indices = jax.jit(data.random_stacked_batch, static_argnums=2)(
+        jax.random.key(0), pool, 60_000
+    )
+    assert stacked.shape == (60_000, 4, 4, 3) and indices.shape == (60_000, 3)
+    np.testing.assert_array_equal(np.asarray(stacked[:, 2, 1, :]), np.asarray(indices))
+    modes = np.asarray(indices) @ np.array([100, 10, 1])
+    counts = np.bincount(modes, minlength=1000)
+    # 1,000 equally likely triples: 60 expected each; every one drawn, none far off
+    assert counts.min() > 20 and counts.max() < 110
+    # independent channels: the channel pairs' joint frequencies are the products (0.01)
+    joint = np.bincount(np.asarray(indices[:, 0] * 10 + indices[:, 2]), minlength=100) / 60_000
+    np.testing.assert_allclose(joint, 0.01, atol=0.0025)
+    with pytest.raises(ValueError, match="grey-scale"):
+        data.random_stacked_batch(jax.random.key(0), jnp.zeros((4, 2, 2, 3)), 2)
+
+
 def test_map_in_batches_compiles_one_shape_and_drops_the_padding():
     from gan_jax.data import map_in_batches
 

@@ -335,7 +335,7 @@ def test_toy_games_run_on_the_cpu_unless_asked_otherwise():
 
 EXPERIMENTS = (
     "bilinear_game", "compare_schemes", "dirac_gan", "game_spectrum", "latent_space",
-    "mode_collapse", "opengan", "optimal_discriminator", "semantic_pyramid",
+    "mode_collapse", "opengan", "optimal_discriminator", "semantic_pyramid", "stacked_mnist",
     "super_resolution", "train_classifier", "train_dcgan", "train_pggan", "train_stylegan",
 )  # fmt: skip
 

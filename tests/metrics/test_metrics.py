@@ -143,3 +143,43 @@ def test_mode_coverage_is_jittable_and_vmappable():
             np.testing.assert_allclose(
                 batched["reverse_kl"][i], single["reverse_kl"], rtol=1e-12, atol=1e-15
             )
+
+
+class TestStackedModeCoverage:
+    """Stacked MNIST's modes and KL against closed forms: a mode is a label triple."""
+
+    @staticmethod
+    def triples(modes):
+        """The label triples (hundreds, tens, units) of mode numbers ``modes``."""
+        modes = np.asarray(modes)
+        return jnp.asarray(np.stack([modes // 100, modes // 10 % 10, modes % 10], axis=1))
+
+    def test_every_mode_equally_often_is_all_1000_and_kl_zero(self):
+        result = metrics.stacked_mode_coverage(self.triples(np.repeat(np.arange(1000), 3)))
+        assert int(result["modes"]) == 1000
+        assert abs(float(result["kl_from_uniform"])) < 1e-5
+        np.testing.assert_allclose(np.asarray(result["histogram"]), 1e-3, rtol=1e-5)
+
+    @pytest.mark.parametrize("k", [1, 7, 250])
+    def test_k_equal_modes_give_log_1000_over_k(self, k):
+        chosen = np.random.default_rng(k).choice(1000, size=k, replace=False)
+        result = metrics.stacked_mode_coverage(self.triples(np.repeat(chosen, 4)))
+        assert int(result["modes"]) == k
+        np.testing.assert_allclose(float(result["kl_from_uniform"]), math.log(1000 / k), rtol=1e-5)
+        # the mode number is the triple read as a base-10 number
+        assert set(np.flatnonzero(np.asarray(result["histogram"]))) == set(chosen)
+
+    def test_a_hand_built_uneven_histogram(self):
+        labels = jnp.asarray([[1, 2, 3]] * 3 + [[9, 0, 0]])  # modes 123 (3/4) and 900 (1/4)
+        result = metrics.stacked_mode_coverage(labels)
+        histogram = np.asarray(result["histogram"])
+        assert histogram[123] == 0.75 and histogram[900] == 0.25
+        expected = 0.75 * math.log(1000 * 0.75) + 0.25 * math.log(1000 * 0.25)
+        np.testing.assert_allclose(float(result["kl_from_uniform"]), expected, rtol=1e-6)
+
+    def test_other_class_and_channel_counts(self):
+        # 4 classes, 2 channels: 16 modes; mode (3, 1) is 3·4 + 1 = 13
+        result = metrics.stacked_mode_coverage(jnp.asarray([[3, 1], [0, 0]]), num_classes=4)
+        assert np.asarray(result["histogram"]).shape == (16,)
+        assert np.flatnonzero(np.asarray(result["histogram"])).tolist() == [0, 13]
+        np.testing.assert_allclose(float(result["kl_from_uniform"]), math.log(8), rtol=1e-6)

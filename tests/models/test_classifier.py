@@ -1,5 +1,6 @@
-"""The metric's classifier: ≥ 97 % held-out accuracy on digits, a checkpoint that restores
-exactly, and an evaluator whose numbers behave on real images."""
+"""The metric's classifier: ≥ 97 % held-out accuracy on digits (≥ 98 % on the embedded
+MNIST with the full recipe), a checkpoint that restores exactly, and an evaluator whose
+numbers behave on real images."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from gan_jax.training.checkpoint import CheckpointError
 pytestmark = pytest.mark.xdist_group("trained_classifier")  # one worker trains it once
 
 
-# The default recipe's 1,500 steps are a study (≈ 50 s on 2 cores): the default suite
-# trains the same recipe for 200 steps (99.2 % measured), the slow test the full recipe.
+# The default recipe's 3,000 steps are a study (≈ 100 s on 2 cores): the default suite
+# trains the same recipe (a cosine over the steps) for 200 steps on digits, the slow tests
+# the full recipe on digits and on the embedded MNIST.
 SHORT_RECIPE_STEPS = 200
 
 
@@ -32,9 +34,9 @@ def trained(tmp_path_factory):
     return directory, metrics
 
 
-def check_held_out_accuracy(directory, metrics):
-    assert metrics["test_examples"] == data.DIGITS_TEST_SIZE
-    assert metrics["test_accuracy"] >= 0.97
+def check_held_out_accuracy(directory, metrics, examples=data.DIGITS_TEST_SIZE, bound=0.97):
+    assert metrics["test_examples"] == examples
+    assert metrics["test_accuracy"] >= bound
     with open(f"{directory}/metrics.json") as f:
         saved = json.load(f)
     assert saved["test_accuracy"] == metrics["test_accuracy"]
@@ -50,6 +52,32 @@ def test_held_out_accuracy_at_least_97_percent(trained):
 def test_default_recipe_held_out_accuracy_at_least_97_percent(tmp_path):
     directory = str(tmp_path / "classifier")
     check_held_out_accuracy(directory, train_and_save("digits", 32, directory))
+
+
+@pytest.mark.slow
+def test_default_recipe_on_mnist_held_out_accuracy_at_least_98_percent(tmp_path):
+    directory = str(tmp_path / "classifier")
+    metrics = train_and_save("mnist", 32, directory)
+    check_held_out_accuracy(directory, metrics, examples=1000, bound=0.98)
+
+
+def test_a_cached_classifier_of_an_older_recipe_is_retrained(tmp_path, monkeypatch):
+    from gan_jax.models import feature_classifier
+
+    monkeypatch.chdir(tmp_path)
+    cache = tmp_path / feature_classifier.classifier_cache_dir("digits", 8, 5)
+    feature_classifier.train_and_save_classifier("digits", 8, str(cache), steps=5)
+    meta_path = cache / feature_classifier.META_FILE
+    meta = json.loads(meta_path.read_text())
+    assert meta["recipe"] == feature_classifier.CLASSIFIER_RECIPE
+    del meta["recipe"]  # what a cache from before the recipe was recorded holds
+    meta_path.write_text(json.dumps(meta))
+    said = []
+    _, _, fresh = feature_classifier.cached_classifier("digits", 8, 5, announce=said.append)
+    assert fresh["recipe"] == feature_classifier.CLASSIFIER_RECIPE
+    assert len(said) == 1 and "older recipe" in said[0]
+    feature_classifier.cached_classifier("digits", 8, 5, announce=said.append)
+    assert len(said) == 1  # the current recipe's cache is reused
 
 
 @pytest.mark.integration

@@ -146,6 +146,31 @@ def test_reference_config_parameter_counts():
     assert len(g["batch_stats"]) == 3 and len(d["batch_stats"]) == 2
 
 
+def test_discriminator_without_batch_norm_scores_each_sample_alone():
+    """``batch_norm=False``: no BatchNorm variables, a bias on every convolution instead
+    (the parameter count of the reference D minus BN's scales and offsets plus the biases),
+    and each logit a function of its own sample, which R1 and R2 assume."""
+    x = normal(3, (6, 32, 32, 3))
+    plain = DCGANDiscriminator(width=8, batch_norm=False)
+    d = init_variables(plain, jax.random.key(0), x)
+    assert "batch_stats" not in d
+    with_bn = jax.eval_shape(DCGANDiscriminator(width=8).init, jax.random.key(0), x)
+    # BN(16) and BN(32) have 2·(16 + 32) parameters; the two convolutions gain 16 + 32 biases
+    assert parameter_count(with_bn) - parameter_count(d) == 2 * 48 - 48
+    score = jax.jit(lambda d, x: plain.apply(d, x))
+    whole = np.asarray(score(d, x))
+    alone = np.concatenate([np.asarray(score(d, x[i : i + 1])) for i in range(6)])
+    np.testing.assert_allclose(whole, alone, rtol=1e-5, atol=1e-6)
+    # with BatchNorm in training mode a sample's logit depends on the rest of its batch
+    batch_norm = DCGANDiscriminator(width=8)
+    d_bn = init_variables(batch_norm, jax.random.key(0), x)
+
+    def coupled(x):
+        return np.asarray(batch_norm.apply(d_bn, x, mutable=["batch_stats"])[0])
+
+    assert np.max(np.abs(coupled(x)[:3] - coupled(x[:3]))) > 1e-3
+
+
 # Grey 32² and RGB 64²: both resolutions' layouts and both channel counts.
 @pytest.mark.parametrize("resolution,channels", [(32, 1), (64, 3)])
 def test_shapes_ranges_and_batch_statistics(resolution, channels):

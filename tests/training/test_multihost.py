@@ -49,7 +49,8 @@ KILL_EXIT_BOUND_S = 5.0  # the launcher polls every 0.1 s and kills the rest at 
 def dcgan_args(workdir, classifier, steps, checkpoint_every=2) -> list[str]:
     """Tiny train_dcgan flags; ``classifier=None`` uses the runner's cache (``runs/``)."""
     return [
-        "--steps", str(steps), "--resolution", "8", "--batch-size", "16", "--width", "8",
+        "--dataset", "digits", "--steps", str(steps), "--resolution", "8", "--batch-size", "16",
+        "--width", "8",
         "--log-every", "2", "--checkpoint-every", str(checkpoint_every), "--eval-every", "0",
         "--sample-every", "0", "--eval-samples", "50",
         *(["--classifier", classifier] if classifier else []),
@@ -326,7 +327,7 @@ def test_a_process_may_reach_its_first_collective_long_after_the_others(repo_roo
     assert agreed == ["[p0] agreed True", "[p1] agreed True"]
 
 
-def test_coordinator_in_use_or_unreachable_is_one_line(repo_root, subprocess_env):
+def test_coordinator_in_use_or_unreachable_is_one_line(repo_root, subprocess_env, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -337,7 +338,8 @@ def test_coordinator_in_use_or_unreachable_is_one_line(repo_root, subprocess_env
             JAX_NUM_PROCESSES="2",
             JAX_PROCESS_ID="0",
         )
-        result = run_module("experiments.train_dcgan", ["--steps", "1"], env, repo_root)
+        args = ["--steps", "1", "--workdir", str(tmp_path / "run")]  # not the checkout's runs/
+        result = run_module("experiments.train_dcgan", args, env, repo_root)
         assert_one_line_user_error(result, f"the coordinator address {address} is in use")
     free = socket.socket()
     free.bind(("127.0.0.1", 0))

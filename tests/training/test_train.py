@@ -156,6 +156,8 @@ def dcgan_args(workdir, out, classifier, steps=40):
     """A tiny DCGAN-8 run: the shapes the multi-process and latent-space CLI tests use, so
     the session's compilation cache serves their programs to each other."""
     return [
+        "--dataset",
+        "digits",
         "--steps",
         str(steps),
         "--resolution",
@@ -303,6 +305,8 @@ def test_tpu_flag_without_tpu_is_one_line(repo_root, subprocess_env, tmp_path):
         (["--devices", "64"], "--devices 64"),
         (["--steps", "0"], "must be a positive integer"),
         (["--resolution", "48"], "resolution must be 4·2^k"),
+        (["--r1-gamma", "1", "--no-eval"], "--no-d-batch-norm"),
+        (["--pack", "3", "--no-eval"], "--pack 3"),
     ],
 )
 def test_cli_user_errors(tmp_path, args, needle):
