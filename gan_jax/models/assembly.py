@@ -64,7 +64,7 @@ LOSSES: dict[str, tuple[Callable, Callable]] = {
     ),
     "lsgan": (losses.least_squares_generator_loss, losses.least_squares_discriminator_loss),
     # R3GAN's relativistic pairing loss (arXiv:2501.05441); R3GAN adds (γ/2)(R1 + R2),
-    # gan.r1 and gan.r2, which no image CLI exposes together yet (StyleGAN has --r1-gamma)
+    # gan.r1 and gan.r2 (train_dcgan: --r1-gamma, --r2-gamma with --no-d-batch-norm)
     "rpgan": (
         losses.relativistic_paired_generator_loss,
         losses.relativistic_paired_discriminator_loss,
