@@ -97,10 +97,17 @@ def config_of(args: argparse.Namespace | dict[str, Any], channels: int) -> Image
     """The :class:`ImageGANConfig` of the flags ``args`` (or a run's ``config.json``, which
     holds the same names) for images with ``channels`` channels."""
     saved = args if isinstance(args, dict) else vars(args)
-    defaults = {"d_width": None, "no_d_batch_norm": False, "pack": 1, "r1_gamma": 0.0}
+    # runs saved before D's options existed were trained with these
+    defaults = {
+        "d_width": None,
+        "no_d_batch_norm": False,
+        "pack": 1,
+        "r1_gamma": 0.0,
+        "r2_gamma": 0.0,
+    }
 
-    def get(name: str) -> Any:  # runs saved before D's options existed had the defaults
-        return saved[name] if name in saved else defaults.get(name, 0.0)
+    def get(name: str) -> Any:
+        return saved[name] if name in saved else defaults[name]
 
     return ImageGANConfig(
         resolution=get("resolution"),

@@ -204,6 +204,7 @@ def real_reference(
 
 
 def classifier(model: Any, params: dict) -> Callable[[Array], np.ndarray]:
+    """``images (M, H, W, 1) -> classes (M,)`` of the evaluation classifier ``model``."""
     return lambda images: predicted_classes(model, params, images)
 
 
