@@ -464,7 +464,7 @@ def study_figures(plan: StudyPlan, results: dict, real: dict) -> dict[str, Any]:
             curves,
             "mode, by decreasing count",
             f"samples (of {plan.samples}; empty modes at 0.5)",
-            f"Stacked MNIST, {architecture} networks: samples per mode",
+            f"Stacked MNIST, {architecture} networks, seed {seed}: samples per mode",
             logy=True,
             hlines={"uniform": plan.samples / 1000},
         )
