@@ -28,11 +28,7 @@ import time
 from collections.abc import Sequence
 
 from gan_jax import cli, data
-from gan_jax.models.feature_classifier import (
-    DEFAULT_CLASSIFIER_STEPS,
-    cached_classifier,
-    load_classifier,
-)
+from gan_jax.runner.image_runs import add_classifier_flags, get_classifier
 from gan_jax.studies import stacked_mnist as study
 from gan_jax.viz.studies import draw_all
 
@@ -84,14 +80,15 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         default=study.NUM_SAMPLES,
         help="generated samples per evaluation (PacGAN's 26,000)",
     )
-    parser.add_argument("--quick", action="store_true", help="a preview: under 3 minutes")
-    parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
     parser.add_argument(
-        "--classifier-steps",
-        type=cli.positive_int,
-        default=DEFAULT_CLASSIFIER_STEPS,
-        help="training steps of the MNIST classifier when none is cached",
+        "--ema-half-life",
+        type=cli.non_negative_float,
+        default=0.0,
+        help="score G's moving average with this half-life in real images (and the trained "
+        "G beside it); 0: the trained G alone",
     )
+    parser.add_argument("--quick", action="store_true", help="a preview: under 3 minutes")
+    add_classifier_flags(parser)
     parser.add_argument(
         "--workdir",
         type=cli.output_directory,
@@ -128,14 +125,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     plan = study.StudyPlan(
         args.architectures, args.methods, range(args.seed, args.seed + args.seeds),
-        args.steps, args.samples, args.batch_size, args.workdir,
+        args.steps, args.samples, args.batch_size, args.workdir, args.ema_half_life,
     )  # fmt: skip
     plan.check_resumable()  # a refused study changes nothing on disk
     start = time.time()
-    if args.classifier:
-        model, params, meta = load_classifier(args.classifier)
-    else:
-        model, params, meta = cached_classifier("mnist", 32, args.classifier_steps)
+    model, params, meta = get_classifier(args, 32, dataset="mnist")
     classify = study.classifier(model, params)
     pool = data.load_dataset("mnist", 32, "train").images
     real = study.real_reference(data.load_dataset("mnist", 32, "test"), classify, args.samples)

@@ -8,8 +8,11 @@ D step first.  D's options: its own width (``d_width``; Metz et al.'s hard Stack
 setting gives D a quarter of G's), PacGAN's packs (``pack``, Lin et al. 2018,
 arXiv:1712.04086) and the gradient penalties ``(γ/2)·R1`` and ``(γ/2)·R2`` (Mescheder et
 al. 2018, arXiv:1801.04406; both together with ``loss="rpgan"`` are R3GAN's objective,
-arXiv:2501.05441), which need D without BatchNorm (``d_batch_norm=False``).  Each step draws its real batch uniformly with replacement from the dataset
-held on device (:func:`gan_jax.data.random_batch`) and its latents from the step's key.
+arXiv:2501.05441), which need D without BatchNorm (``d_batch_norm=False``).  G's moving
+average (``ema_half_life``, in real images; :class:`gan_jax.averaging.GeneratorEMA`, the
+one every model uses) is what :meth:`ImageGAN.generate` evaluates when it is set.  Each
+step draws its real batch uniformly with replacement from the dataset held on device
+(:func:`gan_jax.data.random_batch`) and its latents from the step's key.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class ImageGANConfig:
     pack: int = 1
     r1_gamma: float = 0.0
     r2_gamma: float = 0.0
+    ema_half_life: float = 0.0  # G's moving average: half-life in real images (0: none)
 
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, LOSSES)
@@ -273,8 +277,18 @@ def build_image_gan(
     opt_g = optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2)
     opt_d = optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2)
     scheme = SCHEMES[config.scheme](opt_g, opt_d)
+    ema = GeneratorEMA(config.ema_half_life) if config.ema_half_life > 0 else None
     return assemble_image_gan(
-        config, generator, discriminator, game, scheme, images, key, mesh, draw_batch=draw_batch
+        config,
+        generator,
+        discriminator,
+        game,
+        scheme,
+        images,
+        key,
+        mesh,
+        ema=ema,
+        draw_batch=draw_batch,
     )
 
 

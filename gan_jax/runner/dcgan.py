@@ -51,12 +51,14 @@ RUN_DEFINING = (
     "pack",
     "r1_gamma",
     "r2_gamma",
+    "ema_half_life",
 )  # besides the runner's
 
 
 def build_parser(description: str = DESCRIPTION) -> cli.ArgumentParser:
     """The command's flags: the runner's (DCGAN-32 defaults) plus the networks' sizes and
-    D's options (``--pack``, R1/R2 and a D without BatchNorm, which the penalties need)."""
+    D's options (``--pack``, R1/R2 and a D without BatchNorm, which the penalties need) and
+    G's moving average (``--ema-half-life``)."""
     parser = image_runs.build_parser(
         PROG,
         description,
@@ -90,6 +92,13 @@ def build_parser(description: str = DESCRIPTION) -> cli.ArgumentParser:
     parser.add_argument(
         "--r2-gamma", type=cli.non_negative_float, default=0.0, help="γ of (γ/2)·R2 on fakes"
     )
+    parser.add_argument(
+        "--ema-half-life",
+        type=cli.non_negative_float,
+        default=0.0,
+        help="evaluate G's moving average with this half-life in real images (StyleGAN: "
+        "10000; 0: the trained G alone); the trained G is scored too, as *_raw",
+    )
     return parser
 
 
@@ -97,13 +106,14 @@ def config_of(args: argparse.Namespace | dict[str, Any], channels: int) -> Image
     """The :class:`ImageGANConfig` of the flags ``args`` (or a run's ``config.json``, which
     holds the same names) for images with ``channels`` channels."""
     saved = args if isinstance(args, dict) else vars(args)
-    # runs saved before D's options existed were trained with these
+    # runs saved before D's options and G's average existed were trained with these
     defaults = {
         "d_width": None,
         "no_d_batch_norm": False,
         "pack": 1,
         "r1_gamma": 0.0,
         "r2_gamma": 0.0,
+        "ema_half_life": 0.0,
     }
 
     def get(name: str) -> Any:
@@ -118,6 +128,7 @@ def config_of(args: argparse.Namespace | dict[str, Any], channels: int) -> Image
         pack=get("pack"),
         r1_gamma=get("r1_gamma"),
         r2_gamma=get("r2_gamma"),
+        ema_half_life=get("ema_half_life"),
         loss=get("loss"),
         scheme=get("scheme"),
         lr_g=get("lr_g"),

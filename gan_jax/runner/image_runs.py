@@ -139,14 +139,7 @@ def build_parser(
     parser.add_argument("--checkpoint-every", type=cli.positive_int, default=500)
     parser.add_argument("--sample-every", type=cli.non_negative_int, default=500, help="0: never")
     parser.add_argument("--eval-samples", type=cli.positive_int, default=1000)
-    parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
-    parser.add_argument(
-        "--classifier-steps",
-        type=cli.positive_int,
-        default=DEFAULT_CLASSIFIER_STEPS,
-        help="training steps of the evaluation classifier when none is cached (another "
-        "count caches it apart, in runs/classifier_<dataset>_<resolution>_steps<N>)",
-    )
+    add_classifier_flags(parser)
     parser.add_argument(
         "--data-dir", type=cli.existing_directory, default=None, help="tfds data directory"
     )
@@ -155,6 +148,19 @@ def build_parser(
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def add_classifier_flags(parser: cli.argparse.ArgumentParser) -> None:
+    """``--classifier`` and ``--classifier-steps``: the evaluation classifier
+    :func:`get_classifier` returns (every CLI that scores generated images with it)."""
+    parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
+    parser.add_argument(
+        "--classifier-steps",
+        type=cli.positive_int,
+        default=DEFAULT_CLASSIFIER_STEPS,
+        help="training steps of the evaluation classifier when none is cached (another "
+        "count caches it apart, in runs/classifier_<dataset>_<resolution>_steps<N>)",
+    )
 
 
 def add_fit_flags(
@@ -383,14 +389,17 @@ def fit_without_evaluation(
     return result, time.perf_counter() - start
 
 
-def get_classifier(args: Any, resolution: int) -> tuple:
-    """The evaluation classifier: ``--classifier``, or the cached one for the dataset and
-    resolution (:func:`gan_jax.models.feature_classifier.cached_classifier`, trained on first use
-    for ``--classifier-steps``)."""
+def get_classifier(args: Any, resolution: int, dataset: str | None = None) -> tuple:
+    """The evaluation classifier (:func:`add_classifier_flags`): ``--classifier``, or the
+    cached one for ``dataset`` (default ``args.dataset``) and ``resolution``
+    (:func:`gan_jax.models.feature_classifier.cached_classifier`, trained on first use for
+    ``--classifier-steps``)."""
     if args.classifier:
         return load_classifier(args.classifier)
     steps = getattr(args, "classifier_steps", DEFAULT_CLASSIFIER_STEPS)
-    return cached_classifier(args.dataset, resolution, steps, data_dir=args.data_dir)
+    return cached_classifier(
+        dataset or args.dataset, resolution, steps, data_dir=getattr(args, "data_dir", None)
+    )
 
 
 def run(

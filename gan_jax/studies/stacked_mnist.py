@@ -102,12 +102,15 @@ ARCHITECTURES: dict[str, dict[str, int]] = {
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A training recipe: the loss (:data:`gan_jax.models.assembly.LOSSES`), PacGAN's pack
-    size and the γ of R1 and R2 (a D without BatchNorm when either is set)."""
+    size, the γ of R1 and R2 (a D without BatchNorm when either is set) and Adam's β₁, β₂
+    for both players."""
 
     loss: str = "ns"
     pack: int = 1
     r1_gamma: float = 0.0
     r2_gamma: float = 0.0
+    beta1: float = 0.5
+    beta2: float = 0.999
 
     @property
     def penalised(self) -> bool:
@@ -127,9 +130,12 @@ METHODS: dict[str, Method] = {
 }
 
 
-def config_for(architecture: str, method: Method, batch_size: int = 64) -> ImageGANConfig:
+def config_for(
+    architecture: str, method: Method, batch_size: int = 64, ema_half_life: float = 0.0
+) -> ImageGANConfig:
     """The run's :class:`ImageGANConfig`: 32×32×3, the architecture's widths, the method's
-    loss, pack (batch ``batch_size·pack``) and penalties."""
+    loss, pack (batch ``batch_size·pack``), penalties and Adam β's, and G's moving average
+    (half-life ``ema_half_life`` real images; 0: none)."""
     return ImageGANConfig(
         resolution=32,
         channels=CHANNELS,
@@ -140,6 +146,9 @@ def config_for(architecture: str, method: Method, batch_size: int = 64) -> Image
         r1_gamma=method.r1_gamma,
         r2_gamma=method.r2_gamma,
         d_batch_norm=not method.penalised,
+        beta1=method.beta1,
+        beta2=method.beta2,
+        ema_half_life=ema_half_life,
     )
 
 
@@ -149,9 +158,16 @@ def stacked_sample(key: Array, images: Array, batch_size: int) -> Array:
     return data.random_stacked_batch(key, images, batch_size, CHANNELS)[0]
 
 
-def build(architecture: str, method: Method, pool: Array, seed: int, batch_size: int = 64):
+def build(
+    architecture: str,
+    method: Method,
+    pool: Array,
+    seed: int,
+    batch_size: int = 64,
+    ema_half_life: float = 0.0,
+) -> ImageGAN:
     """The run's :class:`~gan_jax.models.image_gan.ImageGAN` on the grey-scale ``pool``."""
-    config = config_for(architecture, method, batch_size)
+    config = config_for(architecture, method, batch_size, ema_half_life)
     draw = uniform_real_batches(config.batch_size, stacked_sample)
     return build_image_gan(config, pool, jax.random.key(seed), draw_batch=draw)
 
@@ -179,12 +195,20 @@ def evaluate(
     model: ImageGAN, state: Any, classify: Callable[[Array], np.ndarray], samples: int
 ) -> tuple[dict[str, Any], np.ndarray]:
     """:func:`coverage_numbers` of ``samples`` images of ``model``'s G at ``state`` (the
-    fixed evaluation latents of :data:`EVAL_NOISE_SEED`), and the first
+    fixed evaluation latents of :data:`EVAL_NOISE_SEED`; G's average when the model keeps
+    one, and then the trained G's numbers too, under ``"raw"``), and the first
     :data:`SHOWN_SAMPLES` images."""
     z = latents(jax.random.key(EVAL_NOISE_SEED), samples, model.latent_dim)
-    images = data.map_in_batches(lambda zz: model.generate(state, zz), z, size=1000)
-    shown = np.asarray(images[:SHOWN_SAMPLES])
-    return coverage_numbers(channel_labels(classify, images)), shown
+
+    def score(generate: Callable[[Any, Array], Array]) -> tuple[dict[str, Any], Array]:
+        images = data.map_in_batches(lambda zz: generate(state, zz), z, size=1000)
+        return coverage_numbers(channel_labels(classify, images)), images
+
+    numbers, images = score(model.generate)
+    if model.generate_raw is not None:
+        raw, _ = score(model.generate_raw)
+        numbers["raw"] = {k: raw[k] for k in ("modes", "kl")}
+    return numbers, np.asarray(images[:SHOWN_SAMPLES])
 
 
 def real_reference(
@@ -209,10 +233,17 @@ def classifier(model: Any, params: dict) -> Callable[[Array], np.ndarray]:
 
 
 def run_settings(
-    architecture: str, method: str, seed: int, steps: int, samples: int, batch_size: int
+    architecture: str,
+    method: str,
+    seed: int,
+    steps: int,
+    samples: int,
+    batch_size: int,
+    ema_half_life: float = 0.0,
 ) -> dict[str, Any]:
-    """What defines a run (saved in its workdir's :data:`SETTINGS_FILE`)."""
-    return {
+    """What defines a run (saved in its workdir's :data:`SETTINGS_FILE`).  G's average is
+    named only when there is one, so the settings of runs without it read as before."""
+    settings = {
         "architecture": architecture,
         "method": method,
         "seed": seed,
@@ -220,6 +251,9 @@ def run_settings(
         "samples": samples,
         "batch_size": batch_size,
     }
+    if ema_half_life > 0:
+        settings["ema_half_life"] = ema_half_life
+    return settings
 
 
 def check_resumable(workdir: str, settings: dict[str, Any]) -> None:
@@ -255,12 +289,15 @@ def train_one(
     steps: int,
     samples: int = NUM_SAMPLES,
     batch_size: int = 64,
+    ema_half_life: float = 0.0,
     resume: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train one run in ``workdir`` (continuing it with ``resume``; a finished run's
     :data:`RESULT_FILE` is read back instead) and score it: modes, KL, wall seconds."""
-    settings = run_settings(architecture, method_name, seed, steps, samples, batch_size)
+    settings = run_settings(
+        architecture, method_name, seed, steps, samples, batch_size, ema_half_life
+    )
     check_resumable(workdir, settings)
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, SETTINGS_FILE), "w") as f:
@@ -271,7 +308,7 @@ def train_one(
             saved = json.load(f)
         if saved.get("settings") == settings:
             return saved
-    model = build(architecture, METHODS[method_name], pool, seed, batch_size)
+    model = build(architecture, METHODS[method_name], pool, seed, batch_size, ema_half_life)
     every = math.gcd(steps, 100)
     fit = FitConfig(
         steps=steps, log_every=every, checkpoint_every=every * max(1, 1000 // every),
@@ -305,10 +342,11 @@ def _spread(x: np.ndarray) -> float:
 
 
 def summarise(runs: Sequence[dict]) -> dict[str, Any]:
-    """Mean ± standard deviation over seeds of modes and KL (``ddof = 1``; 0 for one seed)."""
+    """Mean ± standard deviation over seeds of modes and KL (``ddof = 1``; 0 for one seed),
+    and the same of the trained G (``"raw"``) when the runs evaluated G's average."""
     modes = np.array([r["modes"] for r in runs], dtype=float)
     kls = np.array([r["kl"] for r in runs], dtype=float)
-    return {
+    summary = {
         "seeds": len(runs),
         "modes_mean": float(modes.mean()),
         "modes_std": _spread(modes),
@@ -318,21 +356,31 @@ def summarise(runs: Sequence[dict]) -> dict[str, Any]:
         "kl": kls.round(4).tolist(),
         "train_seconds_mean": float(np.mean([r["train_seconds"] for r in runs])),
     }
+    if all("raw" in r for r in runs):
+        raw = summarise([{**r["raw"], "train_seconds": r["train_seconds"]} for r in runs])
+        summary["raw"] = {k: v for k, v in raw.items() if k != "train_seconds_mean"}
+    return summary
 
 
 def markdown_table(summary: dict[str, dict[str, dict]], steps: int) -> str:
-    """The README's table: one row per architecture and method."""
+    """The README's table: one row per architecture and method (two when the runs kept G's
+    average: the average's and the trained G's)."""
     lines = [
         "| architecture | method | seeds | steps | modes (of 1,000) | KL | s per run |",
         "|---|---|---|---|---|---|---|",
     ]
     for architecture, methods in summary.items():
         for name, row in methods.items():
-            lines.append(
-                f"| {architecture} | {name} | {row['seeds']} | {steps} | "
-                f"{row['modes_mean']:.1f} ± {row['modes_std']:.1f} | "
-                f"{row['kl_mean']:.3f} ± {row['kl_std']:.3f} | {row['train_seconds_mean']:.0f} |"
-            )
+            rows = [(name, row)]
+            if "raw" in row:
+                rows = [(f"{name}, G's average", row), (f"{name}, trained G", row["raw"])]
+            for label, numbers in rows:
+                lines.append(
+                    f"| {architecture} | {label} | {numbers['seeds']} | {steps} | "
+                    f"{numbers['modes_mean']:.1f} ± {numbers['modes_std']:.1f} | "
+                    f"{numbers['kl_mean']:.3f} ± {numbers['kl_std']:.3f} | "
+                    f"{row['train_seconds_mean']:.0f} |"
+                )
     return "\n".join(lines)
 
 
@@ -348,6 +396,7 @@ class StudyPlan:
     samples: int = NUM_SAMPLES
     batch_size: int = 64
     workdir: str = os.path.join("runs", "stacked_mnist")
+    ema_half_life: float = 0.0
 
     def runs(self) -> list[tuple[str, str, int, str]]:
         """``(architecture, method, seed, workdir)`` of every run."""
@@ -364,7 +413,10 @@ class StudyPlan:
         ]
 
     def settings(self, architecture: str, method: str, seed: int) -> dict[str, Any]:
-        return run_settings(architecture, method, seed, self.steps, self.samples, self.batch_size)
+        return run_settings(
+            architecture, method, seed, self.steps, self.samples, self.batch_size,
+            self.ema_half_life,
+        )  # fmt: skip
 
     def check_resumable(self) -> None:
         """:func:`check_resumable` of every run, before any is trained."""
@@ -389,7 +441,7 @@ def run_study(
         result = train_one(
             architecture, method, seed, pool, classify, workdir,
             steps=plan.steps, samples=plan.samples, batch_size=plan.batch_size,
-            resume=resume, progress=progress,
+            ema_half_life=plan.ema_half_life, resume=resume, progress=progress,
         )  # fmt: skip
         if result["interrupted"]:
             return results, workdir
@@ -414,6 +466,7 @@ def study_metrics(
             "steps": plan.steps,
             "batch_size": plan.batch_size,
             "samples": plan.samples,
+            "ema_half_life": plan.ema_half_life,
         },
         "classifier_test_accuracy": classifier_accuracy,
         "real_test_stacks": {k: {"modes": v["modes"], "kl": v["kl"]} for k, v in real.items()},
@@ -423,7 +476,10 @@ def study_metrics(
         },
         "runs": {
             architecture: {
-                name: [{k: r[k] for k in ("modes", "kl", "train_seconds")} for r in runs]
+                name: [
+                    {k: r[k] for k in ("modes", "kl", "train_seconds", "raw") if k in r}
+                    for r in runs
+                ]
                 for name, runs in methods.items()
             }
             for architecture, methods in results.items()

@@ -67,6 +67,58 @@ def test_image_gan_config_refuses_penalties_with_batch_norm_and_uneven_packs():
     assert ImageGANConfig(r2_gamma=1.0, d_batch_norm=False).penalties
 
 
+def test_generator_average_is_what_generate_scores_and_the_trained_g_is_raw():
+    import jax
+
+    from gan_jax.runner import dcgan
+
+    pool = jnp.zeros((8, 32, 32, 1))
+    plain = study.build("quarter", study.METHODS["gan"], pool, seed=0, batch_size=8)
+    assert plain.ema is None and plain.generate_raw is None
+    model = study.build(
+        "quarter", study.METHODS["gan"], pool, seed=0, batch_size=8, ema_half_life=640.0
+    )
+    assert model.ema.half_life_images == 640.0
+    state = model.state
+    assert jax.tree.all(jax.tree.map(jnp.array_equal, state.extra["g_ema"], state.g))
+    # an average that differs from G: generate reads the average, generate_raw G
+    shifted = jax.tree.map(lambda x: x + 0.1, state.g)
+    averaged = state.replace(extra={**state.extra, "g_ema": shifted})
+    z = jnp.ones((2, 100))
+    swapped = state.replace(g=shifted)
+    np.testing.assert_array_equal(model.generate(averaged, z), model.generate_raw(swapped, z))
+    assert not np.array_equal(model.generate(averaged, z), model.generate_raw(averaged, z))
+    # the flag's name in a DCGAN run's config.json; runs saved before it had none
+    saved = {
+        "resolution": 32, "width": 64, "loss": "ns", "scheme": "alternating", "lr_g": 2e-4,
+        "lr_d": 2e-4, "beta1": 0.5, "batch_size": 64,
+    }  # fmt: skip
+    assert dcgan.config_of(saved, 1).ema_half_life == 0.0
+    assert dcgan.config_of({**saved, "ema_half_life": 1e4}, 1).ema_half_life == 1e4
+
+
+def test_settings_name_the_average_only_when_kept_and_summaries_report_both_gs():
+    plain = study.run_settings("dcgan", "gan", 0, 3000, 26_000, 64)
+    assert "ema_half_life" not in plain  # settings saved before the option read the same
+    kept = study.run_settings("dcgan", "gan", 0, 3000, 26_000, 64, ema_half_life=1e4)
+    assert kept == {**plain, "ema_half_life": 1e4}
+    runs = [
+        {"modes": 990, "kl": 0.2, "train_seconds": 10, "raw": {"modes": 980, "kl": 0.3}},
+        {"modes": 1000, "kl": 0.1, "train_seconds": 20, "raw": {"modes": 970, "kl": 0.5}},
+    ]
+    summary = study.summarise(runs)
+    assert summary["modes_mean"] == 995 and summary["train_seconds_mean"] == 15
+    np.testing.assert_allclose(summary["modes_std"], math.sqrt(50))  # ddof = 1
+    assert summary["raw"]["modes_mean"] == 975 and summary["raw"]["kl"] == [0.3, 0.5]
+    np.testing.assert_allclose(summary["raw"]["kl_mean"], 0.4)
+    table = study.markdown_table({"dcgan": {"gan": summary}}, 3000).splitlines()
+    assert table[2].startswith("| dcgan | gan, G's average | 2 | 3000 | 995.0 ± 7.1 | 0.150")
+    assert table[3].startswith("| dcgan | gan, trained G | 2 | 3000 | 975.0 ± 7.1 | 0.400")
+    assert "raw" not in study.summarise(
+        [{k: r[k] for k in ("modes", "kl", "train_seconds")} for r in runs]
+    )
+
+
 @pytest.mark.integration
 @pytest.mark.expensive
 def test_tiny_study_end_to_end_then_resume_reuses_it(tmp_path, classifier32):

@@ -162,3 +162,6 @@ def test_the_first_use_cache_never_holds_half_a_classifier(tmp_path, monkeypatch
     assert meta["image_shape"] == [8, 8, 1] and meta["steps"] == 5
     assert (cache / "classifier.json").exists()
     assert not any(p.name.endswith(f".incomplete-{os.getpid()}") for p in cache.parent.iterdir())
+    # a study names its dataset itself (stacked_mnist: no --dataset flag): the same cache
+    study_args = argparse.Namespace(classifier=None, classifier_steps=5)
+    assert runner.get_classifier(study_args, 8, dataset="digits")[2] == meta
