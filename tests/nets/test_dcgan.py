@@ -150,7 +150,7 @@ def test_discriminator_without_batch_norm_scores_each_sample_alone():
     """``batch_norm=False``: no BatchNorm variables, a bias on every convolution instead
     (the parameter count of the reference D minus BN's scales and offsets plus the biases),
     and each logit a function of its own sample, which R1 and R2 assume."""
-    x = normal(3, (6, 32, 32, 3))
+    x = np.asarray(normal(3, (6, 32, 32, 3)))  # sliced on the host: no eager programs
     plain = DCGANDiscriminator(width=8, batch_norm=False)
     d = init_variables(plain, jax.random.key(0), x)
     assert "batch_stats" not in d
@@ -165,8 +165,9 @@ def test_discriminator_without_batch_norm_scores_each_sample_alone():
     batch_norm = DCGANDiscriminator(width=8)
     d_bn = init_variables(batch_norm, jax.random.key(0), x)
 
+    @jax.jit
     def coupled(x):
-        return np.asarray(batch_norm.apply(d_bn, x, mutable=["batch_stats"])[0])
+        return batch_norm.apply(d_bn, x, mutable=["batch_stats"])[0]
 
     assert np.max(np.abs(coupled(x)[:3] - coupled(x[:3]))) > 1e-3
 
