@@ -27,7 +27,8 @@ generator reaches and ``KL(p̂ ‖ uniform)`` of the mode histogram from
 the batch grown to ``64·m`` so that D sees 64 packs a step, as PacGAN's code does); and
 R3GAN's objectives on a D without BatchNorm (whose per-sample gradients the penalties
 need): ``gan_r1`` / ``gan_r1_r2`` (non-saturating loss) and ``rpgan_r1`` /
-``rpgan_r1_r2`` (relativistic pairing loss), with ``(γ/2)·R1`` and ``(γ/2)·R2``.
+``rpgan_r1_r2`` (relativistic pairing loss), with ``(γ/2)·R1`` and ``(γ/2)·R2``; and their
+control, ``gan_no_bn``: the GAN with that D, no penalty.
 
 Every run is a :func:`gan_jax.models.image_gan.build_image_gan` model trained by
 :func:`gan_jax.training.fit` (checkpoints in its own workdir, so an interrupted study
@@ -102,19 +103,16 @@ ARCHITECTURES: dict[str, dict[str, int]] = {
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A training recipe: the loss (:data:`gan_jax.models.assembly.LOSSES`), PacGAN's pack
-    size, the γ of R1 and R2 (a D without BatchNorm when either is set) and Adam's β₁, β₂
-    for both players."""
+    size, the γ of R1 and R2 (which need a D without BatchNorm), whether D has BatchNorm,
+    and Adam's β₁, β₂ for both players."""
 
     loss: str = "ns"
     pack: int = 1
     r1_gamma: float = 0.0
     r2_gamma: float = 0.0
+    d_batch_norm: bool = True
     beta1: float = 0.5
     beta2: float = 0.999
-
-    @property
-    def penalised(self) -> bool:
-        return bool(self.r1_gamma or self.r2_gamma)
 
 
 GAMMA = 0.1  # γ of R1 and R2 (R3GAN's Stacked-MNIST and CIFAR-10 configs use 0.05–0.1)
@@ -123,10 +121,12 @@ METHODS: dict[str, Method] = {
     "pacgan2": Method(pack=2),
     "pacgan3": Method(pack=3),
     "pacgan4": Method(pack=4),
-    "gan_r1": Method(r1_gamma=GAMMA),
-    "gan_r1_r2": Method(r1_gamma=GAMMA, r2_gamma=GAMMA),
-    "rpgan_r1": Method(loss="rpgan", r1_gamma=GAMMA),
-    "rpgan_r1_r2": Method(loss="rpgan", r1_gamma=GAMMA, r2_gamma=GAMMA),
+    # the control of the penalised methods: their D without BatchNorm, no penalty
+    "gan_no_bn": Method(d_batch_norm=False),
+    "gan_r1": Method(r1_gamma=GAMMA, d_batch_norm=False),
+    "gan_r1_r2": Method(r1_gamma=GAMMA, r2_gamma=GAMMA, d_batch_norm=False),
+    "rpgan_r1": Method(loss="rpgan", r1_gamma=GAMMA, d_batch_norm=False),
+    "rpgan_r1_r2": Method(loss="rpgan", r1_gamma=GAMMA, r2_gamma=GAMMA, d_batch_norm=False),
 }
 
 
@@ -145,7 +145,7 @@ def config_for(
         pack=method.pack,
         r1_gamma=method.r1_gamma,
         r2_gamma=method.r2_gamma,
-        d_batch_norm=not method.penalised,
+        d_batch_norm=method.d_batch_norm,
         beta1=method.beta1,
         beta2=method.beta2,
         ema_half_life=ema_half_life,

@@ -49,6 +49,8 @@ def test_configs_pack_scales_the_batch_penalties_drop_batch_norm_quarter_widths(
     r3 = study.config_for("quarter", study.METHODS["rpgan_r1_r2"])
     assert r3.loss == "rpgan" and r3.r1_gamma == r3.r2_gamma == study.GAMMA
     assert not r3.d_batch_norm and len(r3.penalties) == 2
+    control = study.config_for("quarter", study.METHODS["gan_no_bn"])  # that D, no penalty
+    assert not control.d_batch_norm and control.penalties == () and control.loss == "ns"
     # D = ¼ G: each D stage has a quarter of the channels of G's stage at that size
     pool = jnp.zeros((8, 32, 32, 1))
     model = study.build("quarter", study.METHODS["gan"], pool, seed=0, batch_size=8)
