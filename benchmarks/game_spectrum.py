@@ -5,7 +5,7 @@ vector-Jacobian products), at the reference DCGAN's initial parameters on one ba
 (:data:`gan_jax.nets.dcgan.SECOND_ORDER_METHODS`, as ``experiments.game_spectrum`` uses).  Prints one JSON object: parameters, the compile seconds of one product, seconds per
 product, the products ARPACK asked for, total seconds and the eigenvalues.
 
-    python -m benchmarks.game_spectrum                    # k = 20, RGB (3.5 M parameters)
+    python -m benchmarks.game_spectrum                    # k = 20, RGB (1.73 M parameters)
     python -m benchmarks.game_spectrum --channels 1 --k 10
 """
 

@@ -240,7 +240,7 @@ class Conv4x4Down(_Conv4x4Layer):
 # :mod:`gan_jax.dynamics.spectrum`): the same functions and parameters as the defaults,
 # computed as matrix products, pads and slices, which XLA:CPU differentiates twice far faster
 # than it does strided or padded convolutions.  One product with the DCGAN-32 game's ``Jᵀ``
-# (3.5 M parameters, batch 64, 2 CPU cores): 2.47 s with the defaults, 1.11 s with im2col
+# (1.73 M parameters, batch 64, 2 CPU cores): 2.47 s with the defaults, 1.11 s with im2col
 # down-sampling, 0.86 s with overlap-add up-sampling too; the first-order vector field costs
 # 0.32 s instead of 0.21 s, so training keeps the defaults.
 SECOND_ORDER_METHODS = {"upsample": "overlap_add", "downsample": "im2col"}
