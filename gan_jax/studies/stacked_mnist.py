@@ -493,6 +493,9 @@ def study_figures(plan: StudyPlan, results: dict, real: dict) -> dict[str, Any]:
     (``mode_counts_<arch>.png``), as :mod:`gan_jax.studies.figures` data."""
     figures: dict[str, Any] = {}
     seed = plan.seeds[0]
+    average = (
+        f", G's average (half-life {plan.ema_half_life:g} images)" if plan.ema_half_life else ""
+    )
     ranks = np.arange(1, 1001)
     for architecture, methods in results.items():
         first = {name: runs[0] for name, runs in methods.items()}
@@ -504,7 +507,7 @@ def study_figures(plan: StudyPlan, results: dict, real: dict) -> dict[str, Any]:
             rows,
             [f"{name}: {run['modes']} modes" for name, run in first.items()],
             None,
-            f"Stacked MNIST, {architecture} networks, {plan.steps} steps, seed {seed}",
+            f"Stacked MNIST, {architecture} networks, {plan.steps} steps, seed {seed}{average}",
         )
         curves = {
             f"{name} ({run['modes']} modes, KL {run['kl']:.2f})": (
@@ -520,7 +523,7 @@ def study_figures(plan: StudyPlan, results: dict, real: dict) -> dict[str, Any]:
             curves,
             "mode, by decreasing count",
             f"samples (of {plan.samples}; empty modes at 0.5)",
-            f"Stacked MNIST, {architecture} networks, seed {seed}: samples per mode",
+            f"Stacked MNIST, {architecture} networks, seed {seed}{average}: samples per mode",
             logy=True,
             hlines={"uniform": plan.samples / 1000},
         )
