@@ -34,6 +34,7 @@ __all__ = [
     "DESCRIPTION",
     "PROG",
     "RUN_DEFINING",
+    "SAVED_DEFAULTS",
     "build",
     "build_parser",
     "config_of",
@@ -53,6 +54,15 @@ RUN_DEFINING = (
     "r2_gamma",
     "ema_half_life",
 )  # besides the runner's
+# what runs saved before D's options and G's average existed were trained with
+SAVED_DEFAULTS = {
+    "d_width": None,
+    "no_d_batch_norm": False,
+    "pack": 1,
+    "r1_gamma": 0.0,
+    "r2_gamma": 0.0,
+    "ema_half_life": 0.0,
+}
 
 
 def build_parser(description: str = DESCRIPTION) -> cli.ArgumentParser:
@@ -106,18 +116,9 @@ def config_of(args: argparse.Namespace | dict[str, Any], channels: int) -> Image
     """The :class:`ImageGANConfig` of the flags ``args`` (or a run's ``config.json``, which
     holds the same names) for images with ``channels`` channels."""
     saved = args if isinstance(args, dict) else vars(args)
-    # runs saved before D's options and G's average existed were trained with these
-    defaults = {
-        "d_width": None,
-        "no_d_batch_norm": False,
-        "pack": 1,
-        "r1_gamma": 0.0,
-        "r2_gamma": 0.0,
-        "ema_half_life": 0.0,
-    }
 
     def get(name: str) -> Any:
-        return saved[name] if name in saved else defaults[name]
+        return saved[name] if name in saved else SAVED_DEFAULTS[name]
 
     return ImageGANConfig(
         resolution=get("resolution"),
@@ -146,7 +147,14 @@ def build(args: argparse.Namespace, train_set: data.ImageDataset, mesh: Any) -> 
 def train(argv: Sequence[str] | None = None, description: str = DESCRIPTION) -> dict:
     """Run the command with the flags ``argv``; returns its ``metrics.json``."""
     args = build_parser(description).parse_args(argv)
-    return image_runs.run(args, "DCGAN", build, RUN_DEFINING, resolution=args.resolution)
+    return image_runs.run(
+        args,
+        "DCGAN",
+        build,
+        RUN_DEFINING,
+        resolution=args.resolution,
+        saved_defaults=SAVED_DEFAULTS,
+    )
 
 
 def read_run_config(workdir: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -269,6 +269,7 @@ def plan_run(
     out: str | None,
     run_defining: Sequence[str],
     other_datasets: Sequence[str] = (),
+    saved_defaults: Mapping[str, Any] | None = None,
 ) -> RunPlan:
     """Check a training command against the file system before it writes anything.
 
@@ -283,7 +284,8 @@ def plan_run(
       can write (or create);
     * the run state: a new run needs a ``--workdir`` without checkpoints; ``--resume`` needs
       the run's ``config.json`` with the same run-defining settings (``run_defining``, as
-      ``config.json`` holds them) and at least one checkpoint; ``--resume-from STEP`` needs
+      ``config.json`` holds them; a setting a run saved before it existed reads as its
+      value in ``saved_defaults``) and at least one checkpoint; ``--resume-from STEP`` needs
       that step on disk.
 
     What cannot be known without the data or the model (an unavailable tfds dataset, a
@@ -312,7 +314,7 @@ def plan_run(
             "or point --workdir at the run to continue"
         )
     with open(config_path) as f:
-        saved = json.load(f)
+        saved = {**(saved_defaults or {}), **json.load(f)}
     changed = [
         f"--{k.replace('_', '-')} {saved.get(k)} → {v}"
         for k, v in settings.items()
@@ -409,18 +411,22 @@ def run(
     run_defining: Sequence[str] = (),
     resolution: int = 32,
     figures: Callable[[Trainer, GameState, str, str, dict, ClassifierMetrics], None] | None = None,
+    saved_defaults: Mapping[str, Any] | None = None,
 ) -> dict:
     """Train the model ``build`` returns on ``args.dataset`` and write the outputs (module
     doc); ``figures(trainer, state, workdir, out, metrics, measure)`` adds the model's own
     figures and numbers (``measure``: the evaluation classifier's
     :class:`~gan_jax.models.feature_classifier.ClassifierMetrics`; not called with ``--no-eval``).
     Returns ``metrics.json``'s content (``{}`` on processes other than 0).
+    ``saved_defaults``: see :func:`plan_run`.
 
     Order: every check that needs no data (:func:`plan_run`, the fit intervals) comes
     before the processes of a multi-process job connect; the data, the model and the
     classifier come next; the run's first write (:meth:`RunPlan.start`) comes last."""
     workdir = args.workdir or os.path.join("runs", f"{name.lower()}_{args.dataset}")
-    plan = plan_run(args, workdir, args.out, (*RUN_DEFINING, *run_defining))
+    plan = plan_run(
+        args, workdir, args.out, (*RUN_DEFINING, *run_defining), saved_defaults=saved_defaults
+    )
     workdir, out = plan.workdir, plan.out
     parallel.initialize_distributed()
     devices = parallel.select_devices(args.tpu, args.devices)

@@ -3,6 +3,7 @@ end (the metric itself: tests/metrics/test_metrics.py; the sampler: tests/data).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -97,6 +98,28 @@ def test_generator_average_is_what_generate_scores_and_the_trained_g_is_raw():
     }  # fmt: skip
     assert dcgan.config_of(saved, 1).ema_half_life == 0.0
     assert dcgan.config_of({**saved, "ema_half_life": 1e4}, 1).ema_half_life == 1e4
+
+
+def test_a_dcgan_run_saved_before_the_new_options_resumes_with_their_defaults(tmp_path):
+    from gan_jax.errors import CheckpointError
+    from gan_jax.runner import dcgan, image_runs
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    args = dcgan.build_parser().parse_args(["--dataset", "digits", "--workdir", str(workdir)])
+    old = {k: v for k, v in vars(args).items() if k not in dcgan.SAVED_DEFAULTS}
+    (workdir / image_runs.CONFIG_FILE).write_text(json.dumps(old))
+    args.resume = True
+    defining = (*image_runs.RUN_DEFINING, *dcgan.RUN_DEFINING)
+    plan = functools.partial(image_runs.plan_run, args, str(workdir), None, defining)
+    # the settings agree (absent = the default): the next check, a checkpoint, refuses
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        plan(saved_defaults=dcgan.SAVED_DEFAULTS)
+    with pytest.raises(UserError, match="--ema-half-life None → 0.0"):
+        plan()  # without the defaults an old run reads as changed
+    args.ema_half_life = 1e4
+    with pytest.raises(UserError, match="--ema-half-life 0.0 → 10000.0"):
+        plan(saved_defaults=dcgan.SAVED_DEFAULTS)
 
 
 def test_settings_name_the_average_only_when_kept_and_summaries_report_both_gs():
