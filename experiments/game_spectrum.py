@@ -13,9 +13,12 @@ it has no checkpoint) and for its initial parameters and every kept checkpoint:
 * at the initial and the last step, the extreme eigenvalues of G's and D's own Hessians
   (Lanczos): a negative smallest eigenvalue of G's Hessian means the point is not a local
   Nash equilibrium for G;
-* the path angle from the initial parameters to the last checkpoint.
+* the path angle from the initial parameters to the last checkpoint, the field's norm at
+  every point, and whether the last point is near-stationary (the field's norm dips
+  there along the path by an order of magnitude: ``gan_jax.dynamics.end_dip``); the
+  words "locally stable stationary point" and "local Nash equilibrium" apply only then.
 
-All on one fixed batch (64 training digits and one noise key), BatchNorm statistics of
+All on one fixed batch (64 of the run's training images and one noise key), BatchNorm statistics of
 that batch (training mode) and frozen running averages.  The Dirac-GAN, whose spectrum is
 known in closed form, is measured the same way as a calibration.  Outputs in ``--out``:
 ``eigenvalues.png``, ``path_angle.png``, ``hessians.png`` and ``metrics.json``.
@@ -82,12 +85,15 @@ def checkpoints_of(workdir: str, seed: int, progress: bool) -> list[int]:
     return Checkpointer(directory).all_steps()
 
 
-def analyse(workdir: str, args, settings, train_set: data.ImageDataset) -> dict:
-    """The study of one run, rebuilt from its own ``config.json``."""
+def analyse(workdir: str, args, settings) -> dict:
+    """The study of one run, rebuilt from its own ``config.json``, on a batch of the
+    training images it was trained on (its dataset and resolution)."""
     steps = checkpoints_of(workdir, args.seed, not args.no_progress)
     saved = dcgan.read_run_config(workdir)
+    train_set = data.load_dataset(saved["dataset"], saved["resolution"], "train")
     config = dcgan.config_of(saved, train_set.image_shape[-1])
-    return study.analyse_run(workdir, steps, config, saved["seed"], settings, train_set)
+    result = study.analyse_run(workdir, steps, config, saved["seed"], settings, train_set)
+    return {"dataset": saved["dataset"], **result}
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -102,11 +108,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(f"figures redrawn in {args.out}")
         return metrics
     start = time.perf_counter()
-    train_set = data.load_dataset("digits", 32, "train")
     settings = argparse.Namespace(**vars(args), progress=not args.no_progress)
     runs = {
-        os.path.basename(os.path.normpath(w)): analyse(w, args, settings, train_set)
-        for w in args.workdirs
+        os.path.basename(os.path.normpath(w)): analyse(w, args, settings) for w in args.workdirs
     }
     calibration = study.dirac_calibration(args.path_points)
     plot_all(runs, calibration, args.out)
@@ -131,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     else ""
                 )
             )
+        verdict = "near-stationary" if run["near_stationary"] else "not stationary"
+        print(
+            f"{name} path step {run['path_from_to'][0]} → {run['path_from_to'][1]}: "
+            f"end dip ‖v(end)‖/median ‖v‖ = {run['end_dip']:.3g} ({verdict})"
+        )
     print(f"outputs in {args.out}")
     return metrics
 

@@ -29,7 +29,13 @@ from gan_jax.dynamics.schemes import (
     optimistic,
     simultaneous,
 )
-from gan_jax.dynamics.spectrum import game_eigenvalues, hessian_eigenvalues, path_angle
+from gan_jax.dynamics.spectrum import (
+    end_dip,
+    field_norms,
+    game_eigenvalues,
+    hessian_eigenvalues,
+    path_angle,
+)
 from gan_jax.dynamics.toy_games import bilinear, dirac_gan
 
 __all__ = [
@@ -44,7 +50,9 @@ __all__ = [
     "continue_rollout",
     "dirac_gan",
     "eigenvalues",
+    "end_dip",
     "extragradient",
+    "field_norms",
     "flow_jacobian",
     "fold_batch",
     "game_eigenvalues",

@@ -21,6 +21,14 @@ quantities, all here for any :class:`~gan_jax.dynamics.game.Game`:
   θ_start)``, the cosine between ``v(θ_α)`` and the direction ``θ_end − θ_start``, and the
   field's norm.  A gradient field towards the end point gives cosine −1 before it and +1
   after it; a rotational field gives cosines near 0 with a bump around the end point.
+* **Stationarity** (:func:`field_norms`, :func:`end_dip`): the spectrum's vocabulary
+  (locally stable stationary point, local Nash equilibrium) describes stationary points,
+  ``v(θ) = 0``.  Training never reaches one exactly, so a point is called
+  **near-stationary** only where the field's norm dips at it along the path:
+  ``end_dip = ‖v(θ_end)‖ / median_α ‖v(θ_α)‖`` (the median over the path's other points)
+  at most :data:`NEAR_STATIONARY_DIP` (an order of magnitude; Dirac-GAN's equilibrium
+  dips to ≈ 1e-12).  Our choice of measure; Berard et al. read the same dip off their
+  path-angle plots.
 
 **What is differentiated.**  Only the trainable parameters (a flax player's ``"params"``
 collection; a plain array player whole).  **Model state** such as BatchNorm statistics
@@ -37,7 +45,7 @@ players for the closed-form checks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 import jax
@@ -55,6 +63,10 @@ if TYPE_CHECKING:
 # materialised column by column from the same products and solved densely.
 DENSE_LIMIT = 64
 
+# A path's end point is near-stationary when its field norm is at most this share of the
+# median norm along the path (:func:`end_dip`).
+NEAR_STATIONARY_DIP = 0.1
+
 
 def trainable(player: PyTree) -> PyTree:
     """The differentiated part of a player: its ``"params"`` collection, or all of it."""
@@ -70,30 +82,93 @@ def with_trainable(player: PyTree, params: PyTree) -> PyTree:
     return params
 
 
+def _field_at(game: Game, g: PyTree, d: PyTree, theta: jax.Array, batch: PyTree) -> jax.Array:
+    """``v(θ)`` flattened, with ``θ`` unravelled into the trainable parts of ``(g, d)``
+    (their model state taken from ``g`` and ``d``)."""
+    unravel = ravel_pytree((trainable(g), trainable(d)))[1]
+    params_g, params_d = unravel(theta)
+    grad_g, grad_d = game.vector_field(
+        with_trainable(g, params_g), with_trainable(d, params_d), batch
+    )
+    return ravel_pytree((trainable(grad_g), trainable(grad_d)))[0]
+
+
+def _transposed_product(game, g, d, theta, batch, u):
+    return jax.vjp(lambda t: _field_at(game, g, d, t, batch), theta)[1](u)[0]
+
+
+def _player_hvp(game, index, g, d, theta, batch, u):
+    """``∇²L_player · u`` over that player's parameters (the other's held fixed): the VJP
+    of that player's own gradient alone (``Game.grad_g`` / ``grad_d``), not of the whole
+    field, so the other player's gradient is not computed."""
+    split = ravel_pytree(trainable(g))[0].shape[0]
+    own = theta[:split] if index == 0 else theta[split:]
+    unravel = ravel_pytree((trainable(g), trainable(d)))[1]
+
+    def own_gradient(params: jax.Array) -> jax.Array:
+        both = jnp.concatenate([params, theta[split:]] if index == 0 else [theta[:split], params])
+        params_g, params_d = unravel(both)
+        players = with_trainable(g, params_g), with_trainable(d, params_d)
+        grad = (game.grad_g if index == 0 else game.grad_d)(*players, batch)[1]
+        return ravel_pytree(trainable(grad))[0]
+
+    return jax.vjp(own_gradient, own)[1](u)[0]
+
+
+def _path_measures(game, g, d, alphas, theta_start, direction, batch):
+    """The cosine between ``v(θ_α)`` and ``direction``, and ``‖v(θ_α)‖``, at every
+    ``θ_α = θ_start + α·direction`` (one ``lax.map``); the cosine is 0 where ``v`` vanishes."""
+
+    def measure(alpha: jax.Array) -> tuple[jax.Array, jax.Array]:
+        field = _field_at(game, g, d, theta_start + alpha * direction, batch)
+        norm = jnp.linalg.norm(field)
+        scale = norm * jnp.linalg.norm(direction)
+        safe = jnp.where(scale > 0, scale, 1.0)
+        return jnp.where(scale > 0, jnp.vdot(field, direction) / safe, 0.0), norm
+
+    return jax.lax.map(measure, alphas)
+
+
+def _player_norms(game, g, d, batch):
+    grad_g, grad_d = game.vector_field(g, d, batch)
+    flat_g = ravel_pytree(trainable(grad_g))[0]
+    flat_d = ravel_pytree(trainable(grad_d))[0]
+    return jnp.linalg.norm(flat_g), jnp.linalg.norm(flat_d)
+
+
+@cache
+def _kernels() -> dict[str, Callable]:
+    """The jitted products, one set per process: the game is a static argument and the
+    players (their model state included) and the point are arguments, so a new point of
+    the same game and shapes reuses the traced and compiled programs, and no state is
+    baked in as a constant.  (θ and the batch are arguments, not closed-over constants:
+    XLA would otherwise constant-fold whole forward passes at compile time.)  The training
+    step's XLA:CPU options (Eigen convolutions): 2-3× faster products."""
+    jit = partial(jax.jit, compiler_options=step_compiler_options())
+    return {
+        "transposed": jit(_transposed_product, static_argnums=0),
+        "hvp": jit(_player_hvp, static_argnums=(0, 1)),
+        "path": jax.jit(_path_measures, static_argnums=0),
+        "norms": jax.jit(_player_norms, static_argnums=0),
+    }
+
+
 class FlatGame:
     """The vector field and its derivatives for ``game`` at ``(g, d)`` over one flat vector
     of the trainable parameters, ``θ = (params_g, params_d)``.
 
     ``theta``: the point; ``size_g``: how many of its entries are G's;
     ``transposed_product(u) = Jᵀ·u`` at ``theta``; ``hvp(player, u)`` (``"g"`` or ``"d"``),
-    both jitted.  Products are reverse-over-reverse (VJPs of the gradient), which works
-    through layers with a custom VJP (our BatchNorm) where forward mode cannot: ``Jᵀ``
-    has the eigenvalues of ``J``, and a player's Hessian is symmetric.
+    both jitted once per game and shapes (:func:`_kernels`), whatever the point.  Products
+    are reverse-over-reverse (VJPs of the gradient), which works through layers with a
+    custom VJP (our BatchNorm) where forward mode cannot: ``Jᵀ`` has the eigenvalues of
+    ``J``, and a player's Hessian is symmetric.
     """
 
     def __init__(self, game: Game, g: PyTree, d: PyTree, batch: PyTree = None) -> None:
         self.game, self.g, self.d, self.batch = game, g, d, batch
         self.theta, self._unravel = ravel_pytree((trainable(g), trainable(d)))
         self.size_g = ravel_pytree(trainable(g))[0].shape[0]
-        # the training step's XLA:CPU options (Eigen convolutions): 2-3× faster products
-
-        # θ and the batch are arguments, not closed-over constants: XLA would otherwise
-        # constant-fold whole forward passes at compile time.
-        jit = partial(jax.jit, compiler_options=step_compiler_options())
-        self._transposed = jit(
-            lambda theta, batch, u: jax.vjp(lambda t: self._field(t, batch), theta)[1](u)[0]
-        )
-        self._hvps = jit(self._player_hvp, static_argnums=0)
 
     @property
     def size(self) -> int:
@@ -104,34 +179,16 @@ class FlatGame:
         return with_trainable(self.g, params_g), with_trainable(self.d, params_d)
 
     def _field(self, theta: jax.Array, batch: PyTree) -> jax.Array:
-        g, d = self.players(theta)
-        grad_g, grad_d = self.game.vector_field(g, d, batch)
-        return ravel_pytree((trainable(grad_g), trainable(grad_d)))[0]
+        return _field_at(self.game, self.g, self.d, theta, batch)
 
     def transposed_product(self, u: jax.Array) -> jax.Array:
         """``Jᵀ·u`` at :attr:`theta`."""
-        return self._transposed(self.theta, self.batch, u)
-
-    def _player_hvp(self, index: int, theta: jax.Array, batch: PyTree, u: jax.Array) -> jax.Array:
-        """``∇²L_player · u`` over that player's parameters (the other's held fixed): the
-        VJP of that player's own gradient alone (``Game.grad_g`` / ``grad_d``), not of the
-        whole field, so the other player's gradient is not computed."""
-        split = self.size_g
-        own = theta[:split] if index == 0 else theta[split:]
-
-        def own_gradient(params: jax.Array) -> jax.Array:
-            both = jnp.concatenate(
-                [params, theta[split:]] if index == 0 else [theta[:split], params]
-            )
-            g, d = self.players(both)
-            grad = (self.game.grad_g if index == 0 else self.game.grad_d)(g, d, batch)[1]
-            return ravel_pytree(trainable(grad))[0]
-
-        return jax.vjp(own_gradient, own)[1](u)[0]
+        return _kernels()["transposed"](self.game, self.g, self.d, self.theta, self.batch, u)
 
     def hvp(self, player: str, u: jax.Array) -> jax.Array:
         """``∇²_player L_player · u`` at :attr:`theta`."""
-        return self._hvps(0 if player == "g" else 1, self.theta, self.batch, u)
+        index = 0 if player == "g" else 1
+        return _kernels()["hvp"](self.game, index, self.g, self.d, self.theta, self.batch, u)
 
 
 def _operator(
@@ -295,18 +352,8 @@ def path_angle(
     direction = flat.theta - theta_start
     alphas = np.linspace(-0.5, 1.5, num) if alphas is None else np.asarray(alphas)
 
-    def measure_all(alphas, theta_start, direction, batch):
-        def measure(alpha: jax.Array) -> tuple[jax.Array, jax.Array]:
-            field = flat._field(theta_start + alpha * direction, batch)
-            norm = jnp.linalg.norm(field)
-            scale = norm * jnp.linalg.norm(direction)
-            safe = jnp.where(scale > 0, scale, 1.0)
-            return jnp.where(scale > 0, jnp.vdot(field, direction) / safe, 0.0), norm
-
-        return jax.lax.map(measure, alphas)
-
-    cosines, norms = jax.jit(measure_all)(
-        jnp.asarray(alphas, flat.theta.dtype), theta_start, direction, flat.batch
+    cosines, norms = _kernels()["path"](
+        game, *end, jnp.asarray(alphas, flat.theta.dtype), theta_start, direction, flat.batch
     )
     return {
         "alpha": alphas,
@@ -315,9 +362,34 @@ def path_angle(
     }
 
 
+def field_norms(game: Game, g: PyTree, d: PyTree, batch: PyTree = None) -> dict[str, float]:
+    """The norms of the vector field at ``(g, d)``: ``‖∇_g L_g‖``, ``‖∇_d L_d‖`` and
+    ``‖v‖ = √(‖∇_g L_g‖² + ‖∇_d L_d‖²)``, over the trainable parameters (model state
+    frozen, as in the rest of this module)."""
+
+    norm_g, norm_d = (float(n) for n in _kernels()["norms"](game, g, d, batch))
+    return {"g": norm_g, "d": norm_d, "total": float(np.hypot(norm_g, norm_d))}
+
+
+def end_dip(angle: dict[str, np.ndarray]) -> float:
+    """``‖v(θ_end)‖ / median ‖v(θ_α)‖`` over the other points of a :func:`path_angle`
+    result (which must include ``α = 1``): near 0 where the end point is a stationary point
+    the path runs into, ≈ 1 or more where the field does not dip there.  The end point is
+    near-stationary when this is at most :data:`NEAR_STATIONARY_DIP`."""
+    alpha, norm = np.asarray(angle["alpha"]), np.asarray(angle["norm"])
+    at_end = np.isclose(alpha, 1.0)
+    if not at_end.any():
+        raise ValueError("end_dip needs the path's end point, α = 1, among the alphas")
+    others = norm[~at_end]
+    return float(norm[at_end][0] / max(float(np.median(others)), 1e-300))
+
+
 __all__ = [
     "DENSE_LIMIT",
+    "NEAR_STATIONARY_DIP",
     "FlatGame",
+    "end_dip",
+    "field_norms",
     "game_eigenvalues",
     "hessian_eigenvalues",
     "lanczos",

@@ -5,7 +5,12 @@ For each kept checkpoint of a DCGAN run (and its step-0 state): the ``k`` eigenv
 largest modulus of the game's Jacobian (:func:`gan_jax.dynamics.spectrum.game_eigenvalues`,
 ARPACK on Jacobian-vector products) and the share of rotation ``max |Im λ|/|λ|``; at the
 first and last point, the extreme eigenvalues of each player's Hessian (Lanczos); and the
-path angle along the straight line from the first to the last point.  Dirac-GAN at its
+path angle along the straight line from the first to the last point, with the field's
+norm at each point and the end point's dip along the path
+(:func:`~gan_jax.dynamics.spectrum.end_dip`): the words "locally stable stationary point"
+and "local Nash equilibrium" apply to the last point only where it is near-stationary
+(``near_stationary``), and local stability would need the real parts of *all* eigenvalues,
+not the top ``k``.  Dirac-GAN at its
 equilibrium calibrates the measurement against closed forms
 (:func:`dirac_calibration`).  The run's model is rebuilt from its config with the
 layers computed for second derivatives (:data:`gan_jax.nets.dcgan.SECOND_ORDER_METHODS`:
@@ -33,7 +38,7 @@ from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
 from gan_jax.training.checkpoint import Checkpointer
 from gan_jax.training.loop import CHECKPOINT_DIR
 
-__all__ = ["analyse_run", "as_pairs", "dirac_calibration", "rotation_share"]
+__all__ = ["analyse_run", "as_pairs", "dirac_calibration", "path_alphas", "rotation_share"]
 
 
 def rotation_share(values: np.ndarray) -> float:
@@ -81,6 +86,7 @@ def analyse_run(
         row = {
             "eigenvalues": as_pairs(values),
             "rotation_share": rotation_share(values),
+            "field_norm": spectrum.field_norms(game, state.g, state.d, batch),
             "products": info.get("products"),
             "seconds": round(time.perf_counter() - start, 1),
         }
@@ -99,14 +105,23 @@ def analyse_run(
         (initial.g, initial.d),
         (states[order[-1]].g, states[order[-1]].d),
         batch,
-        num=settings.path_points,
+        alphas=path_alphas(settings.path_points),
     )
+    dip = spectrum.end_dip(angle)
     return {
         "parameters": info["parameters"],
         "steps": {str(s): points[s] for s in order},
         "path_angle": {k: v.tolist() for k, v in angle.items()},
         "path_from_to": [order[0], order[-1]],
+        "end_dip": dip,
+        "near_stationary": dip <= spectrum.NEAR_STATIONARY_DIP,
     }
+
+
+def path_alphas(num: int) -> np.ndarray:
+    """``num`` points on ``[−0.5, 1.5]`` and always the path's two ends, ``α = 0`` and
+    ``α = 1`` (:func:`~gan_jax.dynamics.spectrum.end_dip` reads the field at the end)."""
+    return np.union1d(np.round(np.linspace(-0.5, 1.5, num), 12), [0.0, 1.0])
 
 
 def dirac_calibration(path_points: int) -> dict:
@@ -120,7 +135,10 @@ def dirac_calibration(path_points: int) -> dict:
             measured = spectrum.game_eigenvalues(game, zero, zero, k=2)
             closed = -theory.dirac_eigenvalues("gan", regularizer, gamma)
             angle = spectrum.path_angle(
-                game, (jnp.float64(1.0), jnp.float64(1.0)), (zero, zero), num=path_points
+                game,
+                (jnp.float64(1.0), jnp.float64(1.0)),
+                (zero, zero),
+                alphas=path_alphas(path_points),
             )
             result[name] = {
                 "eigenvalues": as_pairs(np.sort_complex(measured)),
@@ -129,5 +147,6 @@ def dirac_calibration(path_points: int) -> dict:
                     np.max(np.abs(np.sort_complex(measured) - np.sort_complex(closed)))
                 ),
                 "path_angle": {k: v.tolist() for k, v in angle.items()},
+                "end_dip": spectrum.end_dip(angle),
             }
     return result

@@ -346,16 +346,21 @@ def plot_game_spectra(runs: Mapping[str, dict], dirac: Mapping[str, dict], path:
 def plot_path_angles(runs: Mapping[str, dict], dirac: Mapping[str, dict], path: str) -> str:
     """Berard et al.'s path-angle plot: the cosine between the vector field and the path
     from the start to the end point (top) and the field's norm (bottom, log), against α
-    (0: start, 1: end), for each run and for the Dirac-GAN calibration."""
+    (0: start, 1: end), for each run and for the Dirac-GAN calibration; the titles give the
+    end point's dip (:func:`gan_jax.dynamics.spectrum.end_dip`) where it was measured."""
+
+    def dip(row: Mapping) -> str:
+        return f"\n‖v(end)‖ / median ‖v‖ = {row['end_dip']:.2g}" if "end_dip" in row else ""
+
     panels = [
         (
-            f"DCGAN {name}: step {run['path_from_to'][0]} → {run['path_from_to'][1]}",
+            f"DCGAN {name}: step {run['path_from_to'][0]} → {run['path_from_to'][1]}{dip(run)}",
             run["path_angle"],
         )
         for name, run in runs.items()
     ]
     panels += [
-        (f"Dirac-GAN {name}: (1, 1) → equilibrium", row["path_angle"])
+        (f"Dirac-GAN {name}: (1, 1) → equilibrium{dip(row)}", row["path_angle"])
         for name, row in dirac.items()
     ]
     fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6), squeeze=False)
@@ -385,9 +390,11 @@ def plot_path_angles(runs: Mapping[str, dict], dirac: Mapping[str, dict], path: 
 
 def plot_hessian_extremes(runs: Mapping[str, dict], path: str) -> str:
     """The largest and smallest eigenvalues of G's and D's own Hessians at the steps where
-    they were measured: a negative smallest value for G means not a local Nash point."""
+    they were measured (markers only: separate measurements, nothing in between is
+    known); a negative smallest value for G means G's loss curves downward there."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, player in zip(axes, ("g", "d"), strict=True):
+        measured: set[int] = set()
         for r, (name, run) in enumerate(runs.items()):
             rows = [
                 (int(s), row[f"hessian_{player}"])
@@ -395,14 +402,21 @@ def plot_hessian_extremes(runs: Mapping[str, dict], path: str) -> str:
                 if f"hessian_{player}" in row
             ]
             steps = [s for s, _ in rows]
-            for end, style in (("largest", "o-"), ("smallest", "s--")):
+            measured.update(steps)
+            for end, marker in (("largest", "o"), ("smallest", "s")):
                 ax.plot(
                     steps,
                     [h[end] for _, h in rows],
-                    style,
+                    marker,
+                    ls="none",
+                    ms=8,
+                    mfc="none" if end == "smallest" else None,
                     color=f"C{r}",
                     label=f"{name}: {end}" if len(runs) > 1 else end,
                 )
+        ax.set_xticks(sorted(measured))
+        span = max(measured) - min(measured) if measured else 1
+        ax.set_xlim(min(measured, default=0) - 0.15 * span, max(measured, default=1) + 0.15 * span)
         ax.set_yscale("symlog", linthresh=1e-2)
         ax.axhline(0, color="black", lw=0.8)
         who = "G: ∇²_g L_g" if player == "g" else "D: ∇²_d L_d"

@@ -126,3 +126,32 @@ def test_path_angle_of_a_rotation_and_of_a_gradient_field():
     gradient = spectrum.path_angle(potential, start, end, alphas=alphas)
     np.testing.assert_allclose(gradient["cosine"], np.where(alphas < 1, -1.0, 1.0), atol=1e-6)
     np.testing.assert_allclose(gradient["norm"], np.abs(1 - alphas) * radius, rtol=1e-6)
+
+
+def test_field_norms_and_the_end_dip_of_a_gradient_field():
+    """The potential ½‖x − m‖² + ½‖y − m‖² has field (x − m, y − m): at (x, y) its norms are
+    ‖x − m‖, ‖y − m‖ and their hypotenuse.  On the path from ``start`` to ``end`` with its
+    zero at the midpoint, ‖v(θ_α)‖ = |½ − α|·‖end − start‖, so the end point's dip is
+    ½ / median |½ − α| over the other α (not stationary), and a path that ends at the zero
+    dips to 0."""
+    start = (jnp.array([1.0, -2.0]), jnp.array([0.5, 3.0]))
+    end = (jnp.array([3.0, 0.0]), jnp.array([-1.5, 1.0]))
+    mid_g, mid_d = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
+    potential = dy.Game(
+        loss_g=lambda g, d, batch: 0.5 * jnp.sum((g - mid_g) ** 2),
+        loss_d=lambda g, d, batch: 0.5 * jnp.sum((d - mid_d) ** 2),
+    )
+    norms = spectrum.field_norms(potential, *start)
+    np.testing.assert_allclose(
+        [norms["g"], norms["d"], norms["total"]],
+        [np.hypot(1.0, 1.0), np.hypot(1.0, 1.0), 2.0],
+        rtol=1e-6,
+    )
+    alphas = np.array([-0.5, 0.0, 0.25, 0.9, 1.0, 1.5])
+    angle = spectrum.path_angle(potential, start, end, alphas=alphas)
+    others = np.abs(0.5 - np.delete(alphas, 4))
+    assert spectrum.end_dip(angle) == pytest.approx(0.5 / np.median(others), rel=1e-6)
+    to_zero = spectrum.path_angle(potential, start, (mid_g, mid_d), alphas=alphas)
+    assert spectrum.end_dip(to_zero) <= 1e-6 < spectrum.NEAR_STATIONARY_DIP
+    with pytest.raises(ValueError, match="α = 1"):
+        spectrum.end_dip({"alpha": np.array([0.0, 0.5]), "norm": np.array([1.0, 2.0])})
