@@ -17,14 +17,18 @@ It restores the newest checkpoint of a ``train_dcgan`` run (``--workdir``; a sho
    ``A = (c₁, ±)``, ``B = (c₁, ∓)``, ``C = (c₂, ∓)`` and targets ``(c₂, ±)``; it succeeds
    when the classifier puts ``G(A − B + C)`` in ``c₂`` *and* its attribute moved the
    intended way from ``G(mean C)``.  Success rates over ``--triples`` random triples with
-   concepts averaged over 1, 3 and 10 latents.  Attribute sweeps along
+   concepts averaged over 1, 3 and 10 latents, beside two controls: the same rates with
+   the result rescaled to ``‖mean C‖`` (averaging also moves the result towards the
+   origin: ``‖A − B + C‖ ≈ √(3d/k)``), and how often ``G(mean C)`` alone is already of
+   class ``c₂``.  Attribute sweeps along
    :func:`~gan_jax.latent.attribute_direction`.
 3. **Projection of generated targets** ``G(z*)``: ``--restarts`` restarts each, pixel MSE,
    Adam(0.05), ``--proj-steps`` steps.  A restart *succeeds* when its final pixel MSE is
    below ``--success-mse`` (default 1e-3: an RMS error of 0.032 on the [−1, 1] scale, 1.6 %
    of the range, invisible at this size).  Success vs restarts R = 1, 4, 16, 64 uses the
    first R restarts of each target (they do not depend on R), and a 2-D slice of the loss
-   through ``z*``, a failed restart's end point and its start shows the basins.
+   through ``z*``, a typical failed restart's end point (the median final loss of the
+   failed ones) and its start shows the basins.
 4. **Projection of held-out real digits**: random starts with restarts, an encoder alone
    (:func:`~gan_jax.latent.train_encoder`), and the encoder's guess refined by
    optimisation; pixel MSE and the classifier-feature distance, and the seconds each took.

@@ -207,3 +207,38 @@ def test_latent_space_cli_on_a_tiny_dcgan(tmp_path, classifier8):
     for name in ("interpolation", "attribute_sweep", "projection_losses", "reconstructions",
                  "projection_restarts"):  # fmt: skip
         assert (out / f"{name}.png").stat().st_size > 5000
+
+
+def test_arithmetic_controls_on_a_linear_generator():
+    """The arithmetic study's two controls on a generator whose class is the sign of the
+    latent's first coordinate (images: the first 16 coordinates).  The mean of ``k``
+    latents drawn from N(0, I_d) has norm ≈ √(d/k) and ``A − B + C`` ≈ √(3d/k); C's
+    concept mean keeps C's class (every member has that sign); and rescaling the result
+    to C's norm is a positive scaling, which keeps the sign, so the class rates match."""
+    import argparse
+
+    from gan_jax.studies import latent_space as study
+
+    d = 64
+
+    def generate(z):
+        return jnp.tanh(z[:, :16]).reshape(-1, 4, 4, 1)
+
+    def classify(images):
+        first = jnp.arctanh(jnp.clip(images[:, 0, 0, 0], -0.999999, 0.999999))
+        return jax.nn.softmax(jnp.stack([20.0 * first, -20.0 * first], axis=-1))
+
+    pool_z = np.asarray(normal(d, (4096, d)))  # on the host, as the study draws it
+    pool = study.describe(generate, classify, jax.device_put(pool_z))
+    settings = argparse.Namespace(triples=200, seed=0)
+    results, _ = study.arithmetic_study(
+        generate, classify, pool_z, pool, 2, settings, np.random.default_rng(0)
+    )
+    for attribute in study.ATTRIBUTES:
+        for k in study.GROUP_SIZES:
+            row = results[attribute][k]
+            assert row["c_norm_over_sqrt_d"] == pytest.approx(1 / math.sqrt(k), rel=0.15)
+            assert row["result_norm_over_sqrt_d"] == pytest.approx(math.sqrt(3 / k), rel=0.15)
+            assert row["c_alone_class_ok"] == 1.0
+            assert row["class_ok_rescaled"] == row["class_ok"]
+            assert 0.0 <= row["success_rescaled"] <= row["class_ok_rescaled"]

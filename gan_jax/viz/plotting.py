@@ -495,9 +495,9 @@ def plot_latent_slice(
     for name, (x, y) in points.items():
         ax.plot(x, y, next(markers), color="white", markeredgecolor="black", markersize=12,
                 label=name)  # fmt: skip
-    ax.set_xlabel("along (failed end − z*)")
+    ax.set_xlabel("along (restart's end − z*)")
     ax.set_ylabel("along (start − z*), orthogonalised")
-    ax.set_title("loss on the plane through z*, a failed end point and its start")
+    ax.set_title("loss on the plane through z*, a typical failed restart's end and start")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return save_figure(fig, path)
