@@ -185,6 +185,17 @@ def test_opengan_cli_tiny_run(tmp_path, classifier32):
     assert metrics["unseen_classes"] == [7, 8, 9] and len(metrics["per_class"]) == 10
     for row in metrics["per_class"].values():
         assert 0 <= row["fidelity_k1"] <= 1 and 0 <= row["fidelity_k5"] <= 1
+    for k in (1, 5):  # each condition's samples are called something: rows of the confusion
+        # sum to 1, so Σ_c (its diagonal + the 9 other entries of its column) = 10
+        total = sum(
+            r[f"fidelity_k{k}"] + 9 * r[f"null_k{k}"] for r in metrics["per_class"].values()
+        )
+        assert total == pytest.approx(10.0, abs=1e-9)
+    for c in (7, 8, 9):
+        row = metrics["per_class"][str(c)]
+        assert metrics["checks"][f"class_{c}_fidelity_k5_at_least_twice_its_null"] == (
+            row["fidelity_k5"] >= 2 * row["null_k5"]
+        )
     few_shot = metrics["few_shot"]
     assert len(few_shot["real_only"]) == len(few_shot["augmented"]) == 1
     assert 0 <= few_shot["real_only"][0] <= 1 and 0 <= few_shot["augmented"][0] <= 1
