@@ -68,6 +68,8 @@ from gan_jax.metrics.latent_space import (
     perceptual_path_length,
 )
 from gan_jax.metrics.restoration import (
+    detail_by_region,
+    detail_layer,
     diversity_by_region,
     edge_and_flat_masks,
     high_frequency_energy,
@@ -83,6 +85,8 @@ __all__ = [
     "class_coverage",
     "classifier_score",
     "density_coverage",
+    "detail_by_region",
+    "detail_layer",
     "diversity_by_region",
     "edge_and_flat_masks",
     "feature_diversity",

@@ -9,10 +9,13 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.nets.progressive import area_downsample
+from gan_jax.nets.superres import bicubic_upsample
 
 Array = jax.Array
 
 __all__ = [
+    "detail_by_region",
+    "detail_layer",
     "diversity_by_region",
     "edge_and_flat_masks",
     "high_frequency_energy",
@@ -98,4 +101,31 @@ def diversity_by_region(samples: Array, targets: Array, fraction: float = 0.2) -
         "mean": float(jnp.mean(std)),
         "edges": float(jnp.sum(std * edges) / jnp.sum(edges)),
         "flat": float(jnp.sum(std * flat) / jnp.sum(flat)),
+    }
+
+
+@functools.partial(jax.jit, static_argnames=("scale",))
+def detail_layer(images: Array, scale: int) -> Array:
+    """What an ×``scale`` seed cannot hold: ``x − bicubic(area_down(x))`` per pixel, the
+    band a super-resolver has to invent (0 for an image its own seed explains)."""
+    return images - bicubic_upsample(area_downsample(images, scale), scale)
+
+
+def detail_by_region(outputs: Array, targets: Array, scale: int, fraction: float = 0.2) -> dict:
+    """Where a super-resolver puts its detail (:func:`detail_layer`), split by the targets'
+    edges and flat regions (:func:`edge_and_flat_masks`):
+
+    * ``edges_ratio``: ``Σ_edges |detail(x̂)|² / Σ_edges |detail(x)|²``, the sharpness of
+      the outputs where the truth has detail (1 = as detailed as the truth there);
+    * ``flat_rms`` / ``target_flat_rms``: the root-mean-square detail of the outputs and
+      of the truth on the truth's flat regions, where the truth has almost none: detail
+      there is an artifact (speckle), which a pooled sharpness ratio
+      (:func:`sharpness_ratio`) would count as sharpness."""
+    detail_out = jnp.mean(jnp.square(detail_layer(outputs, scale)), axis=-1)
+    detail_true = jnp.mean(jnp.square(detail_layer(targets, scale)), axis=-1)
+    edges, flat = edge_and_flat_masks(targets, fraction)
+    return {
+        "edges_ratio": float(jnp.sum(detail_out * edges) / jnp.sum(detail_true * edges)),
+        "flat_rms": float(jnp.sqrt(jnp.sum(detail_out * flat) / jnp.sum(flat))),
+        "target_flat_rms": float(jnp.sqrt(jnp.sum(detail_true * flat) / jnp.sum(flat))),
     }

@@ -21,7 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.dynamics.game import PyTree
-from gan_jax.metrics import diversity_by_region, lr_consistency, psnr, sharpness_ratio
+from gan_jax.metrics import (
+    detail_by_region,
+    diversity_by_region,
+    lr_consistency,
+    psnr,
+    sharpness_ratio,
+)
 from gan_jax.models.lag import LAGModel, bicubic_upsample
 from gan_jax.nets.progressive import area_downsample
 
@@ -44,12 +50,21 @@ def fixed_subset(images: Array, count: int, key: Array) -> Array:
 
 
 def method_metrics(outputs: Array, high: Array, low: Array) -> dict[str, float]:
-    """HR PSNR, LR consistency and sharpness ratio of ``outputs`` (module doc)."""
+    """HR PSNR (the mean of per-image PSNRs, and ``psnr_pooled`` of the pooled MSE, which
+    flat patches do not dominate), LR consistency, sharpness ratio, and where the detail
+    goes (:func:`gan_jax.metrics.detail_by_region`: on the truth's edges, and as
+    artifacts on its flat regions) of ``outputs`` (module doc)."""
     consistency = np.asarray(lr_consistency(outputs, low))
+    detail = detail_by_region(outputs, high, high.shape[1] // low.shape[1])
+    pooled_mse = float(jnp.mean(jnp.square(outputs - high)))
     return {
         "psnr": float(np.mean(np.asarray(psnr(outputs, high)))),
+        "psnr_pooled": float(10.0 * np.log10(4.0 / pooled_mse)),  # images in [−1, 1]
         "lr_consistency": float(np.mean(np.minimum(consistency, 100.0))),  # inf: exact
         "sharpness": sharpness_ratio(outputs, high),
+        "edge_detail_ratio": detail["edges_ratio"],
+        "flat_detail_rms": detail["flat_rms"],
+        "truth_flat_detail_rms": detail["target_flat_rms"],
     }
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from random_inputs import normal, uniform
 
 from gan_jax.metrics import (
+    detail_by_region,
     diversity_by_region,
     edge_and_flat_masks,
     lr_consistency,
@@ -74,3 +75,21 @@ def test_photograph_patches_hold_out_whole_photographs():
     train_set = {np.asarray(p).tobytes() for p in train.images[::50]}
     assert not any(np.asarray(p).tobytes() in train_set for p in test.images[::50])
     assert len(train) > 2500 and len(test) > 1000
+
+
+def test_detail_by_region_finds_speckle_on_flat_regions():
+    """A flat half and an edge: the truth's detail layer is 0 on its flat pixels.  Adding a
+    ±a checkerboard (its 4×4 block means are 0, so its seed and their bicubic are 0 and
+    its detail layer is itself) gives flat-region RMS detail exactly ``a``; the truth
+    itself has edge ratio 1."""
+    target = np.zeros((1, 16, 16, 1), np.float32)
+    target[:, :, 8:] = 1.0
+    target[:, :8, :] += np.linspace(0.0, 0.5, 16, dtype=np.float32)[None, None, :, None]
+    same = detail_by_region(target, target, 4)
+    assert same["edges_ratio"] == 1.0 and same["flat_rms"] == same["target_flat_rms"]
+    checker = np.indices((16, 16)).sum(axis=0) % 2 * 2.0 - 1.0
+    flat = np.zeros((1, 16, 16, 1), np.float32)  # a flat target
+    speckled = flat + 0.1 * checker[None, :, :, None].astype(np.float32)
+    numbers = detail_by_region(speckled, flat, 4)
+    assert numbers["target_flat_rms"] == 0.0
+    np.testing.assert_allclose(numbers["flat_rms"], 0.1, rtol=1e-5)
