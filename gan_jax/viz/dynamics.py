@@ -418,6 +418,8 @@ def plot_hessian_extremes(runs: Mapping[str, dict], path: str) -> str:
         span = max(measured) - min(measured) if measured else 1
         ax.set_xlim(min(measured, default=0) - 0.15 * span, max(measured, default=1) + 0.15 * span)
         ax.set_yscale("symlog", linthresh=1e-2)
+        ax.margins(y=0.08)  # markers at the extremes stay inside the axes
+        ax.autoscale_view()
         ax.axhline(0, color="black", lw=0.8)
         who = "G: ∇²_g L_g" if player == "g" else "D: ∇²_d L_d"
         ax.set(xlabel="training step", ylabel="eigenvalue (symlog)", title=f"{who}, extremes")
