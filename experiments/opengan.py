@@ -136,19 +136,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "checks": study.checks(summary, chance, per_class, unseen),
     }  # fmt: skip
     cli.write_metrics(args.out, metrics)
-    print(
-        f"fidelity k=1 / k=5: seen {summary['seen_fidelity_k1']:.1%} / "
-        f"{summary['seen_fidelity_k5']:.1%}, unseen {summary['unseen_fidelity_k1']:.1%} / "
-        f"{summary['unseen_fidelity_k5']:.1%} (chance {chance:.0%}); unseen k=5 against "
-        "the class's empirical null: "
-        + ", ".join(
-            f"{c} {per_class[str(c)]['fidelity_k5']:.1%} / {per_class[str(c)]['null_k5']:.1%}"
-            for c in unseen
-        )
-        + "; few-shot accuracy "
-        f"{few_shot['real_only_mean']:.1%} real only, {few_shot['augmented_mean']:.1%} "
-        f"augmented; outputs in {args.out}"
-    )
+    print(f"{study.report_line(metrics)}; outputs in {args.out}")
     return metrics
 
 

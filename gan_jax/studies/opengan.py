@@ -48,6 +48,7 @@ __all__ = [
     "generator_of",
     "per_class_evaluation",
     "relabelled",
+    "report_line",
     "summary",
 ]
 
@@ -221,6 +222,24 @@ def checks(
             row["fidelity_k5"] >= 2 * row["null_k5"]
         )
     return result
+
+
+def report_line(metrics: dict[str, Any]) -> str:
+    """The study's numbers in one line: fidelity at k = 1 and 5 for the seen and unseen
+    classes, each unseen class's k = 5 fidelity against its empirical null, and the
+    few-shot accuracies (``metrics``: what ``experiments.opengan`` writes)."""
+    per_class, few_shot = metrics["per_class"], metrics["few_shot"]
+    nulls = ", ".join(
+        f"{c} {per_class[str(c)]['fidelity_k5']:.1%} / {per_class[str(c)]['null_k5']:.1%}"
+        for c in metrics["unseen_classes"]
+    )
+    return (
+        f"fidelity k=1 / k=5: seen {metrics['seen_fidelity_k1']:.1%} / "
+        f"{metrics['seen_fidelity_k5']:.1%}, unseen {metrics['unseen_fidelity_k1']:.1%} / "
+        f"{metrics['unseen_fidelity_k5']:.1%} (chance {metrics['chance']:.0%}); unseen k=5 "
+        f"against the class's empirical null: {nulls}; few-shot accuracy "
+        f"{few_shot['real_only_mean']:.1%} real only, {few_shot['augmented_mean']:.1%} augmented"
+    )
 
 
 def relabelled(images: Any, labels: Any, classes: list[int]) -> data.ImageDataset:
