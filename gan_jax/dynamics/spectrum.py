@@ -178,9 +178,6 @@ class FlatGame:
         params_g, params_d = self._unravel(theta)
         return with_trainable(self.g, params_g), with_trainable(self.d, params_d)
 
-    def _field(self, theta: jax.Array, batch: PyTree) -> jax.Array:
-        return _field_at(self.game, self.g, self.d, theta, batch)
-
     def transposed_product(self, u: jax.Array) -> jax.Array:
         """``Jᵀ·u`` at :attr:`theta`."""
         return _kernels()["transposed"](self.game, self.g, self.d, self.theta, self.batch, u)
