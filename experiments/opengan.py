@@ -1,11 +1,13 @@
 """OpenGAN (Ditria, Meyer and Drummond 2020, arXiv:2003.08074): generate more of a class never
 seen in training from a few exemplars, by conditioning a GAN on a metric-learning embedding.
 
-    python -m experiments.opengan                 # digits: seen 0–6, unseen 7, 8, 9
+    python -m experiments.opengan                 # MNIST: seen 0–6, unseen 7, 8, 9
 
 1. **Embedding.**  A metric-learning network (:func:`gan_jax.models.feature_classifier.
-   train_embedding`: batch-hard triplet loss, unit-norm 32-d output) trains on the seen
-   classes' training digits only.
+   train_embedding`: the triplet loss over every triplet of a batch, unit-norm 32-d
+   output) trains on the seen classes' training digits only.  Batch-hard mining
+   (``--mining hard``) collapses on MNIST from a random initialisation (every embedding on
+   one point, the loss stuck at the margin), so the default is batch-all.
 2. **GAN.**  A feature-conditioned GAN (:mod:`gan_jax.models.feature_gan`) on the same seen-class
    digits: G and the projection discriminator are conditioned on the real image's features
    ``e``, and G's loss adds ``λ·‖e(G(z, e)) − e‖²`` (the sample's features near its
@@ -48,12 +50,22 @@ from gan_jax.runner.image_runs import fit_without_evaluation, get_classifier
 from gan_jax.studies import opengan as study
 from gan_jax.viz.feature_gans import plot_opengan
 
-RUN_DEFINING = ("condition_layer", "condition_noise", "unseen")  # besides feature_common's
+RUN_DEFINING = (
+    "condition_layer",
+    "condition_noise",
+    "unseen",
+    "mining",
+)  # besides feature_common's
+SAVED_DEFAULTS = {"mining": "hard"}  # runs saved before --mining existed mined the hardest
 
 
 def build_parser() -> cli.ArgumentParser:
     parser = feature_common.build_parser(
-        "python -m experiments.opengan", __doc__.split("\n\n")[0], steps=3000, name="opengan"
+        "python -m experiments.opengan",
+        __doc__.split("\n\n")[0],
+        steps=3000,
+        name="opengan",
+        dataset="mnist",
     )
     add = parser.add_argument
     add(
@@ -68,13 +80,24 @@ def build_parser() -> cli.ArgumentParser:
         default=0.5,
         help="σ of the condition augmentation",
     )
+    add(
+        "--mining",
+        choices=["all", "hard"],
+        default="all",
+        help="the metric network's triplets: every one of a batch, or its hardest",
+    )
     add("--unseen", type=int, nargs="+", default=[7, 8, 9], help="classes held out of training")
     add("--sets", type=cli.positive_int, default=40, help="exemplar sets per class and k")
     add("--per-set", type=cli.positive_int, default=5, help="samples per exemplar set")
     add("--shots", type=cli.positive_int, default=5, help="real exemplars per unseen class")
     add("--augment", type=cli.positive_int, default=200, help="generated digits per class")
     add("--trials", type=cli.positive_int, default=3, help="few-shot draws of exemplars")
-    add("--classifier-steps", type=cli.positive_int, default=400, help="few-shot classifier")
+    add(
+        "--few-shot-steps",
+        type=cli.positive_int,
+        default=400,
+        help="training steps of the few-shot 3-way classifiers",
+    )
     return parser
 
 
@@ -88,7 +111,7 @@ def seen_and_unseen(unseen_flag: list[int], classes: int) -> tuple[list[int], li
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    run = feature_common.plan(args, RUN_DEFINING)
+    run = feature_common.plan(args, RUN_DEFINING, SAVED_DEFAULTS)
     train_set = data.load_dataset(args.dataset, 32, "train", args.data_dir)
     test_set = data.load_dataset(args.dataset, 32, "test", args.data_dir)
     seen, unseen = seen_and_unseen(args.unseen, train_set.num_classes)
@@ -98,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     embedder, embedder_params, _ = feature_common.frozen_network(
         run,
         lambda: study.embedding_network(
-            seen_train, jax.random.fold_in(key, 1), args.feature_steps, not args.no_progress
+            seen_train,
+            jax.random.fold_in(key, 1),
+            args.feature_steps,
+            not args.no_progress,
+            args.mining,
         ),
     )
     cond = study.embedding_conditions(
@@ -119,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     few_shot = study.few_shot_augmentation(
         train_set, test_set, unseen, embed, generate, jax.random.fold_in(key, 3),
         shots=args.shots, augment=args.augment, trials=args.trials,
-        classifier_steps=args.classifier_steps, seed=args.seed,
+        classifier_steps=args.few_shot_steps, seed=args.seed,
     )  # fmt: skip
 
     os.makedirs(args.out, exist_ok=True)

@@ -32,6 +32,7 @@ __all__ = [
     "GaussianCode",
     "acgan_discriminator_loss",
     "acgan_generator_loss",
+    "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
     "combine_adversarial_loss",
     "cycle_consistency_loss",
@@ -458,6 +459,25 @@ def batch_hard_triplet_loss(embeddings: Array, labels: Array, margin: float = 0.
     per_anchor = jnp.maximum(margin + hardest_positive - hardest_negative, 0.0)
     per_anchor = jnp.where(valid, per_anchor, 0.0)
     return jnp.sum(per_anchor) / jnp.maximum(jnp.sum(valid), 1)
+
+
+def batch_all_triplet_loss(embeddings: Array, labels: Array, margin: float = 0.2) -> Array:
+    """The triplet loss over every valid triplet of the batch, averaged over the active
+    ones (Hermans, Beyer and Leibe 2017, arXiv:1703.07737, "batch all", BA≠0): for anchors
+    ``a``, positives ``p ≠ a`` with ``y_p = y_a`` and negatives ``n`` with ``y_n ≠ y_a``,
+
+        L = Σ_{a,p,n} max(0, m + d(a, p) − d(a, n)) / #{(a, p, n): the term > 0},
+
+    with Euclidean ``d`` (:func:`pairwise_distances`); 0 when no triplet is active.  Unlike
+    :func:`batch_hard_triplet_loss` it does not collapse from a random initialisation on
+    MNIST (every embedding on one point, the loss stuck at ``m``)."""
+    distances = pairwise_distances(embeddings)
+    same = labels[:, None] == labels[None, :]
+    positives = same & ~jnp.eye(labels.shape[0], dtype=bool)
+    valid = positives[:, :, None] & ~same[:, None, :]
+    terms = margin + distances[:, :, None] - distances[:, None, :]
+    terms = jnp.where(valid, jnp.maximum(terms, 0.0), 0.0)
+    return jnp.sum(terms) / jnp.maximum(jnp.sum(terms > 0.0), 1)
 
 
 def mode_seeking_loss(

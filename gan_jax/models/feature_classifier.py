@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from gan_jax.data import ImageDataset, load_dataset, map_in_batches, random_batch
-from gan_jax.losses import batch_hard_triplet_loss
+from gan_jax.losses import batch_all_triplet_loss, batch_hard_triplet_loss
 from gan_jax.metrics import (
     class_coverage,
     frechet_feature_distance,
@@ -150,6 +150,9 @@ def normalized_embedding(model: nn.Module, params: dict, images: Array) -> Array
     return unit_norm(model.apply(params, images))
 
 
+TRIPLET_LOSSES = {"all": batch_all_triplet_loss, "hard": batch_hard_triplet_loss}
+
+
 def train_embedding(
     train_set: ImageDataset,
     key: Array,
@@ -159,17 +162,24 @@ def train_embedding(
     batch_size: int = 128,
     learning_rate: float = 1e-3,
     progress: bool = True,
+    mining: str = "all",
 ) -> tuple[Classifier, dict, list[float]]:
     """A metric-learning embedding: :class:`Classifier`'s network with a ``dim``-wide last
     layer, its output normalised to the unit sphere (:func:`normalized_embedding`), trained
-    with the batch-hard triplet loss (:func:`gan_jax.losses.batch_hard_triplet_loss`,
-    Hermann et al. 2017, arXiv:1703.07737) on random batches with the classifier's
-    ±2-pixel shifts, Adam."""
+    with the triplet loss (Hermans et al. 2017, arXiv:1703.07737) over every triplet of the
+    batch (``mining="all"``, :func:`gan_jax.losses.batch_all_triplet_loss`) or its hardest
+    ones (``"hard"``, :func:`gan_jax.losses.batch_hard_triplet_loss`) on random batches with
+    the classifier's ±2-pixel shifts, Adam.  ``"all"`` is the default because batch-hard
+    mining from a random initialisation collapses on MNIST: every embedding on one point,
+    the loss stuck at the margin (the README's OpenGAN section gives the measurement)."""
+    if mining not in TRIPLET_LOSSES:
+        raise ValueError(f"mining must be one of {sorted(TRIPLET_LOSSES)}, not {mining!r}")
     model = Classifier(num_classes=dim)
+    triplet_loss = TRIPLET_LOSSES[mining]
 
     def triplet(params: dict, images: Array, labels: Array) -> Array:
         embeddings = normalized_embedding(model, params, images)
-        return batch_hard_triplet_loss(embeddings, labels, margin)
+        return triplet_loss(embeddings, labels, margin)
 
     params, history = _train_on_shifted_batches(
         model, triplet, train_set, key, steps, batch_size, learning_rate, "embedding", progress

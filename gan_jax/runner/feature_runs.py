@@ -12,7 +12,7 @@ from typing import Any
 from gan_jax import cli, data, training
 from gan_jax.models.feature_classifier import load_classifier, save_classifier
 from gan_jax.models.feature_gan import FeatureGANConfig
-from gan_jax.runner.image_runs import RunPlan, add_fit_flags, plan_run
+from gan_jax.runner.image_runs import RunPlan, add_classifier_flags, add_fit_flags, plan_run
 from gan_jax.viz.plotting import plot_curves
 
 FROZEN_DIR = "feature_network"
@@ -38,12 +38,14 @@ def build_parser(
     name: str,
     feature_steps: int = 1500,
     diversity_weight: float = 0.0,
+    dataset: str = "digits",
 ) -> cli.ArgumentParser:
-    """The flags both experiments take (``name`` names the default run and figure folders)."""
+    """The flags both experiments take (``name`` and ``dataset`` name the default run and
+    figure folders)."""
     defaults = FeatureGANConfig()
     parser = cli.ArgumentParser(prog=prog, description=description)
     add = parser.add_argument
-    add("--dataset", default="digits", help=f"one of {', '.join(data.DATASETS)}")
+    add("--dataset", default=dataset, help=f"one of {', '.join(data.DATASETS)}")
     add("--steps", type=cli.positive_int, default=steps, help="GAN training steps")
     add(
         "--feature-steps",
@@ -61,21 +63,25 @@ def build_parser(
         help="weight of the mode-seeking term (arXiv:1903.05628)",
     )
     add("--batch-size", type=cli.positive_int, default=defaults.batch_size)
-    add("--classifier", default=None, help="evaluation classifier folder (all classes)")
+    add_classifier_flags(parser)
     add_fit_flags(
         parser,
         lr=defaults.lr,
         scheme=defaults.scheme,
-        workdir=os.path.join("runs", f"{name}_digits"),
+        workdir=os.path.join("runs", f"{name}_{dataset}"),
     )
     return parser
 
 
-def plan(args: Any, run_defining: tuple[str, ...] = ()) -> RunPlan:
+def plan(
+    args: Any, run_defining: tuple[str, ...] = (), saved_defaults: dict[str, Any] | None = None
+) -> RunPlan:
     """:func:`gan_jax.runner.image_runs.plan_run` of the command (its ``RUN_DEFINING`` plus the
-    experiment's ``run_defining``); ``args.workdir`` and ``args.out`` become the checked
-    absolute paths."""
-    checked = plan_run(args, args.workdir, args.out, (*RUN_DEFINING, *run_defining))
+    experiment's ``run_defining``; ``saved_defaults``: a setting's value in runs saved before
+    it existed); ``args.workdir`` and ``args.out`` become the checked absolute paths."""
+    checked = plan_run(
+        args, args.workdir, args.out, (*RUN_DEFINING, *run_defining), saved_defaults=saved_defaults
+    )
     args.workdir, args.out = checked.workdir, checked.out
     return checked
 

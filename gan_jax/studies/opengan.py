@@ -66,13 +66,18 @@ def class_subset(dataset: data.ImageDataset, classes: list[int]) -> data.ImageDa
 
 
 def embedding_network(
-    train_set: data.ImageDataset, key: Array, steps: int, progress: bool = True
+    train_set: data.ImageDataset,
+    key: Array,
+    steps: int,
+    progress: bool = True,
+    mining: str = "all",
 ) -> tuple[Any, Any, dict]:
-    """The metric network on ``train_set`` (batch-hard triplet loss, a unit-norm
-    ``EMBEDDING_DIM``-d output): ``(model, params, meta)`` as
-    :func:`gan_jax.models.feature_classifier.load_classifier` restores them."""
+    """The metric network on ``train_set`` (the triplet loss over every triplet of a batch,
+    or its hardest ones, ``mining="hard"``; a unit-norm ``EMBEDDING_DIM``-d output):
+    ``(model, params, meta)`` as :func:`gan_jax.models.feature_classifier.load_classifier`
+    restores them."""
     model, params, _ = train_embedding(
-        train_set, key, EMBEDDING_DIM, steps=steps, progress=progress
+        train_set, key, EMBEDDING_DIM, steps=steps, progress=progress, mining=mining
     )
     return model, params, {"num_classes": EMBEDDING_DIM, "image_shape": list(train_set.image_shape)}
 

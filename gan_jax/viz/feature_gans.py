@@ -65,13 +65,19 @@ def plot_opengan_generations_k5(
 
 def plot_fidelity(path: str, per_class: dict[str, dict], unseen: list[int]) -> str:
     """Per class, the share of samples classified as the exemplars' class at k = 1 and 5,
-    against chance and twice chance."""
+    against chance, twice chance and, where ``per_class`` holds it, the class's empirical
+    null (``null_k{k}``: how often samples conditioned on the *other* classes are called
+    this one), drawn as a black tick on each bar."""
     classes = np.arange(len(per_class))
     chance = 1.0 / len(per_class)
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(10.5, 3.6))
     for offset, k in ((-0.2, 1), (0.2, 5)):
         values = [per_class[str(c)][f"fidelity_k{k}"] for c in classes]
         ax.bar(classes + offset, values, width=0.4, label=f"k = {k} exemplars")
+        nulls = [per_class[str(c)].get(f"null_k{k}") for c in classes]
+        if all(n is not None for n in nulls):
+            label = "empirical null (other classes' conditions)" if k == 1 else None
+            ax.scatter(classes + offset, nulls, marker="_", s=150, color="black", label=label)
     ax.axhline(
         chance, color="black", linestyle="--", linewidth=1, label=f"chance (1/{len(classes)})"
     )
@@ -80,7 +86,7 @@ def plot_fidelity(path: str, per_class: dict[str, dict], unseen: list[int]) -> s
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("samples classified as the exemplar's class")
     ax.set_title("OpenGAN fidelity per class (our all-class digit classifier)")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return save_figure(fig, path)
 

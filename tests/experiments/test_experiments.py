@@ -366,13 +366,8 @@ BENCHMARKS = (
 )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "module", [f"experiments.{n}" for n in EXPERIMENTS] + [f"benchmarks.{n}" for n in BENCHMARKS]
-)
-def test_help_shows_every_default(module, monkeypatch):
-    """Every flag of every CLI and benchmark that has a default shows it in ``--help``
-    (argparse prints no line at all for a flag without help text, and no default without
-    a defaults formatter).  The parser is taken from the CLI's first ``parse_args`` call."""
+def _parser_of(module: str, monkeypatch):
+    """The parser a CLI builds, taken from its first ``parse_args`` call."""
     import argparse
 
     def capture(parser, *args, **kwargs):
@@ -383,7 +378,39 @@ def test_help_shows_every_default(module, monkeypatch):
     main = importlib.import_module(module).main
     with pytest.raises(_Captured) as captured:
         main() if "argv" not in main.__code__.co_varnames else main([])
-    parser = captured.value.args[0]
+    return captured.value.args[0]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_classifier_flags_mean_the_evaluation_classifier_everywhere(name, monkeypatch):
+    """``--classifier`` and ``--classifier-steps`` are the evaluation classifier's
+    (``add_classifier_flags``, read by ``get_classifier``) in every CLI that has them: an
+    OpenGAN whose ``--classifier-steps`` also meant its few-shot classifiers' 400 steps
+    scored its samples with a 400-step evaluation classifier."""
+    import argparse
+
+    from gan_jax.runner.image_runs import DEFAULT_CLASSIFIER_STEPS, add_classifier_flags
+
+    reference = argparse.ArgumentParser()
+    add_classifier_flags(reference)
+    expected = {a.dest: (a.default, a.help) for a in reference._actions if a.option_strings}
+    parser = _parser_of(f"experiments.{name}", monkeypatch)
+    for action in parser._actions:
+        if action.dest in expected and action.dest != "help":
+            assert (action.default, action.help) == expected[action.dest], (name, action.dest)
+    assert expected["classifier_steps"][0] == DEFAULT_CLASSIFIER_STEPS
+
+
+@pytest.mark.parametrize(
+    "module", [f"experiments.{n}" for n in EXPERIMENTS] + [f"benchmarks.{n}" for n in BENCHMARKS]
+)
+def test_help_shows_every_default(module, monkeypatch):
+    """Every flag of every CLI and benchmark that has a default shows it in ``--help``
+    (argparse prints no line at all for a flag without help text, and no default without
+    a defaults formatter).  The parser is taken from the CLI's first ``parse_args`` call."""
+    import argparse
+
+    parser = _parser_of(module, monkeypatch)
     formatter = parser._get_formatter()
     hidden = []
     for action in parser._actions:

@@ -50,6 +50,23 @@ def test_batch_hard_triplet_loss_equals_the_hand_computation():
     assert float(batch_hard_triplet_loss(separated, jnp.array([0, 0, 1, 1]), 0.2)) == 0.0
 
 
+def test_batch_all_triplet_loss_equals_a_loop_over_triplets():
+    points = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0], [1.0, 0.0], [10.0, 10.0]])
+    labels = np.array([0, 0, 1, 1, 2])
+    for margin in (0.0, 0.5, 3.0):
+        terms = [
+            max(0.0, margin + np.linalg.norm(points[a] - points[p]) - np.linalg.norm(points[a] - points[n]))
+            for a in range(5) for p in range(5) for n in range(5)
+            if p != a and labels[p] == labels[a] and labels[n] != labels[a]
+        ]  # fmt: skip
+        active = [t for t in terms if t > 0]
+        expected = sum(active) / len(active)
+        loss = jax.jit(losses.batch_all_triplet_loss)(jnp.asarray(points), labels, margin)
+        np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+    separated = jnp.array([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [5.1, 0.0]])
+    assert float(losses.batch_all_triplet_loss(separated, jnp.array([0, 0, 1, 1]), 0.2)) == 0.0
+
+
 def test_pairwise_distances_have_finite_gradients_at_coincident_points():
     points = jnp.array([[1.0, 2.0], [1.0, 2.0], [4.0, 6.0]])
     np.testing.assert_allclose(pairwise_distances(points)[0, 2], 5.0, rtol=1e-6)
@@ -173,11 +190,14 @@ def test_opengan_cli_tiny_run(tmp_path, classifier32):
     from gan_jax.cli import UserError
 
     with pytest.raises(UserError, match="--unseen"):
-        opengan.main(["--unseen", *map(str, range(10)), "--classifier", classifier32])
+        opengan.main(
+            ["--unseen", *map(str, range(10)), "--classifier", classifier32, "--dataset", "digits",
+             "--workdir", str(tmp_path / "refused")]
+        )  # fmt: skip
     out, og_run = tmp_path / "opengan", tmp_path / "og_run"
     og_command = [
         *TINY, "--sets", "2", "--per-set", "2", "--augment", "6", "--trials", "1",
-        "--classifier-steps", "5", "--classifier", classifier32,
+        "--few-shot-steps", "5", "--classifier", classifier32, "--dataset", "digits",
         "--workdir", str(og_run), "--out", str(out),
     ]  # fmt: skip
     metrics = opengan.main(og_command)
