@@ -228,16 +228,21 @@ def precision_recall(
     return {"precision": float(np.mean(inside_real > 0)), "recall": float(np.mean(inside_fake > 0))}
 
 
-def density_coverage(real_features: Array, fake_features: Array, k: int = 5) -> dict[str, float]:
+def density_coverage(
+    real_features: Array, fake_features: Array, k: int = 5, real_radii: Array | None = None
+) -> dict[str, float]:
     """Density and coverage (Naeem et al. 2020, arXiv:2002.09797), from k-NN balls around the
     *real* points only (robust to generated outliers):
 
     * density = ``(1/(kM)) Σ_j Σ_i 1[y_j ∈ B(x_i, NND_k(x_i))]`` (expected 1 when the
       distributions match; above 1 when samples crowd dense real regions);
     * coverage = ``(1/N) Σ_i 1[∃ j: y_j ∈ B(x_i, NND_k(x_i))]``, the fraction of real
-      neighbourhoods that hold a generated sample."""
+      neighbourhoods that hold a generated sample.
+
+    ``real_radii``: ``knn_radii(real, k)``, computed once by a caller that measures many
+    generated sets against one real set."""
     real, fake = _float32(real_features), _float32(fake_features)
-    radii = knn_radii(real, k)
+    radii = knn_radii(real, k) if real_radii is None else real_radii
     density = np.sum(np.asarray(_balls_containing(fake, real, radii))) / (k * fake.shape[0])
     coverage = np.mean(np.asarray(_nearest_squared_distance(real, fake)) <= np.asarray(radii))
     return {"density": float(density), "coverage": float(coverage)}

@@ -28,6 +28,8 @@ from gan_jax.data import ImageDataset, load_dataset, map_in_batches, random_batc
 from gan_jax.losses import batch_all_triplet_loss, batch_hard_triplet_loss
 from gan_jax.metrics import (
     class_coverage,
+    classifier_score,
+    density_coverage,
     frechet_feature_distance,
     kernel_distance,
     knn_radii,
@@ -47,6 +49,7 @@ DEFAULT_CLASSIFIER_STEPS = 3000
 CLASSIFIER_RECIPE = "adam-cosine"  # in a cached classifier's meta; another is retrained
 CLASSIFIER_CACHE = "runs"  # where the evaluation classifiers are cached, per dataset and size
 PR_NEIGHBOURS = 3  # k of precision and recall
+DC_NEIGHBOURS = 5  # k of density and coverage (Naeem et al.'s)
 # what a checkpoint's meta "architecture" names (absent: the Classifier)
 ARCHITECTURES = {"classifier": Classifier, "pyramid": PyramidClassifier}
 
@@ -243,7 +246,10 @@ class ClassifierMetrics:
     ``real_images`` fix the real features once.  ``__call__(fake_images)`` returns ``fcd``,
     ``kid`` and ``kid_se`` (:func:`~gan_jax.metrics.kernel_distance`: 100 subsets of up to
     1,000), ``precision`` and ``recall`` (:func:`~gan_jax.metrics.precision_recall`, k =
-    3), ``classes`` (classes covered) and ``class_kl`` (KL of predictions from uniform).
+    3), ``density`` and ``coverage`` (:func:`~gan_jax.metrics.density_coverage`, k = 5),
+    ``classifier_score`` (:func:`~gan_jax.metrics.classifier_score`, the Inception-score
+    formula on our classifier's logits, one split), ``classes`` (classes covered) and
+    ``class_kl`` (KL of predictions from uniform).
     """
 
     model: Classifier
@@ -259,6 +265,7 @@ class ClassifierMetrics:
         self.real_features, _ = self.features_and_logits(self.real_images)
         # the real manifold's k-NN radii, fixed like the real Gaussian
         self._real_radii = knn_radii(jnp.asarray(self.real_features), PR_NEIGHBOURS, exact=False)
+        self._density_radii = knn_radii(jnp.asarray(self.real_features), DC_NEIGHBOURS)
 
     def features_and_logits(self, images: Array) -> tuple[np.ndarray, np.ndarray]:
         """In fixed-size batches (:func:`gan_jax.data.map_in_batches`): one compiled program
@@ -279,6 +286,10 @@ class ClassifierMetrics:
             **precision_recall(
                 self.real_features, features, PR_NEIGHBOURS, real_radii=self._real_radii
             ),
+            **density_coverage(
+                self.real_features, features, DC_NEIGHBOURS, real_radii=self._density_radii
+            ),
+            "classifier_score": classifier_score(logits).value,
             "classes": int(coverage["classes"]),
             "class_kl": float(coverage["kl_from_uniform"]),
         }

@@ -3,11 +3,13 @@ the fit, and the outputs.  A model's CLI (``train_dcgan``, ``train_pggan``) adds
 flags and a ``build(args, train_set, mesh)`` that returns a :class:`Trainer`.
 
 Evaluation: every ``--eval-every`` steps (and at the end) the Fréchet classifier distance
-(FCD), KID (± its standard error), precision and recall of ``--eval-samples`` generated
-images against the training images, and the class coverage, all
+(FCD), KID (± its standard error), precision and recall, density and coverage, and the
+classifier score of ``--eval-samples`` generated images against the training images, and
+the class coverage, all
 measured with our own classifier for the dataset (trained on first use and cached:
 :func:`gan_jax.models.feature_classifier.cached_classifier`); ``fcd_real_test`` (and ``kid_real_test``,
-``precision_real_test``, ``recall_real_test``) in ``metrics.json`` measure
+``precision_real_test``, … for every metric of :data:`FEATURE_SET_METRICS`) in
+``metrics.json`` measure
 ``min(--eval-samples, test set)`` held-out real images (``real_test_samples``), the values a
 perfect generator would reach: at the generated set's size when the test set holds enough
 images (FCD's small-sample bias makes a floor on fewer samples too high; the embedded
@@ -50,6 +52,11 @@ from gan_jax.nets.progressive import stage_resolutions
 from gan_jax.training import parallel
 from gan_jax.training.checkpoint import CheckpointError, saved_steps
 from gan_jax.viz.plotting import RunFigures, plot_classifier_metrics, plot_curves, save_image_grid
+
+# the feature-set metrics every evaluation records beside FCD and the class coverage
+FEATURE_SET_METRICS = (
+    "kid", "precision", "recall", "density", "coverage", "classifier_score",
+)  # fmt: skip
 
 # Flags that define every model's run; --resume refuses to change them.
 RUN_DEFINING = (
@@ -510,10 +517,10 @@ def run(
                 "fcd": final["fcd"],
                 "classes": int(final["classes"]),
                 "class_kl": final["class_kl"],
-                **{k: final[k] for k in ("kid", "kid_se", "precision", "recall") if k in final},
+                **{k: final[k] for k in FEATURE_SET_METRICS + ("kid_se",) if k in final},
                 **{k: final[k] for k in ("fcd_raw", "classes_raw") if k in final},
                 "fcd_real_test": fcd_real_test,
-                **{f"{k}_real_test": real_test[k] for k in ("kid", "precision", "recall")},
+                **{f"{k}_real_test": real_test[k] for k in FEATURE_SET_METRICS if k in real_test},
                 "classifier_test_accuracy": classifier_meta.get("test_accuracy"),
                 "eval_samples": args.eval_samples,
                 "real_test_samples": real_test_samples,

@@ -108,6 +108,17 @@ def test_checkpoint_round_trip_and_metric_sanity(trained):
     assert collapsed["recall"] < 0.05
     assert noisy["precision"] < 0.05 and noisy["recall"] < 0.05
     assert collapsed["kid"] > 20 * collapsed["kid_se"] and collapsed["kid"] > 10 * real["kid"]
+    # Density/coverage: held-out digits have density near 1, and a real point's 5-NN ball
+    # holds each of M samples from the same distribution with probability ≈ k/N, so the
+    # expected coverage is 1 − (1 − k/N)^M (0.72 for M = 360 against N = 1,437); one
+    # repeated digit covers at most the few neighbourhoods around it; noise none.  The
+    # classifier score: close to the 10 classes for real digits, exactly 1 for one image.
+    n, m = train_set.images.shape[0], test_set.images.shape[0]
+    assert 0.7 < real["density"] < 1.3
+    assert real["coverage"] == pytest.approx(1 - (1 - 5 / n) ** m, abs=0.08)
+    assert collapsed["coverage"] < 0.02 and noisy["coverage"] == 0.0 and noisy["density"] == 0.0
+    assert real["classifier_score"] > 8.0
+    assert collapsed["classifier_score"] == pytest.approx(1.0, abs=1e-4)
 
 
 def test_missing_classifier_names_the_fix(tmp_path):
