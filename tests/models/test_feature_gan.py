@@ -284,3 +284,26 @@ def test_the_frozen_feature_network_is_saved_once_and_restored_on_resume(tmp_pat
     assert isinstance(restored_model, PyramidClassifier) and restored_meta == meta
     for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(params), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_trend_p_values_are_exact_permutation_tests():
+    from itertools import permutations
+
+    from scipy.stats import spearmanr
+
+    from gan_jax.studies import semantic_pyramid as study
+
+    assert study.spearman_p_value(list(range(7))) == pytest.approx(1 / 5040)
+    assert study.spearman_p_value(list(range(7))[::-1], increasing=False) == pytest.approx(1 / 5040)
+    # the digits run's diversity by level: last above first, but ρ = 0.29 is no trend
+    diversity = [0.048, 0.074, 0.085, 0.082, 0.045, 0.070, 0.143]
+    rho = spearmanr(diversity, range(7)).statistic
+    assert study.spearman(diversity) == pytest.approx(rho) == pytest.approx(2 / 7)
+    null = [spearmanr(order, range(7)).statistic for order in permutations(range(7))]
+    expected = np.mean(np.asarray(null) >= rho - 1e-12)
+    assert study.spearman_p_value(diversity) == pytest.approx(expected)
+    per_level = {str(i): {"psnr_to_source": 30.0 - i, "class_agreement": 1.0, "diversity": d}
+                 for i, d in enumerate(diversity)}  # fmt: skip
+    trends = study.trends(per_level)
+    assert trends["psnr_falls"] and not trends["diversity_rises"]
+    assert trends["spearman_diversity_p_value"] > 0.2
