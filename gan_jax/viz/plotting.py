@@ -355,10 +355,15 @@ def plot_classifier_metrics(
 
 
 def plot_truncation_tradeoff(rows: Sequence[Mapping[str, float]], path: str | os.PathLike) -> str:
-    """StyleGAN's truncation trade-off: FCD (left axis, log) and feature diversity (right
-    axis) against ψ, from rows with ``psi``, ``fcd``, ``diversity`` and ``classes``."""
+    """StyleGAN's truncation trade-off against ψ, from rows with ``psi``, ``fcd``,
+    ``diversity`` and ``classes``: FCD (log) and feature diversity on the left panel; where
+    the rows hold them, precision and recall (Kynkäänniemi et al. 2019, arXiv:1904.06991,
+    the measure their paper uses to show the trade-off: precision rises and recall falls as
+    ψ → 0) and density and coverage on the right panel."""
     psi = [float(r["psi"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fidelity = [k for k in ("precision", "recall", "density", "coverage") if k in rows[0]]
+    fig, axes = plt.subplots(1, 2 if fidelity else 1, figsize=(12, 4) if fidelity else (6.5, 4))
+    ax = axes[0] if fidelity else axes
     ax.plot(psi, [float(r["fcd"]) for r in rows], "o-", color="tab:blue", ms=4, label="FCD")
     ax.set_yscale("log")
     ax.set(xlabel="truncation ψ (1 = none)", ylabel="Fréchet classifier distance")
@@ -384,10 +389,20 @@ def plot_truncation_tradeoff(rows: Sequence[Mapping[str, float]], path: str | os
             ha="center",
             color="tab:blue",
         )
-    ax.set_title("Truncation trade-off (numbers: classes covered)", fontsize=10)
+    ax.set_title("Truncation: FCD and diversity (numbers: classes covered)", fontsize=10)
     ax.grid(alpha=0.3)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     ax.legend(handles, ["FCD", "diversity"], fontsize=8, loc="upper center")
+    if fidelity:
+        right = axes[1]
+        for key, marker in zip(fidelity, "o^sD", strict=False):
+            right.plot(psi, [float(r[key]) for r in rows], f"{marker}-", ms=4, label=key)
+        right.set(xlabel="truncation ψ (1 = none)", ylabel="fraction (density: ratio)")
+        right.set_ylim(bottom=0)
+        right.set_title("Truncation: precision, recall, density, coverage", fontsize=10)
+        right.grid(alpha=0.3)
+        right.legend(fontsize=8)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
