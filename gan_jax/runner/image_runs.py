@@ -212,7 +212,10 @@ def evaluation_runs(scheme: str, evals: list[dict]) -> dict[str, list[dict]]:
     trained G when the rows have ``fcd_raw``)."""
     if not evals or "fcd_raw" not in evals[0]:
         return {scheme: evals}
-    raw = [{**e, "fcd": e["fcd_raw"], "classes": e["classes_raw"]} for e in evals]
+    raw = [
+        {**e, **{key.removesuffix("_raw"): v for key, v in e.items() if key.endswith("_raw")}}
+        for e in evals
+    ]  # every measure of the trained G, not G's average under the trained G's label
     return {f"{scheme}, G's average": evals, f"{scheme}, trained G": raw}
 
 
@@ -518,7 +521,7 @@ def run(
                 "classes": int(final["classes"]),
                 "class_kl": final["class_kl"],
                 **{k: final[k] for k in FEATURE_SET_METRICS + ("kid_se",) if k in final},
-                **{k: final[k] for k in ("fcd_raw", "classes_raw") if k in final},
+                **{k: v for k, v in final.items() if k.endswith("_raw")},
                 "fcd_real_test": fcd_real_test,
                 **{f"{k}_real_test": real_test[k] for k in FEATURE_SET_METRICS if k in real_test},
                 "classifier_test_accuracy": classifier_meta.get("test_accuracy"),

@@ -375,3 +375,15 @@ def test_device_selection_errors_and_distributed_opt_in():
         parallel.select_devices(num_devices=count + 1)
     assert parallel.select_devices(num_devices=1) == jax.devices()[:1]
     assert parallel.initialize_distributed({}) is False  # nothing asks for multi-host
+
+
+def test_eval_curves_of_the_trained_g_use_its_own_measures():
+    from gan_jax.runner.image_runs import evaluation_runs
+
+    rows = [{"images": 64, "fcd": 1.0, "precision": 0.5, "classes": 9,
+             "fcd_raw": 2.0, "precision_raw": 0.25, "classes_raw": 8}]  # fmt: skip
+    runs = evaluation_runs("alternating", rows)
+    average, trained = runs["alternating, G's average"], runs["alternating, trained G"]
+    assert (average[0]["fcd"], average[0]["precision"], average[0]["classes"]) == (1.0, 0.5, 9)
+    assert (trained[0]["fcd"], trained[0]["precision"], trained[0]["classes"]) == (2.0, 0.25, 8)
+    assert evaluation_runs("alternating", [{"fcd": 1.0}]) == {"alternating": [{"fcd": 1.0}]}
