@@ -2,7 +2,7 @@
 
 The question the bilinear game ``f(x, y) = x·y`` raises (``experiments.bilinear_game``), asked of DCGAN: does it
 matter whether D and G step from the same point (simultaneous) or one after the other
-(alternating)?  Every scheme trains the DCGAN-32 reference on digits with the same seed,
+(alternating)?  Every scheme trains the DCGAN-32 reference on MNIST with the same seed,
 the same initial networks, the same Adam(2e-4, β₁ = 0.5) and the same number of steps
 (extragradient evaluates the game twice per step, so it costs about twice the time); each
 run is the ``train_dcgan`` command (:mod:`gan_jax.runner.dcgan`) with ``--scheme`` changed.  A run whose loss turns
@@ -41,14 +41,16 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         default=list(DEFAULT_SCHEMES),
         help=f"any of {', '.join(SCHEMES)}",
     )
-    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--steps", type=cli.positive_int, default=1500)
     parser.add_argument("--eval-every", type=cli.positive_int, default=250)
     parser.add_argument("--batch-size", type=cli.positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-samples", type=cli.positive_int, default=1000)
     parser.add_argument("--workdir", type=cli.output_directory, default="runs/compare_schemes")
-    parser.add_argument("--out", type=cli.output_directory, default="runs/compare_schemes/figures")
+    parser.add_argument(
+        "--out", type=cli.output_directory, default=None, help="default <workdir>/figures"
+    )
     parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
@@ -86,6 +88,8 @@ def scheme_row(metrics: dict) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
+    args.out = args.out or os.path.join(args.workdir, "figures")
+    os.makedirs(args.out, exist_ok=True)  # the summary's folder, before the first run
     results, histories, floor = {}, {}, None
     for scheme in args.schemes:
         workdir = os.path.join(args.workdir, scheme)
