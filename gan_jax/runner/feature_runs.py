@@ -40,8 +40,8 @@ def build_parser(
     diversity_weight: float = 0.0,
     dataset: str = "digits",
 ) -> cli.ArgumentParser:
-    """The flags both experiments take (``name`` and ``dataset`` name the default run and
-    figure folders)."""
+    """The flags both experiments take (``dataset`` the default ``--dataset``; ``name`` the
+    study, whose default run folder is ``runs/<name>_<dataset>``)."""
     defaults = FeatureGANConfig()
     parser = cli.ArgumentParser(prog=prog, description=description)
     add = parser.add_argument
@@ -68,8 +68,10 @@ def build_parser(
         parser,
         lr=defaults.lr,
         scheme=defaults.scheme,
-        workdir=os.path.join("runs", f"{name}_{dataset}"),
+        workdir=None,
+        workdir_help=f"checkpoints (default runs/{name}_<dataset>)",
     )
+    parser.set_defaults(study_name=name)  # the default --workdir follows --dataset (plan)
     return parser
 
 
@@ -78,7 +80,9 @@ def plan(
 ) -> RunPlan:
     """:func:`gan_jax.runner.image_runs.plan_run` of the command (its ``RUN_DEFINING`` plus the
     experiment's ``run_defining``; ``saved_defaults``: a setting's value in runs saved before
-    it existed); ``args.workdir`` and ``args.out`` become the checked absolute paths."""
+    it existed); ``args.workdir`` (default ``runs/<study>_<dataset>``) and ``args.out`` become
+    the checked absolute paths."""
+    args.workdir = args.workdir or os.path.join("runs", f"{args.study_name}_{args.dataset}")
     checked = plan_run(
         args, args.workdir, args.out, (*RUN_DEFINING, *run_defining), saved_defaults=saved_defaults
     )

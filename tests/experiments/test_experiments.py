@@ -422,3 +422,16 @@ def test_help_shows_every_default(module, monkeypatch):
         if not (action.help and action.help.strip() and "%(default)" in text):
             hidden.append(action.option_strings[0])
     assert hidden == [], f"{module}: --help hides the default of {hidden}"
+
+
+@pytest.mark.parametrize("name", ["opengan", "semantic_pyramid"])
+def test_feature_studies_default_run_folder_follows_the_dataset(name, tmp_path, monkeypatch):
+    from gan_jax.runner import feature_runs
+
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module(f"experiments.{name}")
+    args = module.build_parser().parse_args(["--dataset", "digits"])
+    run = feature_runs.plan(args)
+    assert run.workdir == str(tmp_path / "runs" / f"{name}_digits")
+    assert run.out == str(tmp_path / "runs" / f"{name}_digits" / "figures")
+    assert not (tmp_path / "runs").exists()  # planned, nothing written
