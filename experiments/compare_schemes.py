@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from gan_jax import cli
 from gan_jax.models.image_gan import SCHEMES
 from gan_jax.runner import dcgan
+from gan_jax.runner.image_runs import FEATURE_SET_METRICS
 from gan_jax.training.loop import NonFiniteLossError
 from gan_jax.viz.plotting import plot_classifier_metrics
 
@@ -71,11 +72,12 @@ def run_command(args: cli.argparse.Namespace, scheme: str, workdir: str, out: st
 
 
 def scheme_row(metrics: dict) -> dict:
-    """A run's final and best numbers, as the README's table shows them."""
+    """A run's final and best numbers, as the README's table shows them: every feature-set
+    metric the run logged (:data:`~gan_jax.runner.image_runs.FEATURE_SET_METRICS`)."""
     best = min(metrics["history"], key=lambda e: float(e["fcd"]))
     return {
         "fcd": metrics["fcd"],
-        **{k: metrics[k] for k in ("kid", "kid_se", "precision", "recall")},
+        **{k: metrics[k] for k in ("kid_se", *FEATURE_SET_METRICS) if k in metrics},
         "classes": metrics["classes"],
         "class_kl": metrics["class_kl"],
         "best_fcd": float(best["fcd"]),

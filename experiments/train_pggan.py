@@ -1,6 +1,6 @@
 """Train a progressively grown GAN (Karras et al. 2018, arXiv:1710.10196) on real images.
 
-    python -m experiments.train_pggan                       # digits, 4×4 → 32×32, ≈ 14 min on 2 cores
+    python -m experiments.train_pggan                       # MNIST, 4×4 → 32×32
     python -m experiments.train_pggan --resume              # continue, mid-fade included
     python -m experiments.train_pggan --loss ns-r1          # non-saturating loss + R1
 

@@ -1,16 +1,17 @@
 """Train a StyleGAN (Karras et al. 2019, arXiv:1812.04948; StyleGAN2, arXiv:1912.04958) on
 real images and measure its claims.
 
-    python -m experiments.train_stylegan                     # digits, 32×32
+    python -m experiments.train_stylegan                     # MNIST, 32×32
     python -m experiments.train_stylegan --resume            # continue the run
     python -m experiments.train_stylegan --style adain       # StyleGAN's AdaIN instead
 
 Defaults (:class:`gan_jax.models.stylegan.StyleGANConfig`): z and w of 128, an 8-layer mapping
 network with learning-rate multiplier 0.01, the modulated/demodulated synthesis network
 with noise inputs and skip outputs, the residual discriminator, widths
-``min(64, 256/r)`` (64, 32, 16, 8 channels at 4, 8, 16, 32: the digits are 8×8 images
-up-sampled, so the fine layers need few), style mixing at probability 0.9, the
-non-saturating loss with (γ/2)·R1 (γ = 1) every 16 steps, Adam(2e-3, β₁ = 0, β₂ = 0.99),
+``min(64, 256/r)`` (64, 32, 16, 8 channels at 4, 8, 16, 32: sized for scikit-learn's 8×8
+digits up-sampled, whose fine layers need few), style mixing at probability 0.9, the
+non-saturating loss with (γ/2)·R1 (γ = 50) every 16 steps, noise inputs from 16×16 up (γ
+and the noise set for MNIST: :mod:`gan_jax.models.stylegan`), Adam(2e-3, β₁ = 0, β₂ = 0.99),
 batch 64 for 2,500 steps (160,000 images, as ``train_dcgan``), G's moving average (β =
 0.999 with a 10 % ramp-up) evaluated.  Flags, evaluation and outputs are the shared
 runner's (:mod:`gan_jax.runner.image_runs`).
@@ -55,7 +56,11 @@ RUN_DEFINING = (
     "beta2",
     "ema_beta",
     "ema_rampup",
+    "noise_min_resolution",
+    "noise_lr",
 )
+# what runs saved before the noise options existed were trained with
+SAVED_DEFAULTS = {"noise_min_resolution": 4, "noise_lr": 1.0}
 DEFAULTS = StyleGANConfig()
 
 
@@ -85,6 +90,18 @@ def build_parser() -> cli.ArgumentParser:
         type=cli.choice("style", STYLES),
         default=DEFAULTS.style,
         help=f"one of {', '.join(STYLES)}",
+    )
+    add(
+        "--noise-min-resolution",
+        type=cli.positive_int,
+        default=DEFAULTS.noise_min_resolution,
+        help="noise inputs at this resolution and above (4: every layer, as the papers)",
+    )
+    add(
+        "--noise-lr",
+        type=cli.positive_float,
+        default=DEFAULTS.noise_lr_multiplier,
+        help="the noise strengths' learning-rate multiplier",
     )
     add("--mixing-prob", type=cli.probability, default=DEFAULTS.mixing_prob, help="mixing rate")
     add(
@@ -132,6 +149,8 @@ def build(args: cli.argparse.Namespace, train_set, mesh) -> ImageGAN:
         batch_size=args.batch_size,
         ema_beta=args.ema_beta,
         ema_rampup=args.ema_rampup,
+        noise_min_resolution=args.noise_min_resolution,
+        noise_lr_multiplier=args.noise_lr,
     )
     return build_stylegan(config, train_set.images, jax.random.key(args.seed), mesh)
 
@@ -171,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         RUN_DEFINING,
         resolution=args.resolution,
         figures=functools.partial(figures, analysis_samples=args.analysis_samples),
+        saved_defaults=SAVED_DEFAULTS,
     )
 
 

@@ -73,6 +73,7 @@ __all__ = [
     "random_stacked_batch",
     "resize_images",
     "ring_centers",
+    "split_off",
     "uint8_to_unit_range",
 ]
 
@@ -442,6 +443,30 @@ def load_dataset(
         return dataset
     dataset = load_tfds(TFDS_NAMES[name], resolution, split, data_dir, max_examples)
     return dataclasses.replace(dataset, name=name)
+
+
+def split_off(dataset: ImageDataset, count: int) -> tuple[ImageDataset, ImageDataset]:
+    """``(rest, held_out)``: a class-balanced held-out part of ``dataset`` (a validation
+    split carved from a training split), ``count // num_classes`` images per class, the
+    last ones of each class in the dataset's order (the embedded splits are shuffled);
+    both parts keep that order.  Fails when a class has too few images."""
+    labels = np.asarray(dataset.labels)
+    per_class = count // dataset.num_classes
+    if per_class < 1:
+        raise ValueError(f"{count} held-out images: at least one per class needed")
+    held = np.zeros(len(labels), bool)
+    for label in range(dataset.num_classes):
+        rows = np.flatnonzero(labels == label)
+        if len(rows) <= per_class:
+            raise ValueError(f"class {label} has {len(rows)} images, {per_class} to hold out")
+        held[rows[-per_class:]] = True
+
+    def part(rows: np.ndarray) -> ImageDataset:
+        return dataclasses.replace(
+            dataset, images=dataset.images[rows], labels=dataset.labels[rows]
+        )
+
+    return part(np.flatnonzero(~held)), part(np.flatnonzero(held))
 
 
 # --------------------------------------------------------------------------- batching

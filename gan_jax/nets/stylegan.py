@@ -44,6 +44,7 @@ standard deviation (group 4), a 3×3 convolution, a dense layer and a linear log
 
 from __future__ import annotations
 
+import functools
 import math
 
 import flax.linen as nn
@@ -139,11 +140,14 @@ def instance_norm(x: Array, epsilon: float = 1e-8) -> Array:
 
 class StyledConv(nn.Module):
     """One styled layer (module doc): ``style`` ``"modulated"`` or ``"adain"``; ``noise``
-    ``(N, H, W, 1)`` or None (no noise)."""
+    ``(N, H, W, 1)`` or None (no noise).  The per-channel noise strength is stored
+    divided by ``noise_lr_multiplier`` and multiplied back (the equalized-learning-rate
+    trick), so Adam moves it ``noise_lr_multiplier`` times as fast as the other weights."""
 
     features: int
     style: str = "modulated"
     kernel_size: int = 3
+    noise_lr_multiplier: float = 1.0
 
     @nn.compact
     def __call__(self, x: Array, w: Array, noise: Array | None) -> Array:
@@ -159,6 +163,7 @@ class StyledConv(nn.Module):
                 x, weight, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
             )
         strength = self.param("noise_strength", nn.initializers.zeros, (self.features,))
+        strength = strength * self.noise_lr_multiplier
         if noise is not None:
             y = y + noise * strength
         y = lrelu(y + self.param("bias", nn.initializers.zeros, (self.features,)))
@@ -206,13 +211,17 @@ class MappingNetwork(nn.Module):
 
 class SynthesisNetwork(nn.Module):
     """``(ws (N, num_ws, w_dim), noise_key) -> images (N, R, R, channels)`` (module doc).
-    ``noise_key=None`` leaves the noise out (the noise-free generator)."""
+    ``noise_key=None`` leaves the noise out (the noise-free generator).  Noise enters the
+    styled convolutions at resolutions ``≥ noise_min_resolution`` only (4: every one, as
+    both papers), its strengths trained at ``noise_lr_multiplier`` times the rate."""
 
     resolution: int = 32
     channels: int = 1
     fmap_base: int = 512
     fmap_max: int = 64
     style: str = "modulated"
+    noise_min_resolution: int = 4
+    noise_lr_multiplier: float = 1.0
 
     def width(self, resolution: int) -> int:
         return feature_width(resolution, self.fmap_base, self.fmap_max)
@@ -230,22 +239,21 @@ class SynthesisNetwork(nn.Module):
 
         def noise(size: int) -> Array | None:
             index = next(layer)
-            if noise_key is None:
+            if noise_key is None or size < self.noise_min_resolution:
                 return None
             return jax.random.normal(jax.random.fold_in(noise_key, index), (n, size, size, 1))
 
         const = self.param("const", nn.initializers.normal(1.0), (4, 4, self.width(4)))
         x = jnp.broadcast_to(const, (n, *const.shape))
-        x = StyledConv(self.width(4), self.style, name="conv_4")(x, ws[:, 0], noise(4))
+        conv = functools.partial(
+            StyledConv, style=self.style, noise_lr_multiplier=self.noise_lr_multiplier
+        )
+        x = conv(self.width(4), name="conv_4")(x, ws[:, 0], noise(4))
         rgb = ToRGB(self.channels, name="to_rgb_4")(x, ws[:, 1])
         for stage, r in enumerate(stage_resolutions(self.resolution)[1:], start=1):
             x = upsample(x)
-            x = StyledConv(self.width(r), self.style, name=f"conv0_{r}")(
-                x, ws[:, 2 * stage - 1], noise(r)
-            )
-            x = StyledConv(self.width(r), self.style, name=f"conv1_{r}")(
-                x, ws[:, 2 * stage], noise(r)
-            )
+            x = conv(self.width(r), name=f"conv0_{r}")(x, ws[:, 2 * stage - 1], noise(r))
+            x = conv(self.width(r), name=f"conv1_{r}")(x, ws[:, 2 * stage], noise(r))
             rgb = upsample(rgb) + ToRGB(self.channels, name=f"to_rgb_{r}")(x, ws[:, 2 * stage + 1])
         return rgb
 
@@ -273,11 +281,19 @@ class StyleGenerator(nn.Module):
     style: str = "modulated"
     mixing_prob: float = 0.9
     w_avg_beta: float = 0.995
+    noise_min_resolution: int = 4
+    noise_lr_multiplier: float = 1.0
 
     def setup(self) -> None:
         self.mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.mapping_lr_multiplier)
         self.synthesis = SynthesisNetwork(
-            self.resolution, self.channels, self.fmap_base, self.fmap_max, self.style
+            self.resolution,
+            self.channels,
+            self.fmap_base,
+            self.fmap_max,
+            self.style,
+            self.noise_min_resolution,
+            self.noise_lr_multiplier,
         )
         self.w_avg = self.variable("w_avg", "w_avg", jnp.zeros, (self.w_dim,), jnp.float32)
 

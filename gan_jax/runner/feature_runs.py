@@ -38,7 +38,7 @@ def build_parser(
     name: str,
     feature_steps: int = 1500,
     diversity_weight: float = 0.0,
-    dataset: str = "digits",
+    dataset: str = "mnist",
 ) -> cli.ArgumentParser:
     """The flags both experiments take (``dataset`` the default ``--dataset``; ``name`` the
     study, whose default run folder is ``runs/<name>_<dataset>``)."""

@@ -86,7 +86,7 @@ def build_parser(
     lr: float,
     beta1: float,
     batch_size: int | None = 64,
-    dataset: str = "digits",
+    dataset: str = "mnist",
 ) -> cli.ArgumentParser:
     """The flags every training CLI takes, with the model's defaults."""
     parser = cli.ArgumentParser(prog=prog, description=description)

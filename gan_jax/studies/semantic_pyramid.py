@@ -10,7 +10,9 @@ the study of ``python -m experiments.semantic_pyramid``.
 * :func:`per_level_evaluation`: generation from each level of held-out sources, with the
   pixel similarity to the source (PSNR), the class agreement with its label under the
   evaluation classifier and the diversity across ``z`` (the mean per-pixel standard
-  deviation); :func:`trends` says whether they move with the level as the paper reports.
+  deviation); :func:`trends` says whether they move with the level as the paper reports;
+* :func:`selection_score`: the rule that picks the mode-seeking weight on a validation
+  split (``--validation``), never on the test digits the study reports.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "per_level_evaluation",
     "pyramid_conditions",
     "pyramid_network",
+    "selection_score",
     "spearman",
     "spearman_p_value",
     "trends",
@@ -129,9 +132,13 @@ def per_level_evaluation(
     samples: int,
     seed: int,
     keep: int = 4,
+    measure: Callable[[Array], dict[str, float]] | None = None,
 ) -> LevelEvaluation:
     """Generation from every level of ``sources`` random test images with ``samples``
-    latent codes each (module doc); keeps the first ``keep`` sources' samples."""
+    latent codes each (module doc); keeps the first ``keep`` sources' samples.  With
+    ``measure`` (a :class:`~gan_jax.models.feature_classifier.ClassifierMetrics`) each
+    level's row also holds the sample-quality numbers of its ``sources × samples``
+    generations against the real images (FCD, KID, precision/recall, density/coverage)."""
     count = min(sources, len(test_set))
     pick = np.random.default_rng(seed).choice(len(test_set), count, replace=False)
     images, labels = test_set.images[pick], np.asarray(test_set.labels)[pick]
@@ -156,6 +163,7 @@ def per_level_evaluation(
             ),
             "class_agreement": float(np.mean(predicted == np.tile(labels, samples))),
             "diversity": float(np.mean(np.asarray(per_pixel_std(generated)))),
+            **(measure(flat) if measure is not None else {}),
         }
         kept.append(np.asarray(generated[:, :keep]))
     return LevelEvaluation(per_level, images, kept)
@@ -202,3 +210,20 @@ def trends(per_level: dict[str, dict[str, float]]) -> dict[str, Any]:
         "spearman_diversity_vs_level": spearman(trend["diversity"]),
         "spearman_diversity_p_value": diversity_p,
     }
+
+
+MIN_CLASS_AGREEMENT = 0.9  # every level must keep the source's class this often
+
+
+def selection_score(
+    per_level: dict[str, dict[str, float]], min_agreement: float = MIN_CLASS_AGREEMENT
+) -> float | None:
+    """The criterion that chooses the mode-seeking weight, declared before the sweep: the
+    mean diversity over the levels, provided every level keeps the source's class at
+    least ``min_agreement`` of the time (else ``None``: the weight is out).  More
+    diversity without losing the condition is what the term is for (arXiv:1903.05628);
+    the weight with the highest score on the *validation* split is the one reported."""
+    rows = per_level.values()
+    if min(row["class_agreement"] for row in rows) < min_agreement:
+        return None
+    return float(np.mean([row["diversity"] for row in rows]))

@@ -129,22 +129,28 @@ def plot_pyramid(
 
 
 def plot_pyramid_trends(path: str, per_level: dict[str, dict[str, float]]) -> str:
-    """Pixel similarity, class agreement and diversity per conditioning level."""
+    """Pixel similarity, class agreement and diversity per conditioning level, and the
+    samples' precision and recall against real images when the rows have them."""
     names = list(per_level)
     x = np.arange(len(names))
-    panels = (
-        ("psnr_to_source", "PSNR to the source (dB)", "pixel similarity"),
-        ("class_agreement", "fraction with the source's class", "class agreement"),
-        ("diversity", "mean per-pixel std over z", "diversity across z"),
-    )
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (key, ylabel, title) in zip(axes, panels):
-        ax.plot(x, [per_level[n][key] for n in names], "o-")
+    panels = [
+        (("psnr_to_source",), "PSNR to the source (dB)", "pixel similarity"),
+        (("class_agreement",), "fraction with the source's class", "class agreement"),
+        (("diversity",), "mean per-pixel std over z", "diversity across z"),
+    ]
+    if "precision" in per_level[names[0]]:
+        panels.append((("precision", "recall"), "fraction", "sample quality vs real"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6))
+    for ax, (keys, ylabel, title) in zip(axes, panels):
+        for key in keys:
+            ax.plot(x, [per_level[n][key] for n in names], "o-", label=key)
         ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        if key == "class_agreement":
+        if len(keys) > 1:
+            ax.legend(fontsize=8)
+        if keys[0] in ("class_agreement", "precision"):
             ax.set_ylim(0, 1.05)
     fig.suptitle("Semantic Pyramid on held-out images, by conditioning level")
     fig.tight_layout()

@@ -179,6 +179,25 @@ def test_tfds_through_mock_data(name, native, channels):
     assert resized.images.shape == (5, 32, 32, channels)
 
 
+def test_split_off_holds_out_a_balanced_disjoint_part_in_order():
+    images = jnp.arange(60, dtype=jnp.float32).reshape(60, 1, 1, 1)
+    labels = jnp.asarray(np.arange(60) % 3, jnp.int32)  # 20 per class
+    ds = data.ImageDataset("toy", images, labels, num_classes=3)
+    rest, held = data.split_off(ds, 10)  # 3 per class (10 // 3)
+    assert len(rest) == 51 and len(held) == 9
+    assert np.bincount(np.asarray(held.labels)).tolist() == [3, 3, 3]
+    ids_rest, ids_held = np.asarray(rest.images).ravel(), np.asarray(held.images).ravel()
+    assert sorted({*ids_rest, *ids_held}) == list(range(60)) and not {*ids_rest} & {*ids_held}
+    # the last three of each class, in the dataset's order; labels travel with their images
+    assert ids_held.tolist() == [51, 52, 53, 54, 55, 56, 57, 58, 59]
+    assert np.all(np.asarray(held.labels) == ids_held % 3)
+    assert np.all(np.diff(ids_rest) > 0)
+    with pytest.raises(ValueError, match="one per class"):
+        data.split_off(ds, 2)
+    with pytest.raises(ValueError, match="class 0 has 20 images"):
+        data.split_off(ds, 60)
+
+
 def test_uint8_mapping():
     got = data.uint8_to_unit_range(np.array([0, 255, 128], np.uint8))
     assert got.dtype == np.float32

@@ -176,7 +176,8 @@ def test_level_reconstruction_loss_counts_only_the_chosen_level():
 
 
 TINY = ["--steps", "10", "--feature-steps", "5", "--width", "8", "--latent-dim", "4",
-        "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "5", "--no-progress"]  # fmt: skip
+        "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "5", "--no-progress",
+        "--dataset", "digits"]  # fmt: skip
 
 
 @pytest.mark.expensive
@@ -197,7 +198,7 @@ def test_opengan_cli_tiny_run(tmp_path, classifier32):
     out, og_run = tmp_path / "opengan", tmp_path / "og_run"
     og_command = [
         *TINY, "--sets", "2", "--per-set", "2", "--augment", "6", "--trials", "1",
-        "--few-shot-steps", "5", "--classifier", classifier32, "--dataset", "digits",
+        "--few-shot-steps", "5", "--classifier", classifier32,
         "--workdir", str(og_run), "--out", str(out),
     ]  # fmt: skip
     metrics = opengan.main(og_command)
@@ -233,20 +234,27 @@ def test_opengan_cli_tiny_run(tmp_path, classifier32):
 def test_semantic_pyramid_cli_tiny_run(tmp_path, classifier32):
     """The study end to end for a few steps: every output, numbers within their ranges."""
     from experiments import semantic_pyramid
+    from gan_jax.studies import semantic_pyramid as study
 
     out, run = tmp_path / "pyramid", tmp_path / "sp_run"
     args = [*TINY, "--sources", "4", "--samples", "2", "--classifier", classifier32,
-            "--workdir", str(run), "--out", str(out)]  # fmt: skip
+            "--workdir", str(run), "--out", str(out), "--validation", "20"]  # fmt: skip
     metrics = semantic_pyramid.main(args)
     assert metrics["steps"] == 10 and (run / "feature_network" / "classifier.json").exists()
     assert metrics["levels"] == list(sp.PYRAMID_LEVELS)
-    for row in metrics["per_level"].values():
-        assert 0 <= row["class_agreement"] <= 1 and row["diversity"] >= 0
+    validation = metrics["validation"]
+    assert validation["images"] == 20 and list(validation["per_level"]) == metrics["levels"]
+    for split in (metrics, validation):
+        for row in split["per_level"].values():
+            assert 0 <= row["class_agreement"] <= 1 and row["diversity"] >= 0
+            assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 and "kid" in row
+        assert split["selection_score"] == study.selection_score(split["per_level"])
     for name in ("pyramid.png", "trends.png", "curves.png"):
         assert (out / name).stat().st_size > 1000
 
     bad = bad_commands(run, tmp_path / "scratch", "--lr") + [
         (["--resume", "--feature-steps", "6"], "--resume with different settings"),
+        (["--resume", "--validation", "30"], "--resume with different settings (--validation"),
     ]
     assert_refused_without_a_trace("experiments.semantic_pyramid", args, run, bad)
 
@@ -307,3 +315,8 @@ def test_trend_p_values_are_exact_permutation_tests():
     trends = study.trends(per_level)
     assert trends["psnr_falls"] and not trends["diversity_rises"]
     assert trends["spearman_diversity_p_value"] > 0.2
+    # the weight-selection rule: mean diversity, unless a level loses the class
+    assert study.selection_score(per_level) == pytest.approx(np.mean(diversity))
+    per_level["3"]["class_agreement"] = 0.89
+    assert study.selection_score(per_level) is None
+    assert study.selection_score(per_level, min_agreement=0.85) == pytest.approx(np.mean(diversity))

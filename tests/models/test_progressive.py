@@ -247,7 +247,7 @@ def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
         "--resolution", "8", "--batch-sizes", "16,8", "--phase-images", "64",
         "--latent-dim", "8", "--fmap-base", "32", "--fmap-max", "8", "--log-every", "2",
         "--eval-every", "4", "--sample-every", "20", "--checkpoint-every", "20",
-        "--eval-samples", "64", "--classifier", classifier8,
+        "--eval-samples", "64", "--classifier", classifier8, "--dataset", "digits",
         "--workdir", str(workdir), "--out", str(out), "--no-progress",
     ]  # fmt: skip
     returned = train_pggan.main([*common, "--steps", "20"])

@@ -153,6 +153,49 @@ def test_noise_scales_at_zero_make_the_generator_deterministic_in_w():
     np.testing.assert_array_equal(synth(quiet, 1), synth(quiet, 2))
 
 
+def test_noise_min_resolution_and_noise_lr_multiplier():
+    """Noise below ``noise_min_resolution`` is left out (the coarse layers are deterministic
+    in w, the fine ones are not); the stored strength is scaled by its multiplier."""
+    generator = StyleGenerator(**TINY, noise_min_resolution=8)
+    variables = init_variables(generator, jax.random.key(0), jnp.zeros((4, 8)))
+    ws = generator.apply(variables, normal(1, (3, 8)), method="map")
+
+    def strengths(value_4, value_8):
+        def set_leaf(path, leaf):
+            if path[-1].key != "noise_strength":
+                return leaf
+            return jnp.full_like(leaf, value_4 if path[-2].key == "conv_4" else value_8)
+
+        return {
+            **variables,
+            "params": jax.tree_util.tree_map_with_path(set_leaf, variables["params"]),
+        }
+
+    synth = jax.jit(
+        lambda v, seed: generator.apply(v, ws, jax.random.key(seed), method="synthesize")
+    )
+    coarse_only = strengths(0.5, 0.0)
+    np.testing.assert_array_equal(synth(coarse_only, 1), synth(coarse_only, 2))
+    fine_only = strengths(0.0, 0.5)
+    assert float(jnp.abs(synth(fine_only, 1) - synth(fine_only, 2)).max()) > 1e-3
+
+    layer = StyledConv(4, noise_lr_multiplier=0.01)
+    x, w, noise = normal(2, (2, 4, 4, 3)), normal(3, (2, 5)), normal(4, (2, 4, 4, 1))
+    params = init_variables(layer, jax.random.key(0), x, w, noise)
+    stored = jax.tree_util.tree_map_with_path(
+        lambda p, leaf: jnp.full_like(leaf, 3.0) if p[-1].key == "noise_strength" else leaf,
+        params,
+    )
+    reference = StyledConv(4)
+    effective = jax.tree_util.tree_map_with_path(
+        lambda p, leaf: jnp.full_like(leaf, 0.03) if p[-1].key == "noise_strength" else leaf,
+        params,
+    )
+    np.testing.assert_allclose(
+        layer.apply(stored, x, w, noise), reference.apply(effective, x, w, noise), rtol=1e-6
+    )
+
+
 def test_mapping_lr_multiplier_scales_the_effective_gradient():
     """Same function (stored weights divided by m), stored gradients m× as large, and one
     Adam step moves the effective weights m× as far."""
@@ -297,7 +340,7 @@ def test_train_stylegan_cli_measures_its_claims(tmp_path, classifier8):
         "--fmap-base", "32", "--fmap-max", "8", "--batch-size", "8", "--steps", "4",
         "--log-every", "2", "--eval-every", "4", "--sample-every", "4", "--checkpoint-every", "4",
         "--r1-gamma", "0", "--eval-samples", "32", "--analysis-samples", "32",
-        "--classifier", classifier8, "--workdir", str(workdir),
+        "--classifier", classifier8, "--workdir", str(workdir), "--dataset", "digits",
         "--out", str(out), "--no-progress",
     ]  # fmt: skip
     returned = train_stylegan.main(command)
