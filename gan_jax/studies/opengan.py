@@ -27,8 +27,14 @@ import numpy as np
 
 from gan_jax import data
 from gan_jax.data import map_in_batches
-from gan_jax.metrics import frechet_feature_distance, mean_and_standard_error
+from gan_jax.metrics import (
+    frechet_feature_distance,
+    kernel_distance,
+    mean_and_standard_error,
+    precision_recall,
+)
 from gan_jax.models.feature_classifier import (
+    PR_NEIGHBOURS,
     accuracy,
     normalized_embedding,
     train_classifier,
@@ -141,8 +147,9 @@ def per_class_evaluation(
     seed: int,
 ) -> tuple[dict[str, dict], dict[int, Array]]:
     """``(per_class, samples_k5)``: every class's fidelity at k = 1 and 5 (``sets``
-    exemplar sets of ``per_set`` samples each), FCD of the k = 5 samples and its
-    real-vs-real floor (module doc); and the k = 5 samples of each class.
+    exemplar sets of ``per_set`` samples each), FCD, KID and precision/recall (k = 3) of the
+    k = 5 samples against the class's real digits, FCD's real-vs-real floor (module doc);
+    and the k = 5 samples of each class.
 
     Beside each fidelity, its **empirical null** ``null_k{k}``: how often the samples
     conditioned on the *other* classes' exemplars are called this class (the mean of the
@@ -181,10 +188,12 @@ def per_class_evaluation(
                 samples_k5[c] = samples
         train_features = np.asarray(map_in_batches(features, train_images[train_labels == c]))
         test_features = np.asarray(map_in_batches(features, exemplars))
-        row["fcd_k5"] = frechet_feature_distance(
-            np.concatenate([train_features, test_features]),
-            map_in_batches(features, samples_k5[c]),
-        )
+        real_features = np.concatenate([train_features, test_features])
+        fake_features = np.asarray(map_in_batches(features, samples_k5[c]))
+        row["fcd_k5"] = frechet_feature_distance(real_features, fake_features)
+        row["kid_k5"] = kernel_distance(real_features, fake_features).value
+        quality = precision_recall(real_features, fake_features, PR_NEIGHBOURS)
+        row["precision_k5"], row["recall_k5"] = quality["precision"], quality["recall"]
         row["fcd_real_train_vs_test"] = frechet_feature_distance(train_features, test_features)
         per_class[str(c)] = row
     for c in range(num_classes):
@@ -203,7 +212,15 @@ def summary(per_class: dict[str, dict], seen: list[int], unseen: list[int]) -> d
     return {
         f"{group_name}_{name}": float(np.mean([per_class[str(c)][name] for c in group]))
         for group_name, group in (("seen", seen), ("unseen", unseen))
-        for name in ("fidelity_k1", "fidelity_k5", "fcd_k5", "fcd_real_train_vs_test")
+        for name in (
+            "fidelity_k1",
+            "fidelity_k5",
+            "fcd_k5",
+            "kid_k5",
+            "precision_k5",
+            "recall_k5",
+            "fcd_real_train_vs_test",
+        )
     }
 
 

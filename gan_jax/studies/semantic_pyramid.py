@@ -36,6 +36,7 @@ from gan_jax.nets.classifier import PYRAMID_LEVELS, PyramidClassifier
 __all__ = [
     "LevelEvaluation",
     "PyramidConditions",
+    "choose_weight",
     "per_level_evaluation",
     "pyramid_conditions",
     "pyramid_network",
@@ -222,8 +223,21 @@ def selection_score(
     mean diversity over the levels, provided every level keeps the source's class at
     least ``min_agreement`` of the time (else ``None``: the weight is out).  More
     diversity without losing the condition is what the term is for (arXiv:1903.05628);
-    the weight with the highest score on the *validation* split is the one reported."""
+    the weight with the highest score on the *validation* split is the one reported.
+    Where no weight of the sweep qualifies, the one whose worst level keeps the class most
+    often is reported (the condition comes first); :func:`choose_weight` applies both."""
     rows = per_level.values()
     if min(row["class_agreement"] for row in rows) < min_agreement:
         return None
     return float(np.mean([row["diversity"] for row in rows]))
+
+
+def choose_weight(validation: dict[float, dict[str, dict[str, float]]]) -> float:
+    """The mode-seeking weight of a sweep, from each weight's *validation* ``per_level``
+    (:func:`selection_score`; without a qualifying weight, the highest minimum class
+    agreement)."""
+    scores = {w: selection_score(rows) for w, rows in validation.items()}
+    qualified = {w: v for w, v in scores.items() if v is not None}
+    if qualified:
+        return max(qualified, key=qualified.get)
+    return max(validation, key=lambda w: min(r["class_agreement"] for r in validation[w].values()))

@@ -206,6 +206,11 @@ def test_opengan_cli_tiny_run(tmp_path, classifier32):
     assert metrics["unseen_classes"] == [7, 8, 9] and len(metrics["per_class"]) == 10
     for row in metrics["per_class"].values():
         assert 0 <= row["fidelity_k1"] <= 1 and 0 <= row["fidelity_k5"] <= 1
+        assert 0 <= row["precision_k5"] <= 1 and 0 <= row["recall_k5"] <= 1
+    for group, classes in (("seen", range(7)), ("unseen", (7, 8, 9))):
+        for name in ("kid_k5", "precision_k5", "recall_k5"):
+            mean = np.mean([metrics["per_class"][str(c)][name] for c in classes])
+            assert metrics[f"{group}_{name}"] == pytest.approx(mean)
     for k in (1, 5):  # each condition's samples are called something: rows of the confusion
         # sum to 1, so Σ_c (its diagonal + the 9 other entries of its column) = 10
         total = sum(
@@ -320,3 +325,10 @@ def test_trend_p_values_are_exact_permutation_tests():
     per_level["3"]["class_agreement"] = 0.89
     assert study.selection_score(per_level) is None
     assert study.selection_score(per_level, min_agreement=0.85) == pytest.approx(np.mean(diversity))
+    low = {lvl: {**row, "diversity": row["diversity"] / 2} for lvl, row in per_level.items()}
+    fine = {lvl: {**row, "class_agreement": 0.95} for lvl, row in low.items()}
+    assert study.choose_weight({0.1: fine, 1.0: per_level}) == 0.1  # 1.0 loses a class
+    assert study.choose_weight({0.1: fine, 0.3: {**fine}, 1.0: per_level}) == 0.1  # ties: first
+    assert study.choose_weight({0.1: per_level, 1.0: low}) == 0.1  # none qualifies: 0.89 each
+    worse = {lvl: {**row, "class_agreement": 0.5} for lvl, row in low.items()}
+    assert study.choose_weight({0.1: worse, 1.0: per_level}) == 1.0  # best worst level
