@@ -35,7 +35,9 @@ It restores the newest checkpoint of a ``train_dcgan`` run (``--workdir``; a sho
 
 Outputs in ``--out``: ``interpolation.png``, ``arithmetic.png``, ``attribute_sweep.png``,
 ``projection_losses.png``, ``projection_restarts.png``, ``loss_slice.png``,
-``reconstructions.png`` and ``metrics.json``.
+``reconstructions.png`` and ``metrics.json``, whose ``generator`` block is the analysed
+generator's own FCD, KID, precision/recall and density/coverage (``--eval-samples`` of its
+run's evaluation latents: with the run's own count, the run's final numbers).
 """
 
 from __future__ import annotations
@@ -52,7 +54,11 @@ import numpy as np
 from tqdm import tqdm
 
 from gan_jax import cli, data, gan, latent
-from gan_jax.models.feature_classifier import classifier_cache_dir, load_classifier
+from gan_jax.models.feature_classifier import (
+    ClassifierMetrics,
+    classifier_cache_dir,
+    load_classifier,
+)
 from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.nets.classifier import Classifier
 from gan_jax.runner import dcgan
@@ -72,6 +78,9 @@ def build_parser() -> cli.ArgumentParser:
                         help="train_dcgan steps when --workdir holds no checkpoint (the main "
                         "job's 2,500, ≈ 10.5 min, give the README's numbers)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-samples", type=cli.positive_int, default=1000,
+                        help="samples of the generator's FCD, KID, precision/recall (its "
+                        "run's --eval-samples reproduce the run's final numbers)")  # fmt: skip
     parser.add_argument("--pool", type=cli.positive_int, default=8192, help="samples for concepts")
     parser.add_argument("--triples", type=cli.positive_int, default=200, help="per group size")
     parser.add_argument("--targets", type=cli.positive_int, default=16, help="generated targets")
@@ -116,6 +125,16 @@ def load_run(workdir: str):
     return model.generator, state.g, int(state.step), saved, train_set, test_set
 
 
+def generator_quality(generate, classifier, params, saved: dict, train_set, count: int) -> dict:
+    """The analysed generator's sample quality as its run's final evaluation measures it
+    (:class:`~gan_jax.models.feature_classifier.ClassifierMetrics` of ``count`` samples
+    from the latents of ``seed + 1`` against the training images: the run's own numbers
+    when ``count`` is its ``--eval-samples``), so that the study's ``metrics.json`` says
+    which generator its numbers describe."""
+    z = gan.latents(jax.random.key(saved["seed"] + 1), count, ImageGANConfig().latent_dim)
+    return ClassifierMetrics(classifier, params, train_set.images)(generate(z))
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     if args.quick:
@@ -157,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     record("projection_real", study.real_projection_study(
         generate, latent_dim, test_set, feature_loss, settings))  # fmt: skip
     stages.close()
+    metrics["generator"] = generator_quality(
+        generate, classifier, classifier_params, saved, train_set, args.eval_samples
+    )
     metrics["seconds"] = round(time.perf_counter() - start, 1)
     os.makedirs(args.out, exist_ok=True)
     draw_all(figures, args.out)

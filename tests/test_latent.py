@@ -193,9 +193,14 @@ def test_latent_space_cli_on_a_tiny_dcgan(tmp_path, classifier8):
             "--out", str(out), "--pool", "256", "--triples", "8", "--targets", "2",
             "--restarts", "4", "--proj-steps", "8", "--real-targets", "4", "--real-restarts",
             "2", "--encoder-steps", "10", "--encoder-pairs", "64", "--no-progress",
+            "--eval-samples", "50",
         ])  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["checkpoint_step"] == 4
+    # the analysed generator's quality: its run's own final evaluation, number for number
+    run_final = json.loads((tmp_path / "dcgan" / "metrics.json").read_text())
+    for name in ("fcd", "kid", "precision", "recall", "density", "coverage", "classes"):
+        assert metrics["generator"][name] == pytest.approx(run_final[name], rel=1e-3, abs=1e-3)
     midpoint = metrics["interpolation"]["midpoint_norm_over_sqrt_d"]
     # ‖(a + b)/2‖ ≈ √(d/2) for independent Gaussian latents; slerp stays on the shell
     assert abs(midpoint["lerp"] - math.sqrt(0.5)) < 0.05 and abs(midpoint["slerp"] - 1) < 0.05
