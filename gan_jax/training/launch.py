@@ -21,7 +21,10 @@ slice or a GPU cluster, the scheduler starts one process per host instead (READM
   themselves (they do when the error is the same on every process, e.g. a bad flag), then
   are killed.  The launcher names every process that failed by itself and exits with the
   status of the cause (128 + the signal number for a signal): a process killed by a signal
-  when there is one, since a survivor whose collective lost that peer may exit first.  It polls every 0.1 s, so it exits within about 0.2 s of a
+  when there is one, since a survivor whose collective lost that peer may exit first.
+  SIGABRT counts with the error exits (it is how the C++ runtime dies of an error: gloo
+  aborts a survivor whose peer vanished, sometimes before the killed peer is reaped), so a
+  process killed by SIGKILL is the cause beside one that aborted.  It polls every 0.1 s, so it exits within about 0.2 s of a
   process dying by a signal and within ``--grace`` + 0.2 s of an error exit.
 * **Orphans.**  On Linux each process is killed by the kernel if the launcher itself dies
   (``PR_SET_PDEATHSIG``), even by SIGKILL.
@@ -212,7 +215,7 @@ def run(
             if cause is not None:
                 first_failure = first_failure or time.monotonic()
                 index, code = cause
-                if code < 0 or time.monotonic() - first_failure > grace:
+                if not _is_consequence(code) or time.monotonic() - first_failure > grace:
                     running = [i for i, c in enumerate(children) if c.poll() is None]
                     for i in running:
                         children[i].kill()
@@ -231,21 +234,28 @@ def run(
     return 0 if cause is None else launcher_status(cause[1])
 
 
+def _is_consequence(code: int) -> bool:
+    """Whether a failure status is one a process reaches by itself, possibly because a
+    peer died: an error exit, or SIGABRT (module doc)."""
+    return code > 0 or code == -signal.SIGABRT
+
+
 def _report_failures(
     children: list[subprocess.Popen], stopped: set[int], causes: set[int]
 ) -> tuple[int, int] | None:
     """Name every process that newly failed by itself (not one in ``stopped``, which the
     launcher killed) and add it to ``causes``; return the cause of the failure so far,
-    ``(index, return code)``, or ``None``.  A process killed by a signal is the cause when
-    there is one: the others' errors (a collective losing its peer) are its consequences,
-    and they can surface first, while the kernel is still tearing the killed one down."""
+    ``(index, return code)``, or ``None``.  A process killed by a signal other than
+    SIGABRT is the cause when there is one: the others' errors and aborts (a collective
+    losing its peer) are its consequences, and they can surface first, while the kernel is
+    still tearing the killed one down."""
     for index, child in enumerate(children):
         code = child.poll()
         if code and index not in stopped and index not in causes:
             causes.add(index)
             say(f"process {index} (pid {child.pid}) {describe_exit(code)}")
     failed = [(i, children[i].returncode) for i in causes]
-    return min(failed, key=lambda item: (item[1] > 0, item[0])) if failed else None
+    return min(failed, key=lambda item: (_is_consequence(item[1]), item[0])) if failed else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -436,6 +436,17 @@ def test_launcher_environment_errors_and_grace():
     assert "stopped process(es) [0]" in result.stderr
     assert time.time() - started < 10
 
+    # Process 0 aborts (SIGABRT: what gloo does when its peer vanishes) just before
+    # process 1 is killed by SIGKILL: the kill is the cause, the abort its consequence.
+    aborting = (
+        "import os, signal, time; i = int(os.environ['JAX_PROCESS_ID']); "
+        "os.abort() if i == 0 else (time.sleep(0.5), os.kill(os.getpid(), signal.SIGKILL))"
+    )
+    result = run_launcher(aborting, "--grace", "5")
+    assert result.returncode == 128 + signal.SIGKILL, result.stderr
+    assert "process 0 (pid" in result.stderr and "killed by SIGABRT" in result.stderr
+    assert "process 1 (pid" in result.stderr and "killed by SIGKILL" in result.stderr
+
     # A launcher killed outright takes its processes with it (Linux: PR_SET_PDEATHSIG).
     if sys.platform.startswith("linux"):
         sleeper = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
