@@ -38,28 +38,23 @@ Outputs in ``--out``: ``generations.png`` (k = 1: exemplar and samples per class
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 
 import jax
 
-from gan_jax import cli, data
+from gan_jax import cli, configs, data
 from gan_jax.models.feature_gan import build_feature_gan
 from gan_jax.runner import feature_runs as feature_common
 from gan_jax.runner.image_runs import fit_without_evaluation, get_classifier
 from gan_jax.studies import opengan as study
 from gan_jax.viz.feature_gans import plot_opengan
 
-RUN_DEFINING = (
-    "condition_layer",
-    "condition_noise",
-    "unseen",
-    "mining",
-)  # besides feature_common's
 SAVED_DEFAULTS = {"mining": "hard"}  # runs saved before --mining existed mined the hardest
 
 
-def build_parser() -> cli.ArgumentParser:
+def build_parser() -> configs.ConfigParser:
     parser = feature_common.build_parser(
         "python -m experiments.opengan",
         __doc__.split("\n\n")[0],
@@ -67,7 +62,7 @@ def build_parser() -> cli.ArgumentParser:
         name="opengan",
         dataset="mnist",
     )
-    add = parser.add_argument
+    add = functools.partial(parser.add_argument, role=configs.DEFINING)  # the run's own
     add(
         "--condition-layer",
         choices=["embedding", "penultimate"],
@@ -87,6 +82,7 @@ def build_parser() -> cli.ArgumentParser:
         help="the metric network's triplets: every one of a batch, or its hardest",
     )
     add("--unseen", type=int, nargs="+", default=[7, 8, 9], help="classes held out of training")
+    add = parser.add_argument  # the evaluation's
     add("--sets", type=cli.positive_int, default=40, help="exemplar sets per class and k")
     add("--per-set", type=cli.positive_int, default=5, help="samples per exemplar set")
     add("--shots", type=cli.positive_int, default=5, help="real exemplars per unseen class")
@@ -110,8 +106,9 @@ def seen_and_unseen(unseen_flag: list[int], classes: int) -> tuple[list[int], li
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    run = feature_common.plan(args, RUN_DEFINING, SAVED_DEFAULTS)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = feature_common.plan(args, parser, SAVED_DEFAULTS)
     train_set = data.load_dataset(args.dataset, 32, "train", args.data_dir)
     test_set = data.load_dataset(args.dataset, 32, "test", args.data_dir)
     seen, unseen = seen_and_unseen(args.unseen, train_set.num_classes)

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from gan_jax import cli, data
+from gan_jax import cli, configs, data
 from gan_jax.models.feature_classifier import ClassifierMetrics
 from gan_jax.models.feature_gan import build_feature_gan
 from gan_jax.nets.classifier import PYRAMID_LEVELS
@@ -51,7 +51,7 @@ FIGURE_SOURCES = 4
 FIGURE_SAMPLES = 2
 
 
-def build_parser() -> cli.ArgumentParser:
+def build_parser() -> configs.ConfigParser:
     parser = feature_common.build_parser(
         "python -m experiments.semantic_pyramid",
         __doc__.split("\n\n")[0],
@@ -68,6 +68,7 @@ def build_parser() -> cli.ArgumentParser:
         type=cli.non_negative_int,
         default=0,
         help="training digits held out to choose --diversity-weight on (0: none)",
+        role=configs.DEFINING,
     )
     return parser
 
@@ -104,8 +105,9 @@ def draw(args, evaluation: study.LevelEvaluation) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    run = feature_common.plan(args, ("validation",), saved_defaults={"validation": 0})
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = feature_common.plan(args, parser)
     train_set = data.load_dataset(args.dataset, 32, "train", args.data_dir)
     if args.validation:
         train_set, validation_set = data.split_off(train_set, args.validation)

@@ -27,8 +27,9 @@ import os
 import time
 from collections.abc import Sequence
 
-from gan_jax import cli, data
-from gan_jax.runner.image_runs import add_classifier_flags, get_classifier
+from gan_jax import cli, configs, data
+from gan_jax.runner.image_runs import get_classifier
+from gan_jax.runner.settings import ClassifierSettings
 from gan_jax.studies import stacked_mnist as study
 from gan_jax.viz.studies import draw_all
 
@@ -39,7 +40,7 @@ DEFAULT_STEPS = 3000
 
 
 def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
-    parser = cli.ArgumentParser(
+    parser = configs.ConfigParser(
         prog="python -m experiments.stacked_mnist", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
@@ -88,7 +89,7 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         "G beside it); 0: the trained G alone",
     )
     parser.add_argument("--quick", action="store_true", help="a preview: under 3 minutes")
-    add_classifier_flags(parser)
+    parser.add_config(ClassifierSettings)
     parser.add_argument(
         "--workdir",
         type=cli.output_directory,

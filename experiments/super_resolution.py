@@ -29,57 +29,34 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from gan_jax import cli, data, training
+from gan_jax import cli, configs, data, training
 from gan_jax.models.lag import LAGConfig, build_lag, train_l2_baseline
 from gan_jax.photographs import load_photograph_patches
-from gan_jax.runner.image_runs import add_fit_flags, fit_without_evaluation, plan_run
+from gan_jax.runner.image_runs import feature_run_parser, fit_without_evaluation, plan_run
 from gan_jax.studies.super_resolution import compare_methods
 from gan_jax.viz.plotting import plot_curves
 from gan_jax.viz.restoration import plot_super_resolution
 
 FIGURE_PATCHES = 6
-# the flags that define a LAG run; --resume refuses to change them
-RUN_DEFINING = (
-    "dataset",
-    "batch_size",
-    "noise_dim",
-    "filters",
-    "filters_min",
-    "blocks",
-    "center_weight",
-    "lr",
-    "scheme",
-    "seed",
-)
 
 
-def build_parser() -> cli.ArgumentParser:
-    defaults = LAGConfig()
-    parser = cli.ArgumentParser(
-        prog="python -m experiments.super_resolution", description=__doc__.split("\n\n")[0]
+def build_parser() -> configs.ConfigParser:
+    """The runner's flags (:func:`~gan_jax.runner.image_runs.feature_run_parser`), one per
+    :class:`LAGConfig` field, and the held-out patches measured."""
+    parser = feature_run_parser(
+        "python -m experiments.super_resolution",
+        __doc__.split("\n\n")[0],
+        LAGConfig,
+        steps=3000,
+        dataset="photos",
+        classifier=False,
+        helps={
+            "dataset": f"photos, or one of {', '.join(data.DATASETS)}",
+            "workdir": "LAG checkpoints (default runs/lag_<dataset>)",
+        },
     )
-    add = parser.add_argument
-    add("--dataset", default="photos", help=f"photos, or one of {', '.join(data.DATASETS)}")
-    add("--steps", type=cli.positive_int, default=3000, help="LAG (and L2) training steps")
-    add("--batch-size", type=cli.positive_int, default=defaults.batch_size)
-    add("--noise-dim", type=cli.positive_int, default=defaults.noise_dim)
-    add("--filters", type=cli.positive_int, default=defaults.filters)
-    add("--filters-min", type=cli.positive_int, default=defaults.filters_min)
-    add("--blocks", type=cli.positive_int, default=defaults.blocks)
-    add(
-        "--center-weight",
-        type=cli.non_negative_float,
-        default=defaults.center_weight,
-        help="μ of the centre loss",
-    )
-    add("--eval-patches", type=cli.positive_int, default=256, help="held-out patches measured")
-    add_fit_flags(
-        parser,
-        lr=defaults.lr,
-        scheme=defaults.scheme,
-        workdir=None,
-        workdir_help="LAG checkpoints (default runs/lag_<dataset>)",
-        run="the LAG run",
+    parser.add_argument(
+        "--eval-patches", type=cli.positive_int, default=256, help="held-out patches measured"
     )
     return parser
 
@@ -92,16 +69,13 @@ def load(dataset: str, split: str, data_dir: str | None) -> jax.Array:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     workdir = args.workdir or os.path.join("runs", f"lag_{args.dataset}")
-    run = plan_run(args, workdir, args.out, RUN_DEFINING, other_datasets=("photos",))
+    run = plan_run(args, workdir, args.out, parser, other_datasets=("photos",))
     train_images = load(args.dataset, "train", args.data_dir)
     test_images = load(args.dataset, "test", args.data_dir)
-    config = LAGConfig(
-        channels=int(train_images.shape[-1]), noise_dim=args.noise_dim, filters=args.filters,
-        filters_min=args.filters_min, blocks=args.blocks, center_weight=args.center_weight,
-        lr=args.lr, scheme=args.scheme, batch_size=args.batch_size,
-    )  # fmt: skip
+    config = configs.from_flags(LAGConfig, args, channels=int(train_images.shape[-1]))
     key = jax.random.key(args.seed)
     model = build_lag(config, train_images, key)
     result, lag_seconds = fit_without_evaluation(

@@ -28,109 +28,32 @@ from collections.abc import Sequence
 
 import jax
 
-from gan_jax import cli
+from gan_jax import cli, configs
 from gan_jax.gan import latents
-from gan_jax.models.progressive_gan import (
-    PROGRESSIVE_LOSSES,
-    ProgressiveConfig,
-    ProgressiveGAN,
-)
+from gan_jax.models.progressive_gan import ProgressiveConfig, ProgressiveGAN
 from gan_jax.runner import image_runs as runner
 from gan_jax.studies import progressive as study
 from gan_jax.viz.plotting import plot_classifier_metrics
 from gan_jax.viz.studies import draw_all
 
-RUN_DEFINING = (
-    "resolution",
-    "batch_sizes",
-    "phase_images",
-    "images",
-    "latent_dim",
-    "fmap_base",
-    "fmap_max",
-    "gp_weight",
-    "drift",
-    "r1_gamma",
-    "beta2",
-)
 DEFAULTS = ProgressiveConfig(fmap_base=512, fmap_max=64)
 FIGURE_SAMPLES = 10
 
 
-def batch_sizes_flag(text: str) -> tuple[int, ...]:
-    """argparse type of ``--batch-sizes``: positive integers separated by commas."""
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise cli.argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of positive batch sizes (e.g. 128,128,64)"
-        )
-    return sizes
-
-
-def build_parser() -> cli.ArgumentParser:
-    parser = runner.build_parser(
+def build_parser() -> configs.ConfigParser:
+    """The runner's flags and one per :class:`ProgressiveConfig` field (:data:`DEFAULTS`);
+    no default ``--steps``: the schedule's."""
+    return runner.build_parser(
         "python -m experiments.train_pggan",
         __doc__.split("\n\n")[0],
+        ProgressiveConfig,
+        DEFAULTS,
         steps=None,
-        losses=PROGRESSIVE_LOSSES,
-        loss=DEFAULTS.loss,
-        lr=DEFAULTS.lr_g,
-        beta1=DEFAULTS.beta1,
-        batch_size=None,
     )
-    runner.add_progressive_flags(parser, DEFAULTS)  # --r1-gamma: γ of --loss ns-r1
-    add = parser.add_argument
-    add(
-        "--batch-sizes",
-        type=batch_sizes_flag,
-        default=DEFAULTS.batch_sizes,
-        help="per stage from 4×4 up, the last repeating (--batch-size N: N everywhere)",
-    )
-    add(
-        "--phase-images",
-        type=cli.positive_int,
-        default=DEFAULTS.phase_images,
-        help="images per fade-in and per stabilisation",
-    )
-    add(
-        "--images",
-        type=cli.positive_int,
-        default=DEFAULTS.total_images,
-        help="images of the whole run (when --steps is not given)",
-    )
-    add("--gp-weight", type=cli.non_negative_float, default=DEFAULTS.gp_weight, help="WGAN-GP λ")
-    add(
-        "--drift",
-        type=cli.non_negative_float,
-        default=DEFAULTS.drift,
-        help="ε of the drift term ε·E[D(x)²]",
-    )
-    return parser
 
 
 def build(args: cli.argparse.Namespace, train_set, mesh) -> ProgressiveGAN:
-    config = ProgressiveConfig(
-        resolution=args.resolution,
-        channels=train_set.image_shape[-1],
-        latent_dim=args.latent_dim,
-        fmap_base=args.fmap_base,
-        fmap_max=args.fmap_max,
-        loss=args.loss,
-        gp_weight=args.gp_weight,
-        drift=args.drift,
-        r1_gamma=args.r1_gamma,
-        scheme=args.scheme,
-        lr_g=args.lr_g,
-        lr_d=args.lr_d,
-        beta1=args.beta1,
-        beta2=args.beta2,
-        batch_sizes=(args.batch_size,) if args.batch_size else args.batch_sizes,
-        phase_images=args.phase_images,
-        total_images=args.images,
-    )
+    config = configs.from_flags(ProgressiveConfig, args, channels=train_set.image_shape[-1])
     return ProgressiveGAN(config, train_set.images, jax.random.key(args.seed), mesh, args.steps)
 
 
@@ -154,10 +77,9 @@ def figures(
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    return runner.run(
-        args, "PGGAN", build, RUN_DEFINING, resolution=args.resolution, figures=figures
-    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return runner.run(args, parser, "PGGAN", build, resolution=args.resolution, figures=figures)
 
 
 if __name__ == "__main__":

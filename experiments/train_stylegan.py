@@ -32,92 +32,27 @@ from collections.abc import Sequence
 
 import jax
 
-from gan_jax import cli
-from gan_jax.models.image_gan import LOSSES, ImageGAN
+from gan_jax import cli, configs
+from gan_jax.models.image_gan import ImageGAN
 from gan_jax.models.stylegan import StyleGANConfig, build_stylegan
-from gan_jax.nets.stylegan import STYLES
 from gan_jax.runner import image_runs as runner
 from gan_jax.studies import stylegan as study
 from gan_jax.viz.plotting import plot_truncation_tradeoff
 from gan_jax.viz.studies import draw_all
 
-RUN_DEFINING = (
-    "resolution",
-    "latent_dim",
-    "w_dim",
-    "mapping_layers",
-    "mapping_lr",
-    "fmap_base",
-    "fmap_max",
-    "style",
-    "mixing_prob",
-    "r1_gamma",
-    "r1_every",
-    "beta2",
-    "ema_beta",
-    "ema_rampup",
-    "noise_min_resolution",
-    "noise_lr",
-)
 # what runs saved before the noise options existed were trained with
 SAVED_DEFAULTS = {"noise_min_resolution": 4, "noise_lr": 1.0}
-DEFAULTS = StyleGANConfig()
 
 
-def build_parser() -> cli.ArgumentParser:
+def build_parser() -> configs.ConfigParser:
+    """The runner's flags, one per :class:`StyleGANConfig` field, and the analysis' size."""
     parser = runner.build_parser(
         "python -m experiments.train_stylegan",
         __doc__.split("\n\n")[0],
+        StyleGANConfig,
         steps=2500,
-        losses=tuple(LOSSES),
-        loss=DEFAULTS.loss,
-        lr=DEFAULTS.lr_g,
-        beta1=DEFAULTS.beta1,
-        batch_size=DEFAULTS.batch_size,
     )
-    runner.add_progressive_flags(parser, DEFAULTS)
-    add = parser.add_argument
-    add("--w-dim", type=cli.positive_int, default=DEFAULTS.w_dim)
-    add("--mapping-layers", type=cli.positive_int, default=DEFAULTS.mapping_layers)
-    add(
-        "--mapping-lr",
-        type=cli.positive_float,
-        default=DEFAULTS.mapping_lr_multiplier,
-        help="the mapping network's learning-rate multiplier",
-    )
-    add(
-        "--style",
-        type=cli.choice("style", STYLES),
-        default=DEFAULTS.style,
-        help=f"one of {', '.join(STYLES)}",
-    )
-    add(
-        "--noise-min-resolution",
-        type=cli.positive_int,
-        default=DEFAULTS.noise_min_resolution,
-        help="noise inputs at this resolution and above (4: every layer, as the papers)",
-    )
-    add(
-        "--noise-lr",
-        type=cli.positive_float,
-        default=DEFAULTS.noise_lr_multiplier,
-        help="the noise strengths' learning-rate multiplier",
-    )
-    add("--mixing-prob", type=cli.probability, default=DEFAULTS.mixing_prob, help="mixing rate")
-    add(
-        "--r1-every",
-        type=cli.positive_int,
-        default=DEFAULTS.r1_every,
-        help="lazy R1: every N steps, scaled by N",
-    )
-    add("--ema-beta", type=cli.decay_rate, default=DEFAULTS.ema_beta, help="G's average's β")
-    add(
-        "--ema-rampup",
-        type=cli.non_negative_float,
-        default=DEFAULTS.ema_rampup,
-        help="EMA half-life at most this fraction of the images seen (0: none)",
-    )
-    add(
+    parser.add_argument(
         "--analysis-samples",
         type=cli.positive_int,
         default=1000,
@@ -127,31 +62,7 @@ def build_parser() -> cli.ArgumentParser:
 
 
 def build(args: cli.argparse.Namespace, train_set, mesh) -> ImageGAN:
-    config = StyleGANConfig(
-        resolution=args.resolution,
-        channels=train_set.image_shape[-1],
-        latent_dim=args.latent_dim,
-        w_dim=args.w_dim,
-        mapping_layers=args.mapping_layers,
-        mapping_lr_multiplier=args.mapping_lr,
-        fmap_base=args.fmap_base,
-        fmap_max=args.fmap_max,
-        style=args.style,
-        mixing_prob=args.mixing_prob,
-        loss=args.loss,
-        r1_gamma=args.r1_gamma,
-        r1_every=args.r1_every,
-        scheme=args.scheme,
-        lr_g=args.lr_g,
-        lr_d=args.lr_d,
-        beta1=args.beta1,
-        beta2=args.beta2,
-        batch_size=args.batch_size,
-        ema_beta=args.ema_beta,
-        ema_rampup=args.ema_rampup,
-        noise_min_resolution=args.noise_min_resolution,
-        noise_lr_multiplier=args.noise_lr,
-    )
+    config = configs.from_flags(StyleGANConfig, args, channels=train_set.image_shape[-1])
     return build_stylegan(config, train_set.images, jax.random.key(args.seed), mesh)
 
 
@@ -182,12 +93,13 @@ def figures(
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     return runner.run(
         args,
+        parser,
         "StyleGAN",
         build,
-        RUN_DEFINING,
         resolution=args.resolution,
         figures=functools.partial(figures, analysis_samples=args.analysis_samples),
         saved_defaults=SAVED_DEFAULTS,

@@ -57,18 +57,23 @@ def tree_state(root: pathlib.Path) -> dict[str, str]:
     return state
 
 
-def bad_commands(run: pathlib.Path, scratch: pathlib.Path, lr_flag: str) -> list[tuple]:
+def bad_commands(
+    run: pathlib.Path,
+    scratch: pathlib.Path,
+    lr_flag: str,
+    batch: tuple[str, str] = ("--batch-size", "invalid positive_int value: 'many'"),
+) -> list[tuple]:
     """Commands every training CLI must refuse against its finished run ``run`` (started
     with ``--seed 0``, a ``--checkpoint-every`` that 3 does not divide, and no step 7):
     ``(flags appended to the run's own command, what the one error line says)``.
     ``scratch`` (made here) holds a file and an empty directory; ``lr_flag`` is the CLI's
-    step size."""
+    step size; ``batch`` its batch-size flag and what it says of ``many``."""
     a_file, empty = scratch / "a_file", scratch / "empty"
     empty.mkdir(parents=True, exist_ok=True)
     a_file.write_text("not a directory")
     return [
         (["--steps", "0"], "must be a positive integer"),
-        (["--batch-size", "many"], "invalid positive_int value: 'many'"),
+        ([batch[0], "many"], batch[1]),
         (["--seed", "x"], "invalid int value: 'x'"),
         (["--scheme", "sideways"], "unknown --scheme 'sideways'; choose one of"),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),

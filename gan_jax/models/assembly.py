@@ -19,8 +19,9 @@ noise key and the step count (read by lazy penalties).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import jax
@@ -33,6 +34,7 @@ from gan_jax import losses, training
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
+from gan_jax.nets.progressive import stage_resolutions
 from gan_jax.training import parallel
 
 __all__ = [
@@ -83,6 +85,15 @@ SCHEMES: dict[
 }
 
 
+def progressive_resolution_flag(text: str) -> int:
+    """argparse type of PGGAN's and StyleGAN's ``--resolution``: ``4·2^k``."""
+    try:
+        stage_resolutions(int(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
+    return int(text)
+
+
 def require_choice(kind: str, value: str, choices: Iterable[str]) -> None:
     """A ``ValueError`` naming the choices unless ``value`` is one of them (the CLIs check
     their flags before a config is built: :func:`gan_jax.cli.choice`)."""
@@ -108,6 +119,7 @@ class Trainer(Protocol):
         progress: bool,
         description: str,
         figures: training.FitFigures | None,
+        callbacks: Sequence[training.Callback],
     ) -> training.FitResult: ...
 
     def generate(self, state: GameState, z: Array) -> Array:

@@ -35,8 +35,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import gan, losses, training
+from gan_jax import cli, gan, losses, training
 from gan_jax.averaging import GeneratorEMA
+from gan_jax.configs import option
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
 from gan_jax.models.assembly import SCHEMES, assemble, require_choice
@@ -103,18 +104,22 @@ class FeatureGANConfig:
     """Networks and optimisation (defaults: DCGAN's Adam(2e-4, 0.5) at width 32, batch 64,
     EMA β = 0.999, feature-loss weight λ = 1, no mode-seeking term)."""
 
-    resolution: int = 32
-    channels: int = 1
-    latent_dim: int = 32
-    width: int = 32
-    feature_weight: float = 1.0
-    diversity_weight: float = 0.0
-    scheme: str = "alternating"
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    batch_size: int = 64
-    ema_beta: float = 0.999
+    resolution: int = option(32, derived=True)  # the data's
+    channels: int = option(1, derived=True)  # the data's
+    latent_dim: int = option(32, "z's size", type=cli.positive_int)
+    width: int = option(32, "G's and D's width", type=cli.positive_int)
+    feature_weight: float = option(1.0, "λ of the feature loss", type=cli.non_negative_float)
+    diversity_weight: float = option(
+        0.0, "weight of the mode-seeking term (arXiv:1903.05628)", type=cli.non_negative_float
+    )
+    scheme: str = option(
+        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
+    )
+    lr: float = option(2e-4, "Adam rate of both players", type=cli.positive_float)
+    beta1: float = option(0.5, "Adam β₁ of both", type=cli.decay_rate)
+    beta2: float = option(0.999, "Adam β₂ of both", type=cli.decay_rate)
+    batch_size: int = option(64, "images per step", type=cli.positive_int)
+    ema_beta: float = option(0.999, "G's average's β", type=cli.decay_rate)
 
     def __post_init__(self) -> None:
         require_choice("scheme", self.scheme, SCHEMES)

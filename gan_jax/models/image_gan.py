@@ -31,8 +31,9 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from gan_jax import gan, training
+from gan_jax import cli, gan, training
 from gan_jax.averaging import GeneratorEMA
+from gan_jax.configs import option
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
 from gan_jax.models.assembly import (
@@ -44,7 +45,13 @@ from gan_jax.models.assembly import (
     require_choice,
     uniform_real_batches,
 )
-from gan_jax.nets.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages
+from gan_jax.nets.dcgan import (
+    DOWNSAMPLE_METHODS,
+    UPSAMPLE_METHODS,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    num_stages,
+)
 
 Array = jax.Array
 __all__ = [
@@ -76,25 +83,42 @@ def resolution_flag(text: str) -> int:
 class ImageGANConfig:
     """The model and optimisation choices (defaults: the DCGAN-32 reference)."""
 
-    resolution: int = 32
-    channels: int = 1
-    latent_dim: int = 100
-    width: int = 64
-    loss: str = "ns"
-    scheme: str = "alternating"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    batch_size: int = 64
-    upsample: str = "auto"
-    downsample: str = "auto"
-    d_width: int | None = None  # D's first width (None: ``width``)
-    d_batch_norm: bool = True
-    pack: int = 1
-    r1_gamma: float = 0.0
-    r2_gamma: float = 0.0
-    ema_half_life: float = 0.0  # G's moving average: half-life in real images (0: none)
+    resolution: int = option(32, "4·2^k: 8, 16, 32, 64, …", type=resolution_flag)
+    channels: int = option(1, derived=True)  # the data's
+    latent_dim: int = option(100, "z's size", type=cli.positive_int)
+    width: int = option(64, "G's last and D's first width", type=cli.positive_int)
+    loss: str = option("ns", f"one of {', '.join(LOSSES)}", type=cli.choice("loss", LOSSES))
+    scheme: str = option(
+        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
+    )
+    lr_g: float = option(2e-4, "G's Adam rate", type=cli.positive_float)
+    lr_d: float = option(2e-4, "D's Adam rate", type=cli.positive_float)
+    beta1: float = option(0.5, "Adam β₁ of both", type=cli.decay_rate)
+    beta2: float = option(0.999, "Adam β₂ of both", type=cli.decay_rate)
+    batch_size: int = option(64, "images per step", type=cli.positive_int)
+    upsample: str = option(
+        "auto",
+        "how G's 4×4 transposed convolutions are computed (one function; speed only)",
+        type=cli.choice("upsample", UPSAMPLE_METHODS),
+    )
+    downsample: str = option(
+        "auto",
+        "how D's 4×4 strided convolutions are computed (one function; speed only)",
+        type=cli.choice("downsample", DOWNSAMPLE_METHODS),
+    )
+    d_width: int | None = option(None, "D's first width (default --width)", type=cli.positive_int)
+    d_batch_norm: bool = option(
+        True, "D without BatchNorm (needed by --r1-gamma and --r2-gamma)", flag="no-d-batch-norm"
+    )
+    pack: int = option(1, "PacGAN: D scores packs of N samples", type=cli.positive_int)
+    r1_gamma: float = option(0.0, "γ of (γ/2)·R1 on reals", type=cli.non_negative_float)
+    r2_gamma: float = option(0.0, "γ of (γ/2)·R2 on fakes", type=cli.non_negative_float)
+    ema_half_life: float = option(
+        0.0,
+        "evaluate G's moving average with this half-life in real images (StyleGAN: 10000; 0: "
+        "the trained G alone); the trained G is scored too, as *_raw",
+        type=cli.non_negative_float,
+    )
 
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, LOSSES)

@@ -23,6 +23,7 @@ loss changes nothing but the weight of Adam's ε, so it is left out.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
 import math
@@ -32,8 +33,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import gan, losses, training
+from gan_jax import cli, gan, losses, training
 from gan_jax.averaging import GeneratorEMA
+from gan_jax.configs import option
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
 from gan_jax.models.assembly import (
@@ -131,6 +133,14 @@ def lag_game(
 # --------------------------------------------------------------------------- training
 
 
+def scale_flag(text: str) -> int:
+    """argparse type of ``--scale``: a power of 2 from 2 up."""
+    value = cli.positive_int(text)
+    if value < 2 or value & (value - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of 2 (2, 4, 8, …), got {text}")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class LAGConfig:
     """Networks, losses and optimiser (defaults: the paper code's Adam(1e-3, 0, 0.99), μ = 10,
@@ -140,22 +150,28 @@ class LAGConfig:
     (2.2 steps/s) reached only 1,000 steps in the same time and fell short of 30 dB LR
     consistency (README, "LAG super-resolution")."""
 
-    scale: int = 4
-    channels: int = 3
-    noise_dim: int = 16
-    filters: int = 32
-    filters_min: int = 16
-    blocks: int = 4
-    center_weight: float = 10.0
-    gp_weight: float = 10.0
-    gp_every: int = 4
-    scheme: str = "alternating"
-    lr: float = 1e-3
-    beta1: float = 0.0
-    beta2: float = 0.99
-    batch_size: int = 32
-    ema_beta: float = 0.999
-    ema_rampup: float = 0.1
+    scale: int = option(4, "up-sampling factor, a power of 2", type=scale_flag)
+    channels: int = option(3, derived=True)  # the data's
+    noise_dim: int = option(16, "G's noise channels", type=cli.positive_int)
+    filters: int = option(32, "width at the seed's resolution", type=cli.positive_int)
+    filters_min: int = option(16, "the narrowest width", type=cli.positive_int)
+    blocks: int = option(4, "residual blocks at the seed's resolution", type=cli.positive_int)
+    center_weight: float = option(10.0, "μ of the centre loss", type=cli.non_negative_float)
+    gp_weight: float = option(10.0, "λ of WGAN-GP", type=cli.non_negative_float)
+    gp_every: int = option(4, "lazy gradient penalty: every N steps", type=cli.positive_int)
+    scheme: str = option(
+        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
+    )
+    lr: float = option(1e-3, "Adam rate of both players", type=cli.positive_float)
+    beta1: float = option(0.0, "Adam β₁ of both", type=cli.decay_rate)
+    beta2: float = option(0.99, "Adam β₂ of both", type=cli.decay_rate)
+    batch_size: int = option(32, "patches per step", type=cli.positive_int)
+    ema_beta: float = option(0.999, "G's average's β", type=cli.decay_rate)
+    ema_rampup: float = option(
+        0.1,
+        "EMA half-life at most this fraction of the images seen (0: none)",
+        type=cli.non_negative_float,
+    )
 
     def __post_init__(self) -> None:
         require_choice("scheme", self.scheme, SCHEMES)

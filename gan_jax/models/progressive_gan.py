@@ -41,11 +41,12 @@ start from their initial weights.  ``ema_half_life_images=0`` evaluates the raw 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -53,8 +54,9 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from gan_jax import gan, losses, training
+from gan_jax import cli, gan, losses, training
 from gan_jax.averaging import GeneratorEMA
+from gan_jax.configs import option
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
@@ -62,6 +64,7 @@ from gan_jax.models.assembly import (
     SCHEMES,
     ema_clock,
     initial_state,
+    progressive_resolution_flag,
     require_choice,
     training_step,
 )
@@ -82,30 +85,71 @@ Array = jax.Array
 PROGRESSIVE_LOSSES = ("wgan-gp", "ns-r1")
 
 
+def batch_sizes_flag(text: str) -> tuple[int, ...]:
+    """argparse type of ``--batch-sizes``: positive integers separated by commas."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of positive batch sizes (e.g. 128,128,64)"
+        )
+    return sizes
+
+
 @dataclasses.dataclass(frozen=True)
 class ProgressiveConfig:
     """Model, loss, optimiser and schedule (defaults: the paper's loss and optimiser, widths
     for 32×32 digits)."""
 
-    resolution: int = 32
-    channels: int = 1
-    latent_dim: int = 128
-    fmap_base: int = 1024
-    fmap_max: int = 128
-    loss: str = "wgan-gp"
-    gp_weight: float = 10.0
-    drift: float = 0.001
-    r1_gamma: float = 10.0
-    scheme: str = "alternating"
-    lr_g: float = 1e-3
-    lr_d: float = 1e-3
-    beta1: float = 0.0
-    beta2: float = 0.99
-    batch_sizes: tuple[int, ...] = (128, 128, 64, 64)
-    phase_images: int = 20_000
-    total_images: int = 160_000
-    ema_half_life_images: float = 10_000.0
-    ema_rampup: float = 0.1
+    resolution: int = option(32, "the final resolution, 4·2^k", type=progressive_resolution_flag)
+    channels: int = option(1, derived=True)  # the data's
+    latent_dim: int = option(128, "z's size", type=cli.positive_int)
+    fmap_base: int = option(
+        1024, "width at resolution r: min(fmap_max, fmap_base/r)", type=cli.positive_int
+    )
+    fmap_max: int = option(128, "the widest layer", type=cli.positive_int)
+    loss: str = option(
+        "wgan-gp",
+        f"one of {', '.join(PROGRESSIVE_LOSSES)}",
+        type=cli.choice("loss", PROGRESSIVE_LOSSES),
+    )
+    gp_weight: float = option(10.0, "WGAN-GP λ", type=cli.non_negative_float)
+    drift: float = option(0.001, "ε of the drift term ε·E[D(x)²]", type=cli.non_negative_float)
+    r1_gamma: float = option(10.0, "γ of (γ/2)·R1 (--loss ns-r1)", type=cli.non_negative_float)
+    scheme: str = option(
+        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
+    )
+    lr_g: float = option(1e-3, "G's Adam rate", type=cli.positive_float)
+    lr_d: float = option(1e-3, "D's Adam rate", type=cli.positive_float)
+    beta1: float = option(0.0, "Adam β₁ of both", type=cli.decay_rate)
+    beta2: float = option(0.99, "Adam β₂ of both", type=cli.decay_rate)
+    batch_sizes: tuple[int, ...] = option(
+        (128, 128, 64, 64),
+        "per stage from 4×4 up, the last repeating (one number: that batch everywhere)",
+        type=batch_sizes_flag,
+    )
+    phase_images: int = option(
+        20_000, "images per fade-in and per stabilisation", type=cli.positive_int
+    )
+    total_images: int = option(
+        160_000,
+        "images of the whole run (when --steps is not given)",
+        type=cli.positive_int,
+        flag="images",
+    )
+    ema_half_life_images: float = option(
+        10_000.0,
+        "G's moving average's half-life in real images (0: none)",
+        type=cli.non_negative_float,
+        flag="ema-half-life",
+    )
+    ema_rampup: float = option(
+        0.1,
+        "EMA half-life at most this fraction of the images seen (0: none)",
+        type=cli.non_negative_float,
+    )
 
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, PROGRESSIVE_LOSSES)
@@ -423,9 +467,11 @@ class ProgressiveGAN:
         progress: bool = True,
         description: str = "PGGAN",
         figures: training.FitFigures | None = None,
+        callbacks: Sequence[training.Callback] = (),
     ) -> training.FitResult:
         """Train every phase with :func:`gan_jax.training.fit` (module doc); ``config.steps``
-        is ignored in favour of the phases' ends."""
+        is ignored in favour of the phases' ends.  ``callbacks`` see every phase (each
+        phase's fit starts and closes them)."""
         workdir = os.path.abspath(workdir)
         first = 0
         if resume or resume_from is not None:
@@ -459,11 +505,12 @@ class ProgressiveGAN:
                 resume_from=resume_from if restoring else None,
                 progress=progress,
                 figures=figures,
+                callbacks=callbacks,
                 description=f"{description} {phase.resolution}×{phase.resolution} "
                 f"{'fade-in' if phase.fade else 'stable'}",
             )
             state = result.state
-            if result.interrupted:
+            if result.interrupted or result.stopped_early:
                 break
         return result
 

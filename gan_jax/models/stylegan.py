@@ -43,13 +43,19 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from gan_jax import gan
+from gan_jax import cli, gan
 from gan_jax.averaging import GeneratorEMA
+from gan_jax.configs import option
 from gan_jax.data import map_in_batches
 from gan_jax.dynamics.game import PyTree
 from gan_jax.errors import UserError
 from gan_jax.metrics import feature_diversity, perceptual_path_length
-from gan_jax.models.assembly import LOSSES, SCHEMES, require_choice
+from gan_jax.models.assembly import (
+    LOSSES,
+    SCHEMES,
+    progressive_resolution_flag,
+    require_choice,
+)
 from gan_jax.models.image_gan import ImageGAN, assemble_image_gan
 from gan_jax.nets.progressive import stage_resolutions
 from gan_jax.nets.stylegan import (
@@ -70,30 +76,56 @@ class StyleGANConfig:
     """Networks, loss, optimiser and averaging (defaults: StyleGAN2's loss and optimiser,
     R1's γ and the noise inputs set for MNIST (module doc); widths ``min(64, 256/r)``)."""
 
-    resolution: int = 32
-    channels: int = 1
-    latent_dim: int = 128
-    w_dim: int = 128
-    mapping_layers: int = 8
-    mapping_lr_multiplier: float = 0.01
-    fmap_base: int = 256
-    fmap_max: int = 64
-    style: str = "modulated"
-    mixing_prob: float = 0.9
-    loss: str = "ns"
-    r1_gamma: float = 50.0
-    r1_every: int = 16
-    scheme: str = "alternating"
-    lr_g: float = 2e-3
-    lr_d: float = 2e-3
-    beta1: float = 0.0
-    beta2: float = 0.99
-    batch_size: int = 64
-    ema_beta: float = 0.999
-    ema_rampup: float = 0.1
-    w_avg_beta: float = 0.995
-    noise_min_resolution: int = 16
-    noise_lr_multiplier: float = 1.0
+    resolution: int = option(32, "4·2^k", type=progressive_resolution_flag)
+    channels: int = option(1, derived=True)  # the data's
+    latent_dim: int = option(128, "z's size", type=cli.positive_int)
+    w_dim: int = option(128, "w's size", type=cli.positive_int)
+    mapping_layers: int = option(8, "layers of the mapping network", type=cli.positive_int)
+    mapping_lr_multiplier: float = option(
+        0.01,
+        "the mapping network's learning-rate multiplier",
+        type=cli.positive_float,
+        flag="mapping-lr",
+    )
+    fmap_base: int = option(
+        256, "width at resolution r: min(fmap_max, fmap_base/r)", type=cli.positive_int
+    )
+    fmap_max: int = option(64, "the widest layer", type=cli.positive_int)
+    style: str = option(
+        "modulated", f"one of {', '.join(STYLES)}", type=cli.choice("style", STYLES)
+    )
+    mixing_prob: float = option(0.9, "style-mixing rate", type=cli.probability)
+    loss: str = option("ns", f"one of {', '.join(LOSSES)}", type=cli.choice("loss", LOSSES))
+    r1_gamma: float = option(50.0, "γ of (γ/2)·R1", type=cli.non_negative_float)
+    r1_every: int = option(16, "lazy R1: every N steps, scaled by N", type=cli.positive_int)
+    scheme: str = option(
+        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
+    )
+    lr_g: float = option(2e-3, "G's Adam rate", type=cli.positive_float)
+    lr_d: float = option(2e-3, "D's Adam rate", type=cli.positive_float)
+    beta1: float = option(0.0, "Adam β₁ of both", type=cli.decay_rate)
+    beta2: float = option(0.99, "Adam β₂ of both", type=cli.decay_rate)
+    batch_size: int = option(64, "images per step", type=cli.positive_int)
+    ema_beta: float = option(0.999, "G's average's β", type=cli.decay_rate)
+    ema_rampup: float = option(
+        0.1,
+        "EMA half-life at most this fraction of the images seen (0: none)",
+        type=cli.non_negative_float,
+    )
+    w_avg_beta: float = option(
+        0.995, "β of w's running average (truncation's centre)", type=cli.decay_rate
+    )
+    noise_min_resolution: int = option(
+        16,
+        "noise inputs at this resolution and above (4: every layer, as the papers)",
+        type=cli.positive_int,
+    )
+    noise_lr_multiplier: float = option(
+        1.0,
+        "the noise strengths' learning-rate multiplier",
+        type=cli.positive_float,
+        flag="noise-lr",
+    )
 
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, LOSSES)

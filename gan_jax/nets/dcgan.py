@@ -114,6 +114,12 @@ def subpixel_conv_transpose(x: Array, kernel: Array) -> Array:
     return depth_to_space(jnp.concatenate(phases, axis=-1))
 
 
+# the ``method`` values of ConvTranspose4x4 and Conv4x4Down (one function each, computed
+# differently)
+UPSAMPLE_METHODS = ("auto", "subpixel", "overlap_add", "transpose")
+DOWNSAMPLE_METHODS = ("auto", "im2col", "conv")
+
+
 class _Conv4x4Layer(nn.Module):
     """What the 4×4 stride-2 layers share: ``nn.Conv``'s variables (``kernel``
     ``(4, 4, C_in, C_out)`` in float32, optional ``bias``) and a ``method`` that picks how

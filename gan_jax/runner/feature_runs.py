@@ -9,26 +9,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from gan_jax import cli, data, training
+from gan_jax import cli, configs, training
 from gan_jax.models.feature_classifier import load_classifier, save_classifier
 from gan_jax.models.feature_gan import FeatureGANConfig
-from gan_jax.runner.image_runs import RunPlan, add_classifier_flags, add_fit_flags, plan_run
+from gan_jax.runner.image_runs import RunPlan, feature_run_parser, plan_run
 from gan_jax.viz.plotting import plot_curves
 
 FROZEN_DIR = "feature_network"
-# the flags that define a run of either experiment; --resume refuses to change them
-RUN_DEFINING = (
-    "dataset",
-    "feature_steps",
-    "width",
-    "latent_dim",
-    "feature_weight",
-    "diversity_weight",
-    "batch_size",
-    "lr",
-    "scheme",
-    "seed",
-)
 
 
 def build_parser(
@@ -39,68 +26,44 @@ def build_parser(
     feature_steps: int = 1500,
     diversity_weight: float = 0.0,
     dataset: str = "mnist",
-) -> cli.ArgumentParser:
+) -> configs.ConfigParser:
     """The flags both experiments take (``dataset`` the default ``--dataset``; ``name`` the
-    study, whose default run folder is ``runs/<name>_<dataset>``)."""
-    defaults = FeatureGANConfig()
-    parser = cli.ArgumentParser(prog=prog, description=description)
-    add = parser.add_argument
-    add("--dataset", default=dataset, help=f"one of {', '.join(data.DATASETS)}")
-    add("--steps", type=cli.positive_int, default=steps, help="GAN training steps")
-    add(
+    study, whose default run folder is ``runs/<name>_<dataset>``): the runner's
+    (:func:`~gan_jax.runner.image_runs.feature_run_parser`), one per
+    :class:`FeatureGANConfig` field, and the frozen feature network's training steps."""
+    parser = feature_run_parser(
+        prog,
+        description,
+        FeatureGANConfig,
+        {"diversity_weight": diversity_weight},
+        steps=steps,
+        dataset=dataset,
+    )
+    parser.add_argument(
         "--feature-steps",
         type=cli.positive_int,
         default=feature_steps,
         help="feature-network steps",
-    )
-    add("--width", type=cli.positive_int, default=defaults.width, help="G's and D's width")
-    add("--latent-dim", type=cli.positive_int, default=defaults.latent_dim)
-    add("--feature-weight", type=cli.non_negative_float, default=defaults.feature_weight, help="λ")
-    add(
-        "--diversity-weight",
-        type=cli.non_negative_float,
-        default=diversity_weight,
-        help="weight of the mode-seeking term (arXiv:1903.05628)",
-    )
-    add("--batch-size", type=cli.positive_int, default=defaults.batch_size)
-    add_classifier_flags(parser)
-    add_fit_flags(
-        parser,
-        lr=defaults.lr,
-        scheme=defaults.scheme,
-        workdir=None,
-        workdir_help=f"checkpoints (default runs/{name}_<dataset>)",
+        role=configs.DEFINING,
     )
     parser.set_defaults(study_name=name)  # the default --workdir follows --dataset (plan)
     return parser
 
 
 def plan(
-    args: Any, run_defining: tuple[str, ...] = (), saved_defaults: dict[str, Any] | None = None
+    args: Any, parser: configs.ConfigParser, saved_defaults: dict[str, Any] | None = None
 ) -> RunPlan:
-    """:func:`gan_jax.runner.image_runs.plan_run` of the command (its ``RUN_DEFINING`` plus the
-    experiment's ``run_defining``; ``saved_defaults``: a setting's value in runs saved before
-    it existed); ``args.workdir`` (default ``runs/<study>_<dataset>``) and ``args.out`` become
-    the checked absolute paths."""
+    """:func:`gan_jax.runner.image_runs.plan_run` of the command (``saved_defaults``: a
+    setting's value in runs saved before it existed); ``args.workdir`` (default
+    ``runs/<study>_<dataset>``) and ``args.out`` become the checked absolute paths."""
     args.workdir = args.workdir or os.path.join("runs", f"{args.study_name}_{args.dataset}")
-    checked = plan_run(
-        args, args.workdir, args.out, (*RUN_DEFINING, *run_defining), saved_defaults=saved_defaults
-    )
+    checked = plan_run(args, args.workdir, args.out, parser, saved_defaults=saved_defaults)
     args.workdir, args.out = checked.workdir, checked.out
     return checked
 
 
 def gan_config(args: Any, channels: int) -> FeatureGANConfig:
-    return FeatureGANConfig(
-        channels=channels,
-        latent_dim=args.latent_dim,
-        width=args.width,
-        feature_weight=args.feature_weight,
-        diversity_weight=args.diversity_weight,
-        scheme=args.scheme,
-        lr=args.lr,
-        batch_size=args.batch_size,
-    )
+    return configs.from_flags(FeatureGANConfig, args, channels=channels)
 
 
 def frozen_network(

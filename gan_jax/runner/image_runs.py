@@ -37,7 +37,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from gan_jax import cli, data, training
+from gan_jax import cli, configs, data, training
 from gan_jax.dynamics.game import GameState
 from gan_jax.gan import latents
 from gan_jax.models.assembly import SCHEMES as SCHEME_BUILDERS
@@ -48,7 +48,7 @@ from gan_jax.models.feature_classifier import (
     cached_classifier,
     load_classifier,
 )
-from gan_jax.nets.progressive import stage_resolutions
+from gan_jax.runner.settings import ClassifierSettings, ImageRunSettings, RunSettings
 from gan_jax.training import parallel
 from gan_jax.training.checkpoint import CheckpointError, saved_steps
 from gan_jax.viz.plotting import RunFigures, plot_classifier_metrics, plot_curves, save_image_grid
@@ -58,18 +58,6 @@ FEATURE_SET_METRICS = (
     "kid", "precision", "recall", "density", "coverage", "classifier_score",
 )  # fmt: skip
 
-# Flags that define every model's run; --resume refuses to change them.
-RUN_DEFINING = (
-    "dataset",
-    "batch_size",
-    "scheme",
-    "seed",
-    "loss",
-    "lr_g",
-    "lr_d",
-    "beta1",
-    "max_examples",
-)
 NUM_SAMPLES = 100
 SCHEMES = tuple(SCHEME_BUILDERS)
 CONFIG_FILE = "config.json"
@@ -79,132 +67,47 @@ LOSS_WINDOW = 100  # metrics.json's loss_*_mean_last_100_steps: the steps averag
 def build_parser(
     prog: str,
     description: str,
+    model: type,
+    model_defaults: Any = None,
     *,
     steps: int | None,
-    losses: Sequence[str],
-    loss: str,
-    lr: float,
-    beta1: float,
-    batch_size: int | None = 64,
     dataset: str = "mnist",
-) -> cli.ArgumentParser:
-    """The flags every training CLI takes, with the model's defaults."""
-    parser = cli.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--dataset", default=dataset, help=f"one of {', '.join(data.DATASETS)}")
-    parser.add_argument(
-        "--steps",
-        type=cli.positive_int,
-        default=steps,
-        help="training steps" if steps else "training steps (default: the schedule's)",
+) -> configs.ConfigParser:
+    """The flags of an image-GAN CLI, one per field (:mod:`gan_jax.configs`): the run's
+    (:class:`~gan_jax.runner.settings.RunSettings`, ``dataset`` its default ``--dataset``),
+    the fit's (:class:`~gan_jax.training.FitConfig`, ``steps`` its default ``--steps``;
+    ``None``: the model's schedule decides), devices and evaluation, the evaluation
+    classifier, and the ``model`` config's with ``model_defaults`` (an instance or a
+    mapping; default the dataclass's)."""
+    parser = configs.ConfigParser(prog=prog, description=description)
+    parser.add_config(RunSettings, {"dataset": dataset})
+    parser.add_config(
+        training.FitConfig,
+        {"steps": steps},
+        helps=None if steps else {"steps": "training steps (default: the schedule's)"},
     )
-    parser.add_argument("--batch-size", type=cli.positive_int, default=batch_size)
-    parser.add_argument(
-        "--scheme",
-        type=cli.choice("scheme", SCHEMES),
-        default="alternating",
-        help=f"one of {', '.join(SCHEMES)}",
-    )
-    parser.add_argument(
-        "--loss", type=cli.choice("loss", losses), default=loss, help=f"one of {', '.join(losses)}"
-    )
-    parser.add_argument("--lr-g", type=cli.positive_float, default=lr, help="G's Adam rate")
-    parser.add_argument("--lr-d", type=cli.positive_float, default=lr, help="D's Adam rate")
-    parser.add_argument("--beta1", type=cli.decay_rate, default=beta1, help="Adam β₁ of both")
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
-    parser.add_argument(
-        "--workdir",
-        type=cli.output_directory,
-        default=None,
-        help="checkpoints, metrics.jsonl, config.json (default runs/<model>_<dataset>)",
-    )
-    parser.add_argument(
-        "--out",
-        type=cli.output_directory,
-        default=None,
-        help="figures + metrics.json (default <workdir>/figures)",
-    )
-    parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
-    parser.add_argument(
-        "--resume-from",
-        type=cli.non_negative_int,
-        default=None,
-        metavar="STEP",
-        help="continue from this earlier checkpoint (when the newest is damaged); newer "
-        "checkpoints are moved aside, not deleted",
-    )
-    parser.add_argument("--tpu", action="store_true", help="shard the batch over every TPU")
-    parser.add_argument("--devices", type=cli.positive_int, default=None, help="use N devices")
-    parser.add_argument("--log-every", type=cli.positive_int, default=50, help="steps per log row")
-    parser.add_argument(
-        "--eval-every", type=cli.non_negative_int, default=500, help="0: only at the end"
-    )
-    parser.add_argument(
-        "--no-eval",
-        action="store_true",
-        help="no evaluation and no classifier (smoke runs): metrics.json without FCD & co.",
-    )
-    parser.add_argument("--checkpoint-every", type=cli.positive_int, default=500)
-    parser.add_argument("--sample-every", type=cli.non_negative_int, default=500, help="0: never")
-    parser.add_argument("--eval-samples", type=cli.positive_int, default=1000)
-    add_classifier_flags(parser)
-    parser.add_argument(
-        "--data-dir", type=cli.existing_directory, default=None, help="tfds data directory"
-    )
-    parser.add_argument(
-        "--max-examples", type=cli.positive_int, default=None, help="use the first N images"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_config(ImageRunSettings)
+    parser.add_config(ClassifierSettings)
+    parser.add_config(model, model_defaults)
     return parser
 
 
-def add_classifier_flags(parser: cli.argparse.ArgumentParser) -> None:
-    """``--classifier`` and ``--classifier-steps``: the evaluation classifier
-    :func:`get_classifier` returns (every CLI that scores generated images with it)."""
-    parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
-    parser.add_argument(
-        "--classifier-steps",
-        type=cli.positive_int,
-        default=DEFAULT_CLASSIFIER_STEPS,
-        help="training steps of the evaluation classifier when none is cached (another "
-        "count caches it apart, in runs/classifier_<dataset>_<resolution>_steps<N>)",
-    )
-
-
-def add_fit_flags(
-    parser: cli.ArgumentParser,
-    *,
-    lr: float,
-    scheme: str,
-    workdir: str | None,
-    workdir_help: str = "checkpoints",
-    run: str = "the run",
-) -> None:
-    """The optimiser, run-folder and fit-loop flags of a CLI that trains through
-    :func:`fit_without_evaluation` (``super_resolution``, ``opengan``,
-    ``semantic_pyramid``)."""
-    add = parser.add_argument
-    add("--lr", type=cli.positive_float, default=lr, help="Adam rate of both players")
-    add("--scheme", type=cli.choice("scheme", SCHEMES), default=scheme, help=", ".join(SCHEMES))
-    add("--seed", type=int, default=0, help="PRNG seed")
-    add("--workdir", type=cli.output_directory, default=workdir, help=workdir_help)
-    add(
-        "--out",
-        type=cli.output_directory,
-        default=None,
-        help="figures + metrics.json (default <workdir>/figures)",
-    )
-    add("--resume", action="store_true", help=f"continue {run} in --workdir")
-    add(
-        "--resume-from",
-        type=cli.non_negative_int,
-        default=None,
-        metavar="STEP",
-        help="continue from this earlier checkpoint; newer ones are moved aside",
-    )
-    add("--log-every", type=cli.positive_int, default=50, help="steps per log row")
-    add("--checkpoint-every", type=cli.positive_int, default=500)
-    add("--data-dir", type=cli.existing_directory, default=None, help="tfds data directory")
-    add("--no-progress", action="store_true", help="no progress bar")
+def feature_run_parser(
+    prog: str, description: str, model: type, model_defaults: Any = None, *, steps: int,
+    dataset: str, classifier: bool = True, helps: Mapping[str, str] | None = None,
+) -> configs.ConfigParser:  # fmt: skip
+    """The flags of a CLI that trains through :func:`fit_without_evaluation` (``opengan``,
+    ``semantic_pyramid``, ``super_resolution``): the run's, the fit's but periodic
+    evaluation and samples (these measure once, at the end), the evaluation classifier's
+    (with ``classifier``) and the ``model`` config's; ``helps`` replaces the run settings'
+    help texts (a study's own ``--dataset`` list)."""
+    parser = configs.ConfigParser(prog=prog, description=description)
+    parser.add_config(RunSettings, {"dataset": dataset}, helps=helps)
+    parser.add_config(training.FitConfig, {"steps": steps}, exclude=("eval_every", "sample_every"))
+    if classifier:
+        parser.add_config(ClassifierSettings)
+    parser.add_config(model, model_defaults)
+    return parser
 
 
 def evaluation_runs(scheme: str, evals: list[dict]) -> dict[str, list[dict]]:
@@ -217,32 +120,6 @@ def evaluation_runs(scheme: str, evals: list[dict]) -> dict[str, list[dict]]:
         for e in evals
     ]  # every measure of the trained G, not G's average under the trained G's label
     return {f"{scheme}, G's average": evals, f"{scheme}, trained G": raw}
-
-
-def progressive_resolution_flag(text: str) -> int:
-    """argparse type of PGGAN's and StyleGAN's ``--resolution``: ``4·2^k``."""
-    try:
-        stage_resolutions(int(text))
-    except ValueError as err:
-        raise cli.argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
-    return int(text)
-
-
-def add_progressive_flags(parser: cli.ArgumentParser, defaults: Any) -> None:
-    """The flags PGGAN and StyleGAN share, with ``defaults`` (their config): the final
-    ``--resolution``, ``--latent-dim``, the width rule, Adam's ``--beta2`` and R1's γ."""
-    add = parser.add_argument
-    add("--resolution", type=progressive_resolution_flag, default=32, help="4·2^k")
-    add("--latent-dim", type=cli.positive_int, default=defaults.latent_dim)
-    add(
-        "--fmap-base",
-        type=cli.positive_int,
-        default=defaults.fmap_base,
-        help="width at resolution r: min(fmap_max, fmap_base/r)",
-    )
-    add("--fmap-max", type=cli.positive_int, default=defaults.fmap_max)
-    add("--beta2", type=cli.decay_rate, default=defaults.beta2, help="Adam β₂ of both players")
-    add("--r1-gamma", type=cli.non_negative_float, default=defaults.r1_gamma, help="γ of (γ/2)·R1")
 
 
 @dataclasses.dataclass
@@ -260,24 +137,27 @@ class RunPlan:
     started: bool = False
 
     def start(self) -> None:
-        """Create the run directory and, for a new run, write ``config.json`` (process 0
-        only).  Call it once the command's last check has passed, right before its first
-        write; later calls do nothing."""
+        """Create the run directory and write ``config.json`` (process 0 only): every
+        setting of the command but the invocation ones (:mod:`gan_jax.configs`), so
+        ``--config <workdir>/config.json`` re-launches it; a resumed run's file gets the
+        settings it continued with.  Call it once the command's last check has passed,
+        right before its first write; later calls do nothing."""
         if self.started:
             return
         self.started = True
-        if self.resume or not parallel.is_primary():
+        if not parallel.is_primary():
             return
         os.makedirs(self.workdir, exist_ok=True)
         with open(os.path.join(self.workdir, CONFIG_FILE), "w") as f:
             json.dump(self.settings, f, indent=2, sort_keys=True)
+            f.write("\n")
 
 
 def plan_run(
     args: Any,
     workdir: str,
     out: str | None,
-    run_defining: Sequence[str],
+    parser: configs.ConfigParser,
     other_datasets: Sequence[str] = (),
     saved_defaults: Mapping[str, Any] | None = None,
 ) -> RunPlan:
@@ -293,10 +173,11 @@ def plan_run(
     * ``--workdir`` and ``--out`` (default ``<workdir>/figures``) are directories the run
       can write (or create);
     * the run state: a new run needs a ``--workdir`` without checkpoints; ``--resume`` needs
-      the run's ``config.json`` with the same run-defining settings (``run_defining``, as
-      ``config.json`` holds them; a setting a run saved before it existed reads as its
-      value in ``saved_defaults``) and at least one checkpoint; ``--resume-from STEP`` needs
-      that step on disk.
+      the run's ``config.json`` with the same run-defining settings (the ``parser``'s
+      :meth:`~gan_jax.configs.ConfigParser.defining` flags; a setting the file lacks reads
+      as its value in ``saved_defaults``, else as its declared default: the value of every
+      run saved before the setting was a flag) and at least one checkpoint;
+      ``--resume-from STEP`` needs that step on disk.
 
     What cannot be known without the data or the model (an unavailable tfds dataset, a
     model-specific constraint) fails later, but still before :meth:`RunPlan.start`.
@@ -308,7 +189,7 @@ def plan_run(
     resume = bool(args.resume or resume_from is not None)
     workdir = cli.check_writable_directory(workdir, "--workdir")
     out = cli.check_writable_directory(out or os.path.join(workdir, "figures"), "--out")
-    settings = json.loads(json.dumps({name: getattr(args, name) for name in run_defining}))
+    settings = json.loads(json.dumps(parser.saved_settings(args)))
     steps = run_steps(workdir)
     config_path = os.path.join(workdir, CONFIG_FILE)
     if not resume:
@@ -324,11 +205,14 @@ def plan_run(
             "or point --workdir at the run to continue"
         )
     with open(config_path) as f:
-        saved = {**(saved_defaults or {}), **json.load(f)}
+        saved_file = json.load(f)
+    defining = parser.defining()
+    declared = {dest: parser.declared[dest] for dest in defining}
+    saved = json.loads(json.dumps({**declared, **(saved_defaults or {}), **saved_file}))
     changed = [
-        f"--{k.replace('_', '-')} {saved.get(k)} → {v}"
-        for k, v in settings.items()
-        if saved.get(k) != v
+        f"--{k.replace('_', '-')} {saved.get(k)} → {settings[k]}"
+        for k in defining
+        if saved.get(k) != settings[k]
     ]
     if changed:
         raise cli.UserError(
@@ -344,7 +228,7 @@ def plan_run(
             f"no checkpoint for step {resume_from} in {workdir} (have {steps}): pass one of "
             "those steps to --resume-from"
         )
-    return RunPlan(workdir, out, saved, resume, resume_from, fit)
+    return RunPlan(workdir, out, {**saved_file, **settings}, resume, resume_from, fit)
 
 
 def run_steps(workdir: str) -> list[int]:
@@ -364,14 +248,11 @@ def run_steps(workdir: str) -> list[int]:
 
 def fit_config(args: Any) -> training.FitConfig:
     """The :class:`~gan_jax.training.FitConfig` of the flags (its interval checks are user
-    errors that must come before any work)."""
-    return training.FitConfig(
-        steps=args.steps or 1,  # a trainer with its own schedule ignores it
-        log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every,
-        eval_every=getattr(args, "eval_every", 0),
-        sample_every=getattr(args, "sample_every", 0),
-    )
+    errors that must come before any work); a command without ``--eval-every`` or
+    ``--sample-every`` neither evaluates nor samples periodically."""
+    unflagged = {name: 0 for name in ("eval_every", "sample_every") if not hasattr(args, name)}
+    # a trainer with its own schedule (no --steps) ignores steps
+    return configs.from_flags(training.FitConfig, args, steps=args.steps or 1, **unflagged)
 
 
 def fit_without_evaluation(
@@ -394,11 +275,20 @@ def fit_without_evaluation(
         description=description,
         resume_from=plan.resume_from,
         figures=RunFigures(),
+        callbacks=writers(args, plan),
     )
     if result.interrupted:
         print(f"interrupted at step {result.step}; continue with the same command plus --resume")
         raise SystemExit(cli.INTERRUPTED_EXIT_CODE)
     return result, time.perf_counter() - start
+
+
+def writers(args: Any, plan: RunPlan) -> list[training.Callback]:
+    """The metric writers ``--writers`` names besides ``metrics.jsonl``, on process 0
+    (:func:`gan_jax.training.make_writers`), with the run's settings as their config."""
+    if not parallel.is_primary():
+        return []
+    return training.make_writers(args.writers, plan.workdir, plan.settings)
 
 
 def get_classifier(args: Any, resolution: int, dataset: str | None = None) -> tuple:
@@ -416,9 +306,9 @@ def get_classifier(args: Any, resolution: int, dataset: str | None = None) -> tu
 
 def run(
     args: Any,
+    parser: configs.ConfigParser,
     name: str,
     build: Callable[[Any, data.ImageDataset, Any], Trainer],
-    run_defining: Sequence[str] = (),
     resolution: int = 32,
     figures: Callable[[Trainer, GameState, str, str, dict, ClassifierMetrics], None] | None = None,
     saved_defaults: Mapping[str, Any] | None = None,
@@ -434,9 +324,7 @@ def run(
     before the processes of a multi-process job connect; the data, the model and the
     classifier come next; the run's first write (:meth:`RunPlan.start`) comes last."""
     workdir = args.workdir or os.path.join("runs", f"{name.lower()}_{args.dataset}")
-    plan = plan_run(
-        args, workdir, args.out, (*RUN_DEFINING, *run_defining), saved_defaults=saved_defaults
-    )
+    plan = plan_run(args, workdir, args.out, parser, saved_defaults=saved_defaults)
     workdir, out = plan.workdir, plan.out
     parallel.initialize_distributed()
     devices = parallel.select_devices(args.tpu, args.devices)
@@ -481,6 +369,7 @@ def run(
         progress=not args.no_progress,
         description=f"{name} {args.dataset} ({args.scheme})",
         figures=RunFigures(),
+        callbacks=writers(args, plan),
     )
     seconds = time.perf_counter() - start
     if not primary:

@@ -6,6 +6,9 @@
 * :mod:`~gan_jax.training.loop`: :func:`fit`, the host loop that never loses work
   (chunks, NaN guard, atomic checkpoints, Ctrl-C, exact resume), and :func:`minimize`;
 * :mod:`~gan_jax.training.logs`: the run's ``metrics.jsonl``;
+* :mod:`~gan_jax.training.callbacks` and :mod:`~gan_jax.training.writers`: :func:`fit`'s
+  hooks (:class:`Callback`) and the metric writers on them (``metrics.jsonl``,
+  TensorBoard, W&B);
 * :mod:`~gan_jax.training.checkpoint`, :mod:`~gan_jax.training.parallel` and
   :mod:`~gan_jax.training.launch`: orbax checkpoints, ``jax.sharding`` data parallelism
   and the multi-process launcher.
@@ -23,27 +26,45 @@ from typing import Any
 # Where the names of ``__all__`` live, searched in this order on first use: the pure steps
 # before the host loop, so ``training.make_train_step`` loads no orbax.  Each module's own
 # ``__all__`` says what it exports (a test holds ``__all__`` below to their union).
-_HOMES = (f"{__name__}.steps", f"{__name__}.logs", "gan_jax.xla_options", f"{__name__}.loop")
-_SUBMODULES = ("checkpoint", "launch", "logs", "loop", "parallel", "steps")
+_HOMES = (
+    f"{__name__}.steps",
+    f"{__name__}.logs",
+    "gan_jax.xla_options",
+    f"{__name__}.callbacks",
+    f"{__name__}.writers",
+    f"{__name__}.loop",
+)
+_SUBMODULES = (
+    "callbacks", "checkpoint", "launch", "logs", "loop", "parallel", "steps", "writers",
+)  # fmt: skip
 
 __all__ = [
     "CHECKPOINT_DIR",
     "LR_SCHEDULES",
     "METRICS_FILE",
+    "WRITERS",
     "XLA_CPU_OPTIONS",
     "BatchFn",
+    "Callback",
     "FitConfig",
     "FitFigures",
     "FitResult",
+    "JsonlWriter",
     "Metrics",
     "NonFiniteLossError",
     "PeriodicStep",
     "StepFn",
+    "TensorBoardWriter",
+    "WandbWriter",
+    "call_all",
+    "callbacks",
     "checkpoint",
     "chunk_lengths",
+    "close_all",
     "first_non_finite",
     "fit",
     "full_optimization_options",
+    "image_grid",
     "init_state",
     "json_number",
     "launch",
@@ -53,6 +74,7 @@ __all__ = [
     "loss_curves",
     "make_chunk",
     "make_train_step",
+    "make_writers",
     "minimize",
     "parallel",
     "read_metrics",
@@ -61,6 +83,8 @@ __all__ = [
     "steps",
     "stop_requests",
     "truncate_metrics",
+    "writers",
+    "writers_flag",
 ]
 
 

@@ -11,8 +11,13 @@ losing work.
   regularize_every=k)``, StyleGAN2's lazy R1) is compiled as two steps, one with the lazy
   penalties and one without, and :func:`fit` picks one per global step on the host.
 * **Logging.**  ``workdir/metrics.jsonl``: one row per step (``step``, ``loss_g``,
-  ``loss_d``) and one per evaluation (``step`` plus the evaluator's numbers).
+  ``loss_d``) and one per evaluation (``step`` plus the evaluator's numbers), written by
+  :class:`~gan_jax.training.writers.JsonlWriter`, the first of the run's callbacks.
   ``workdir/curves.png`` is re-rendered at every evaluation.
+* **Callbacks.**  ``callbacks`` (:mod:`gan_jax.training.callbacks`: TensorBoard and W&B
+  writers, a researcher's own hooks) see every step's losses, every evaluation and every
+  sample grid; one can stop the run early (saved), and one that raises stops it with the
+  last good checkpoint on disk.
 * **Samples.**  ``sample_fn(state)`` (images from a fixed latent batch) every
   ``sample_every`` steps: ``workdir/samples/step_XXXXXXX.png`` and ``workdir/samples.png``.
 * **Checkpoints.**  orbax (atomic) every ``checkpoint_every`` steps, at the end, and on
@@ -42,10 +47,9 @@ losing work.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -54,13 +58,17 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from gan_jax import cli
+from gan_jax.configs import SETTING, option
 from gan_jax.dynamics.game import GameState, PyTree
 from gan_jax.errors import UserError
 from gan_jax.nets.variables import copy_tree
 from gan_jax.training import parallel
+from gan_jax.training.callbacks import Callback, call_all, close_all
 from gan_jax.training.checkpoint import Checkpointer
-from gan_jax.training.logs import METRICS_FILE, json_number, truncate_metrics
+from gan_jax.training.logs import json_number
 from gan_jax.training.steps import StepFn, chunk_lengths, step_runner
+from gan_jax.training.writers import JsonlWriter
 from gan_jax.xla_options import full_optimization_options
 
 __all__ = [
@@ -91,12 +99,18 @@ class FitConfig:
     (the final step is still evaluated).  ``steps`` is any positive count.
     """
 
-    steps: int
-    log_every: int = 50
-    checkpoint_every: int = 500
-    eval_every: int = 500
-    sample_every: int = 500
-    max_to_keep: int = 3
+    steps: int = option(help="training steps", type=cli.positive_int, role=SETTING)
+    log_every: int = option(50, "steps per log row", type=cli.positive_int, role=SETTING)
+    checkpoint_every: int = option(500, "steps per checkpoint", type=cli.positive_int, role=SETTING)
+    eval_every: int = option(
+        500, "steps per evaluation (0: only at the end)", type=cli.non_negative_int, role=SETTING
+    )
+    sample_every: int = option(
+        500, "steps per sample grid (0: never)", type=cli.non_negative_int, role=SETTING
+    )
+    max_to_keep: int = option(
+        3, "checkpoints kept (the newest)", type=cli.positive_int, role=SETTING
+    )
 
     def __post_init__(self) -> None:
         for name in ("checkpoint_every", "eval_every", "sample_every"):
@@ -110,9 +124,13 @@ class FitConfig:
 
 @dataclasses.dataclass
 class FitResult:
+    """Where :func:`fit` ended: ``interrupted`` by Ctrl-C/SIGTERM, or ``stopped_early`` by a
+    callback (both saved), else at ``config.steps``."""
+
     state: GameState
     step: int
     interrupted: bool
+    stopped_early: bool = False
 
 
 def first_non_finite(metrics: dict[str, np.ndarray]) -> tuple[int, str, float] | None:
@@ -173,6 +191,7 @@ def fit(
     description: str = "train",
     resume_from: int | None = None,
     figures: FitFigures | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> FitResult:
     """Train ``state`` with ``step`` until ``state.step == config.steps`` (see module doc).
 
@@ -183,22 +202,24 @@ def fit(
     logged as an ``eval`` row (every ``eval_every`` steps and at the last step);
     ``sample_fn(state)`` returns images ``(N, H, W, C)`` in ``[-1, 1]`` for
     ``figures.samples``; ``figures`` (a :class:`FitFigures`) draws the loss curves after
-    each evaluation and at the end.
+    each evaluation and at the end.  ``callbacks`` (:mod:`gan_jax.training.callbacks`) see
+    every step's losses, every evaluation and every sample grid, after
+    ``workdir/metrics.jsonl`` (:class:`~gan_jax.training.writers.JsonlWriter`) has them; one
+    that returns ``True`` stops the run early (saved), one that raises stops it with the
+    last good checkpoint on disk.
     """
     workdir = os.path.abspath(os.fspath(workdir))
     os.makedirs(workdir, exist_ok=True)
     checkpointer = Checkpointer(
         os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=config.max_to_keep, create=True
     )
-    metrics_path = os.path.join(workdir, METRICS_FILE)
     primary = parallel.is_primary()
-    if resume or resume_from is not None:
+    resumed = resume or resume_from is not None
+    if resumed:
         state = checkpointer.restore(resume_from, template=state)
         if resume_from is not None:
             for path in checkpointer.set_aside_after(resume_from):
                 print(f"set aside the newer checkpoint {path}")
-        if primary:
-            truncate_metrics(workdir, int(state.step))
     else:
         # The chunks donate their input buffers; never consume the caller's arrays.
         state = copy_tree(state)
@@ -207,15 +228,17 @@ def fit(
                 f"{workdir} already holds checkpoints: pass --resume to continue that run, "
                 "or choose a new --workdir"
             )
-        if primary:
-            open(metrics_path, "w").close()
+    # process 0 alone logs, evaluates and writes; metrics.jsonl first, the caller's after
+    hooks = [JsonlWriter(workdir), *callbacks] if primary else []
     parallel.sync("gan_jax_fit_start")  # every process has looked before step 0 is saved
     start = int(state.step)
     run_steps = step_runner(step)
-    interrupted = False
+    interrupted = stopped_early = False
     current = start
 
-    with stop_requests() as flags, open(metrics_path if primary else os.devnull, "a") as log:
+    with stop_requests() as flags, _closing(hooks):
+        for hook in hooks:
+            hook.on_start(workdir, start, resumed)
         bar = tqdm(
             total=config.steps,
             initial=start,
@@ -240,49 +263,71 @@ def fit(
                     "or another loss"
                 )
             state = new_state
-            for i in range(length):
-                row = {"step": current + i + 1}
-                row.update({k: json_number(v[i]) for k, v in host.items()})
-                log.write(json.dumps(row) + "\n")
+            rows = [
+                {"step": current + i + 1, **{k: json_number(v[i]) for k, v in host.items()}}
+                for i in range(length)
+            ]
             current += length
             bar.update(length)
             bar.set_postfix({k: f"{float(v[-1]):.3f}" for k, v in host.items()})
-            stop = parallel.any_process(flags["stop"])  # all processes stop at one step
-            if (
-                primary
-                and evaluate is not None
-                and (
-                    (config.eval_every and current % config.eval_every == 0)
-                    or current == config.steps
-                )
-            ):
-                numbers = {
-                    k: json_number(v) for k, v in evaluate(parallel.host_local(state)).items()
-                }
-                log.write(json.dumps({"step": current, "eval": True, **numbers}) + "\n")
-                log.flush()
-                if figures is not None:
-                    figures.losses(workdir)
-            if (
-                primary
-                and sample_fn is not None
-                and figures is not None
-                and config.sample_every
-                and (current % config.sample_every == 0 or current == config.steps)
-            ):
-                figures.samples(sample_fn(parallel.host_local(state)), workdir, current)
-            log.flush()
+            try:
+                asked = call_all(hooks, "on_steps", rows)
+                if (
+                    primary
+                    and evaluate is not None
+                    and (
+                        (config.eval_every and current % config.eval_every == 0)
+                        or current == config.steps
+                    )
+                ):
+                    local = parallel.host_local(state)
+                    numbers = {k: json_number(v) for k, v in evaluate(local).items()}
+                    asked = call_all(hooks, "on_evaluation", current, numbers, local) or asked
+                    if figures is not None:
+                        figures.losses(workdir)
+                if (
+                    primary
+                    and sample_fn is not None
+                    and config.sample_every
+                    and (current % config.sample_every == 0 or current == config.steps)
+                ):
+                    images = np.asarray(sample_fn(parallel.host_local(state)))
+                    if figures is not None:
+                        figures.samples(images, workdir, current)
+                    asked = call_all(hooks, "on_samples", current, images) or asked
+            except BaseException:
+                bar.close()  # the error's line comes after the bar's, not on it
+                raise
+            # every process stops at one step: a Ctrl-C on any, or a callback on process 0
+            interrupted = parallel.any_process(flags["stop"])
+            stopped_early = not interrupted and parallel.any_process(asked)
+            stop = interrupted or stopped_early
             every = config.checkpoint_every
             if (every and current % every == 0) or current == config.steps or stop:
                 checkpointer.save(current, state)
             if stop:
-                interrupted = True
                 break
         bar.close()
     if primary and figures is not None:
         figures.losses(workdir)
     checkpointer.close()
-    return FitResult(state=state, step=current, interrupted=interrupted)
+    return FitResult(
+        state=state, step=current, interrupted=interrupted, stopped_early=stopped_early
+    )
+
+
+@contextmanager
+def _closing(callbacks: Sequence[Callback]) -> Iterator[None]:
+    """Close ``callbacks`` however the block ends (an error inside wins over one closing)."""
+    try:
+        yield
+    except BaseException:
+        try:
+            close_all(callbacks)
+        except Exception:  # noqa: BLE001, S110 — the block's own error is the one to report
+            pass
+        raise
+    close_all(callbacks)
 
 
 def minimize(

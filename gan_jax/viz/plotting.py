@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from gan_jax.metrics import mean_and_standard_error
 from gan_jax.training.logs import loss_curves, read_metrics
+from gan_jax.training.writers import image_grid
 
 CENTER_STYLE = {
     "marker": "x",
@@ -40,26 +41,6 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-def image_grid(images: np.ndarray, ncols: int | None = None, padding: int = 1) -> np.ndarray:
-    """Tile ``(N, H, W, C)`` images in ``[-1, 1]`` into one ``(rows·(H+p)+p, cols·(W+p)+p, C)``
-    array in ``[0, 1]``, row-major, with ``padding`` pixels of white between tiles.
-
-    ``ncols`` defaults to ``ceil(sqrt(N))``; missing tiles of the last row stay white.
-    """
-    images = np.clip((np.asarray(images, dtype=np.float32) + 1.0) / 2.0, 0.0, 1.0)
-    n, h, w, c = images.shape
-    ncols = ncols or math.ceil(math.sqrt(n))
-    nrows = math.ceil(n / ncols)
-    grid = np.ones(
-        (nrows * (h + padding) + padding, ncols * (w + padding) + padding, c), np.float32
-    )
-    for i in range(n):
-        r, col = divmod(i, ncols)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[top : top + h, left : left + w] = images[i]
-    return grid
 
 
 def save_image_grid(

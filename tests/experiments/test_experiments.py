@@ -384,15 +384,15 @@ def _parser_of(module: str, monkeypatch):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_classifier_flags_mean_the_evaluation_classifier_everywhere(name, monkeypatch):
     """``--classifier`` and ``--classifier-steps`` are the evaluation classifier's
-    (``add_classifier_flags``, read by ``get_classifier``) in every CLI that has them: an
-    OpenGAN whose ``--classifier-steps`` also meant its few-shot classifiers' 400 steps
-    scored its samples with a 400-step evaluation classifier."""
-    import argparse
+    (:class:`~gan_jax.runner.settings.ClassifierSettings`, read by ``get_classifier``) in
+    every CLI that has them: an OpenGAN whose ``--classifier-steps`` also meant its few-shot
+    classifiers' 400 steps scored its samples with a 400-step evaluation classifier."""
+    from gan_jax.configs import ConfigParser
+    from gan_jax.runner.image_runs import DEFAULT_CLASSIFIER_STEPS
+    from gan_jax.runner.settings import ClassifierSettings
 
-    from gan_jax.runner.image_runs import DEFAULT_CLASSIFIER_STEPS, add_classifier_flags
-
-    reference = argparse.ArgumentParser()
-    add_classifier_flags(reference)
+    reference = ConfigParser()
+    reference.add_config(ClassifierSettings)
     expected = {a.dest: (a.default, a.help) for a in reference._actions if a.option_strings}
     parser = _parser_of(f"experiments.{name}", monkeypatch)
     for action in parser._actions:
@@ -430,8 +430,9 @@ def test_feature_studies_default_run_folder_follows_the_dataset(name, tmp_path, 
 
     monkeypatch.chdir(tmp_path)
     module = importlib.import_module(f"experiments.{name}")
-    args = module.build_parser().parse_args(["--dataset", "digits"])
-    run = feature_runs.plan(args)
+    parser = module.build_parser()
+    args = parser.parse_args(["--dataset", "digits"])
+    run = feature_runs.plan(args, parser)
     assert run.workdir == str(tmp_path / "runs" / f"{name}_digits")
     assert run.out == str(tmp_path / "runs" / f"{name}_digits" / "figures")
     assert not (tmp_path / "runs").exists()  # planned, nothing written

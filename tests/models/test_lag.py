@@ -160,8 +160,9 @@ def test_super_resolution_refuses_bad_commands_against_its_run(tmp_path):
 
     run, out, scratch = tmp_path / "run", tmp_path / "out", tmp_path / "scratch"
     command = [*LAG_COMMAND, "--workdir", str(run), "--out", str(out)]
-    args = super_resolution.build_parser().parse_args(command)
-    runner.plan_run(args, str(run), None, super_resolution.RUN_DEFINING, ("photos",)).start()
+    parser = super_resolution.build_parser()
+    args = parser.parse_args(command)
+    runner.plan_run(args, str(run), None, parser, ("photos",)).start()
     Checkpointer(run / "checkpoints").save(4, {"w": np.zeros(3, np.float32)})
     assert json.loads((run / "config.json").read_text())["seed"] == 0
     bad = bad_commands(run, scratch, "--lr") + [

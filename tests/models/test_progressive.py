@@ -272,7 +272,8 @@ def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
         assert (out / name).stat().st_size > 1000
 
     scratch = tmp_path / "scratch"
-    bad = bad_commands(workdir, scratch, "--lr-g") + [
+    batch = ("--batch-sizes", "'many' is not a comma-separated list of positive batch sizes")
+    bad = bad_commands(workdir, scratch, "--lr-g", batch) + [
         (["--loss", "foo"], "unknown --loss 'foo'"),
         (["--beta2", "1"], "must be in [0, 1)"),
         (["--drift", "-0.1"], "must be a finite number ≥ 0"),

@@ -190,12 +190,15 @@ def dcgan_args(workdir, out, classifier, steps=40):
 @pytest.mark.expensive
 def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, classifier8):
     """25 steps with --log-every 10: the last, partial window is logged, evaluated, sampled
-    and checkpointed.  Then the newest checkpoint rots: --resume refuses it in one line
-    naming the intact steps, and --resume-from 20 reproduces the uninterrupted run."""
+    and checkpointed, in metrics.jsonl and in TensorBoard's event files alike.  Then the
+    newest checkpoint rots: --resume refuses it in one line naming the intact steps, and
+    --resume-from 20 reproduces the uninterrupted run (and its events past step 20 are
+    purged, as its metrics.jsonl rows are)."""
     from experiments import train_dcgan
 
     workdir, out = tmp_path / "run", tmp_path / "out"
-    train_dcgan.main(dcgan_args(workdir, out, classifier8, steps=25))  # in-process
+    writers = ["--writers", "jsonl,tensorboard"]
+    train_dcgan.main(dcgan_args(workdir, out, classifier8, steps=25) + writers)  # in-process
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 25 and 0 <= metrics["classes"] <= 10
     assert metrics["fcd"] > 0 and metrics["fcd_real_test"] > 0
@@ -207,6 +210,7 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, cl
         assert (out / name).stat().st_size > 1000
     assert (workdir / "samples" / "step_0000025.png").exists()
     assert Checkpointer(workdir / "checkpoints").all_steps() == [0, 20, 25]
+    assert_tensorboard_matches_metrics(workdir, sample_steps=[20, 25])
 
     # Commands the CLI refuses leave the run as it was: the --resume-from 20 below then
     # reproduces the uninterrupted run.
@@ -218,7 +222,7 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, cl
         (["--resume", "--width", "16"], "--resume with different settings (--width 8 → 16)"),
         (["--tpu", "--resume"], "--tpu needs TPU devices"),
     ]
-    command = dcgan_args(workdir, out, classifier8, steps=25)
+    command = dcgan_args(workdir, out, classifier8, steps=25) + writers
     assert_refused_without_a_trace("experiments.train_dcgan", command, workdir, bad)
 
     # Damage every file of the newest checkpoint: --resume fails with one clear line.
@@ -233,12 +237,38 @@ def test_cli_outputs_partial_window_and_damaged_checkpoint_fallback(tmp_path, cl
     assert_one_line_user_error(result, "intact earlier steps: [0, 20]")
     assert "--resume-from STEP" in result.stderr
 
-    train_dcgan.main(dcgan_args(workdir, out, classifier8, steps=25) + ["--resume-from", "20"])
+    train_dcgan.main(command + ["--resume-from", "20"])
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["steps"] == 25
     assert resumed["fcd"] == metrics["fcd"]  # the same state as the uninterrupted run
     assert resumed["loss_d_mean_last_100_steps"] == metrics["loss_d_mean_last_100_steps"]
     assert os.listdir(workdir / "checkpoints.abandoned")[0].startswith("25-")
+    assert_tensorboard_matches_metrics(workdir, sample_steps=[20, 25])
+
+
+def assert_tensorboard_matches_metrics(workdir, sample_steps):
+    """TensorBoard's own reader finds every number of ``metrics.jsonl`` in the run's event
+    files, at its step, with its value as float32 (TensorBoard's scalar type), nothing
+    else, and the sample grid at ``sample_steps`` (10 columns of 8×8 digits, 1-pixel gaps)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(workdir), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    expected = {}
+    for row in training.read_metrics(workdir):
+        prefix = "eval" if row.get("eval") else "train"
+        for name, value in row.items():
+            if name not in ("step", "eval"):
+                expected.setdefault(f"{prefix}/{name}", []).append(
+                    (row["step"], float(np.float32(value)))
+                )
+    assert "eval/fcd" in expected and "train/loss_d" in expected
+    assert sorted(events.Tags()["scalars"]) == sorted(expected)
+    for tag, points in expected.items():
+        assert [(e.step, e.value) for e in events.Scalars(tag)] == points, tag
+    images = events.Images("samples")
+    assert [image.step for image in images] == sample_steps
+    assert (images[-1].width, images[-1].height) == (10 * 9 + 1, 10 * 9 + 1)
 
 
 @DCGAN_CLI
