@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from gan_jax import cli, data, gan, latent
+from gan_jax import cli, configs, data, gan, latent
 from gan_jax.models.feature_classifier import (
     ClassifierMetrics,
     classifier_cache_dir,
@@ -66,9 +66,11 @@ from gan_jax.studies import latent_space as study
 from gan_jax.training.checkpoint import Checkpointer
 from gan_jax.viz.studies import draw_all
 
+QUICK = os.path.join(os.path.dirname(__file__), "presets", "latent_space_quick.yaml")
 
-def build_parser() -> cli.ArgumentParser:
-    parser = cli.ArgumentParser(
+
+def build_parser() -> configs.ConfigParser:
+    parser = configs.ConfigParser(
         prog="python -m experiments.latent_space", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--workdir", default="runs/dcgan_mnist", help="a train_dcgan run")
@@ -92,13 +94,9 @@ def build_parser() -> cli.ArgumentParser:
     parser.add_argument("--encoder-steps", type=cli.positive_int, default=2000)
     parser.add_argument("--encoder-pairs", type=cli.positive_int, default=16384,
                         help="(G(z), z) pairs generated once for the encoder")  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="small counts: a look in ~1 min")
+    parser.add_preset("quick", QUICK, "small counts, a look in about a minute")
     parser.add_argument("--no-progress", action="store_true")
     return parser
-
-
-QUICK = {"pool": 2048, "triples": 40, "targets": 4, "restarts": 16, "proj_steps": 60,
-         "real_targets": 8, "real_restarts": 4, "encoder_steps": 300, "encoder_pairs": 2048}  # fmt: skip
 
 
 def ensure_checkpoint(args: argparse.Namespace) -> None:
@@ -137,9 +135,6 @@ def generator_quality(generate, classifier, params, saved: dict, train_set, coun
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    if args.quick:
-        for name, value in QUICK.items():
-            setattr(args, name, value)
     ensure_checkpoint(args)
     generator, g, step, saved, train_set, test_set = load_run(args.workdir)
     directory = args.classifier or classifier_cache_dir(saved["dataset"], saved["resolution"])

@@ -53,17 +53,17 @@ the setup.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from gan_jax import cli, data, training
+from gan_jax import cli, configs, data, training
 from gan_jax import dynamics as dy
 from gan_jax.studies.mode_collapse import (  # noqa: F401  (the study's names, as before)
     FULL_SEEDS,
     METHODS,
-    QUICK,
     SETUPS,
     build,
     collect,
@@ -77,10 +77,11 @@ from gan_jax.studies.mode_collapse import (  # noqa: F401  (the study's names, a
 from gan_jax.viz.plotting import plot_mean_with_band, plot_sample_snapshots
 
 FIGURE_NAMES = {"modes": "modes", "high_quality": "quality"}
+QUICK = os.path.join(os.path.dirname(__file__), "presets", "mode_collapse_quick.yaml")
 
 
 def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
-    parser = cli.ArgumentParser(
+    parser = configs.ConfigParser(
         prog="python -m experiments.mode_collapse", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
@@ -92,18 +93,13 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         default="default",
         help="networks, mixtures, optimiser and length: ours, or a paper's public code",
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"preview: {QUICK['steps']} steps, {QUICK['seeds']} seeds, the "
-        f"{' and '.join(QUICK['mixtures'])} only (default setup: under 2 minutes on 2 cores)",
-    )
+    parser.add_preset("quick", QUICK, "a preview (the default setup: under 2 minutes on 2 cores)")
     parser.add_argument(
         "--mixtures",
         nargs="+",
         choices=data.MIXTURE_KINDS,
         default=None,
-        help=f"default {' '.join(data.MIXTURE_KINDS)}; --quick {' '.join(QUICK['mixtures'])}",
+        help=f"default {' '.join(data.MIXTURE_KINDS)}",
     )
     parser.add_argument(
         "--methods", nargs="+", choices=list(METHODS), default=None, help="default: the setup's"
@@ -115,7 +111,7 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         "--seeds",
         type=cli.positive_int,
         default=None,
-        help=f"seeds per method (default {FULL_SEEDS}; --quick {QUICK['seeds']})",
+        help=f"seeds per method (default {FULL_SEEDS})",
     )
     parser.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     parser.add_argument(

@@ -34,9 +34,8 @@ from gan_jax.studies import stacked_mnist as study
 from gan_jax.viz.studies import draw_all
 
 DEFAULT_METHODS = ("gan", "pacgan2", "pacgan4", "gan_r1_r2", "rpgan_r1_r2")
-QUICK = {"architectures": ["quarter"], "methods": ["gan", "pacgan2"], "seeds": 1}
-QUICK_STEPS = 600
 DEFAULT_STEPS = 3000
+QUICK = os.path.join(os.path.dirname(__file__), "presets", "stacked_mnist_quick.yaml")
 
 
 def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
@@ -47,27 +46,23 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         "--architectures",
         nargs="+",
         type=cli.choice("architecture", tuple(study.ARCHITECTURES)),
-        default=None,
-        help=f"any of {', '.join(study.ARCHITECTURES)} (default all; --quick "
-        f"{' '.join(QUICK['architectures'])})",
+        default=list(study.ARCHITECTURES),
+        help=f"any of {', '.join(study.ARCHITECTURES)}",
     )
     parser.add_argument(
         "--methods",
         nargs="+",
         type=cli.choice("method", tuple(study.METHODS)),
-        default=None,
-        help=f"any of {', '.join(study.METHODS)} (default {' '.join(DEFAULT_METHODS)}; "
-        f"--quick {' '.join(QUICK['methods'])})",
+        default=list(DEFAULT_METHODS),
+        help=f"any of {', '.join(study.METHODS)}",
     )
-    parser.add_argument(
-        "--seeds", type=cli.positive_int, default=None, help="seeds per row (default 3; --quick 1)"
-    )
+    parser.add_argument("--seeds", type=cli.positive_int, default=3, help="seeds per row")
     parser.add_argument("--seed", type=int, default=0, help="the first seed")
     parser.add_argument(
         "--steps",
         type=cli.positive_int,
-        default=None,
-        help=f"training steps per run (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})",
+        default=DEFAULT_STEPS,
+        help="training steps per run",
     )
     parser.add_argument(
         "--batch-size",
@@ -88,7 +83,7 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
         help="score G's moving average with this half-life in real images (and the trained "
         "G beside it); 0: the trained G alone",
     )
-    parser.add_argument("--quick", action="store_true", help="a preview: under 3 minutes")
+    parser.add_preset("quick", QUICK, "a preview in under 3 minutes")
     parser.add_config(ClassifierSettings)
     parser.add_argument(
         "--workdir",
@@ -104,13 +99,6 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    quick = args.quick
-    args.architectures = args.architectures or (
-        QUICK["architectures"] if quick else list(study.ARCHITECTURES)
-    )
-    args.methods = args.methods or (QUICK["methods"] if quick else list(DEFAULT_METHODS))
-    args.seeds = args.seeds or (QUICK["seeds"] if quick else 3)
-    args.steps = args.steps or (QUICK_STEPS if quick else DEFAULT_STEPS)
     args.out = args.out or os.path.join(args.workdir, "figures")
     cli.check_writable_directory(args.workdir, "--workdir")
     cli.check_writable_directory(args.out, "--out")

@@ -171,12 +171,24 @@ class ConfigParser(cli.ArgumentParser):
         self.sections: list[Section] = []
         self.roles: dict[str, str] = {}  # every flag's dest → its role
         self.declared: dict[str, Any] = {}  # every flag's declared default (not --config's)
+        self.presets: dict[str, str] = {}  # a preset flag's dest → its config file
         self.add_argument(
             f"--{CONFIG_FLAG}",
             default=None,
             metavar="FILE",
             help="settings from a JSON, YAML or Python (get_config()) file, e.g. a run's "
             "config.json; flags on the command line override them",
+            role=INVOCATION,
+        )
+
+    def add_preset(self, name: str, path: str | os.PathLike, summary: str) -> None:
+        """``--name``: the settings of the config file ``path`` (a study's preset, e.g. a
+        quick preview), under ``--config`` and the command line's own flags."""
+        self.presets[name.replace("-", "_")] = os.fspath(path)
+        self.add_argument(
+            f"--{name}",
+            action="store_true",
+            help=f"{summary}: the settings of {os.path.relpath(path)} (flags override them)",
             role=INVOCATION,
         )
 
@@ -265,13 +277,16 @@ class ConfigParser(cli.ArgumentParser):
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         argv = list(sys.argv[1:] if args is None else args)
+        chosen = [
+            path for dest, path in self.presets.items() if f"--{dest.replace('_', '-')}" in argv
+        ]
         path = _config_path(argv)
-        if path is not None:
+        for source in [*chosen, *([path] if path is not None else [])]:  # later files win
             try:
-                settings = read_config_file(path)
+                settings = read_config_file(source)
             except UserError as err:
                 self.error(str(err))
-            self.set_defaults(**self._checked(settings, path))
+            self.set_defaults(**self._checked(settings, source))
         return super().parse_known_args(argv, namespace)
 
     def _checked(self, settings: Mapping[str, Any], path: str) -> dict[str, Any]:

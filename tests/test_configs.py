@@ -180,3 +180,22 @@ def test_a_missing_config_file_is_one_line(tmp_path, capsys):
         parser_of("train_dcgan").parse_args(["--config", str(tmp_path / "none.json")])
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "does not exist: pass a config file" in line
+
+
+def test_a_preset_is_a_config_file_under_config_and_the_command_line(tmp_path):
+    """``--quick`` is the settings of its preset file (experiments/presets/), which
+    ``--config`` and then the command line's own flags override."""
+    from experiments import stacked_mnist
+
+    workdir = ["--workdir", str(tmp_path / "study")]
+    quick = stacked_mnist.parse_args(["--quick", *workdir])
+    assert (quick.architectures, quick.methods, quick.seeds, quick.steps) == (
+        ["quarter"], ["gan", "pacgan2"], 1, 600
+    )  # fmt: skip
+    full = stacked_mnist.parse_args(workdir)
+    assert (full.seeds, full.steps) == (3, stacked_mnist.DEFAULT_STEPS)
+    (tmp_path / "more.json").write_text('{"steps": 900, "seeds": 2}')
+    both = stacked_mnist.parse_args(["--quick", "--config", str(tmp_path / "more.json"), *workdir])
+    assert (both.steps, both.seeds, both.methods) == (900, 2, ["gan", "pacgan2"])
+    flag = stacked_mnist.parse_args(["--quick", "--steps", "7", *workdir])
+    assert flag.steps == 7

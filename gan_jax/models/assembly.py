@@ -29,9 +29,10 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
+from gan_jax import cli, losses, training
 from gan_jax import dynamics as dy
-from gan_jax import losses, training
 from gan_jax.averaging import GeneratorEMA
+from gan_jax.configs import option
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
 from gan_jax.nets.progressive import stage_resolutions
@@ -43,11 +44,20 @@ __all__ = [
     "Assembly",
     "DrawBatch",
     "Trainer",
+    "adam_beta_option",
+    "adam_rate_option",
     "assemble",
+    "batch_size_option",
+    "ema_beta_option",
     "ema_clock",
+    "ema_rampup_option",
     "extra_update",
     "initial_state",
+    "loss_option",
+    "progressive_resolution_flag",
     "require_choice",
+    "resolution_type",
+    "scheme_option",
     "training_step",
     "uniform_real_batches",
 ]
@@ -85,13 +95,61 @@ SCHEMES: dict[
 }
 
 
-def progressive_resolution_flag(text: str) -> int:
-    """argparse type of PGGAN's and StyleGAN's ``--resolution``: ``4·2^k``."""
-    try:
-        stage_resolutions(int(text))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
-    return int(text)
+def resolution_type(check: Callable[[int], object]) -> Callable[[str], int]:
+    """The argparse type of a ``--resolution`` that ``check`` accepts (it raises a
+    ``ValueError`` naming the sizes it builds otherwise)."""
+
+    def resolution(text: str) -> int:
+        try:
+            check(int(text))
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
+        return int(text)
+
+    return resolution
+
+
+# argparse type of PGGAN's and StyleGAN's ``--resolution``: ``4·2^k``
+progressive_resolution_flag = resolution_type(stage_resolutions)
+
+
+# The fields every recipe's config shares, declared once (gan_jax.configs): the update
+# rule, the loss, Adam's rates and βs, the batch and G's moving average.
+
+
+def scheme_option(default: str = "alternating") -> Any:
+    return option(default, f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES))
+
+
+def loss_option(default: str, choices: Iterable[str]) -> Any:
+    choices = tuple(choices)
+    return option(default, f"one of {', '.join(choices)}", type=cli.choice("loss", choices))
+
+
+def adam_rate_option(default: float, players: str) -> Any:
+    """Adam's rate of ``players`` (``"G's"``, ``"D's"``, ``"both players'"``)."""
+    return option(default, f"{players} Adam rate", type=cli.positive_float)
+
+
+def adam_beta_option(default: float, which: int) -> Any:
+    """Adam's β₁ (``which=1``) or β₂ of both players."""
+    return option(default, f"Adam β{'₁₂'[which - 1]} of both", type=cli.decay_rate)
+
+
+def batch_size_option(default: int, unit: str = "images") -> Any:
+    return option(default, f"{unit} per step", type=cli.positive_int)
+
+
+def ema_beta_option(default: float = 0.999) -> Any:
+    return option(default, "G's average's β", type=cli.decay_rate)
+
+
+def ema_rampup_option(default: float = 0.1) -> Any:
+    return option(
+        default,
+        "EMA half-life at most this fraction of the images seen (0: none)",
+        type=cli.non_negative_float,
+    )
 
 
 def require_choice(kind: str, value: str, choices: Iterable[str]) -> None:

@@ -40,7 +40,16 @@ from gan_jax.averaging import GeneratorEMA
 from gan_jax.configs import option
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
-from gan_jax.models.assembly import SCHEMES, assemble, require_choice
+from gan_jax.models.assembly import (
+    SCHEMES,
+    adam_beta_option,
+    adam_rate_option,
+    assemble,
+    batch_size_option,
+    ema_beta_option,
+    require_choice,
+    scheme_option,
+)
 from gan_jax.nets.conditional import ConditionalGenerator, ProjectionDiscriminator
 from gan_jax.nets.variables import init_variables
 
@@ -112,14 +121,12 @@ class FeatureGANConfig:
     diversity_weight: float = option(
         0.0, "weight of the mode-seeking term (arXiv:1903.05628)", type=cli.non_negative_float
     )
-    scheme: str = option(
-        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
-    )
-    lr: float = option(2e-4, "Adam rate of both players", type=cli.positive_float)
-    beta1: float = option(0.5, "Adam β₁ of both", type=cli.decay_rate)
-    beta2: float = option(0.999, "Adam β₂ of both", type=cli.decay_rate)
-    batch_size: int = option(64, "images per step", type=cli.positive_int)
-    ema_beta: float = option(0.999, "G's average's β", type=cli.decay_rate)
+    scheme: str = scheme_option()
+    lr: float = adam_rate_option(2e-4, "both players'")
+    beta1: float = adam_beta_option(0.5, 1)
+    beta2: float = adam_beta_option(0.999, 2)
+    batch_size: int = batch_size_option(64)
+    ema_beta: float = ema_beta_option()
 
     def __post_init__(self) -> None:
         require_choice("scheme", self.scheme, SCHEMES)

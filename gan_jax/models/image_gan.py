@@ -17,7 +17,6 @@ step draws its real batch uniformly with replacement from the dataset held on de
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import math
@@ -40,9 +39,15 @@ from gan_jax.models.assembly import (
     LOSSES,
     SCHEMES,
     DrawBatch,
+    adam_beta_option,
+    adam_rate_option,
     assemble,
+    batch_size_option,
     ema_clock,
+    loss_option,
     require_choice,
+    resolution_type,
+    scheme_option,
     uniform_real_batches,
 )
 from gan_jax.nets.dcgan import (
@@ -70,13 +75,8 @@ __all__ = [
 EVAL_NOISE_SEED = 20191212  # the fixed noise key of evaluation and sample grids
 
 
-def resolution_flag(text: str) -> int:
-    """argparse type of ``--resolution``: a size the DCGAN networks build (4·2^k ≥ 8)."""
-    try:
-        num_stages(int(text))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{err}: pass one of those sizes") from None
-    return int(text)
+# argparse type of ``--resolution``: a size the DCGAN networks build (4·2^k ≥ 8)
+resolution_flag = resolution_type(num_stages)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,15 +87,13 @@ class ImageGANConfig:
     channels: int = option(1, derived=True)  # the data's
     latent_dim: int = option(100, "z's size", type=cli.positive_int)
     width: int = option(64, "G's last and D's first width", type=cli.positive_int)
-    loss: str = option("ns", f"one of {', '.join(LOSSES)}", type=cli.choice("loss", LOSSES))
-    scheme: str = option(
-        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
-    )
-    lr_g: float = option(2e-4, "G's Adam rate", type=cli.positive_float)
-    lr_d: float = option(2e-4, "D's Adam rate", type=cli.positive_float)
-    beta1: float = option(0.5, "Adam β₁ of both", type=cli.decay_rate)
-    beta2: float = option(0.999, "Adam β₂ of both", type=cli.decay_rate)
-    batch_size: int = option(64, "images per step", type=cli.positive_int)
+    loss: str = loss_option("ns", LOSSES)
+    scheme: str = scheme_option()
+    lr_g: float = adam_rate_option(2e-4, "G's")
+    lr_d: float = adam_rate_option(2e-4, "D's")
+    beta1: float = adam_beta_option(0.5, 1)
+    beta2: float = adam_beta_option(0.999, 2)
+    batch_size: int = batch_size_option(64)
     upsample: str = option(
         "auto",
         "how G's 4×4 transposed convolutions are computed (one function; speed only)",

@@ -40,9 +40,15 @@ from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
 from gan_jax.models.assembly import (
     SCHEMES,
+    adam_beta_option,
+    adam_rate_option,
     assemble,
+    batch_size_option,
+    ema_beta_option,
     ema_clock,
+    ema_rampup_option,
     require_choice,
+    scheme_option,
     uniform_real_batches,
 )
 from gan_jax.nets.progressive import area_downsample
@@ -159,19 +165,13 @@ class LAGConfig:
     center_weight: float = option(10.0, "μ of the centre loss", type=cli.non_negative_float)
     gp_weight: float = option(10.0, "λ of WGAN-GP", type=cli.non_negative_float)
     gp_every: int = option(4, "lazy gradient penalty: every N steps", type=cli.positive_int)
-    scheme: str = option(
-        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
-    )
-    lr: float = option(1e-3, "Adam rate of both players", type=cli.positive_float)
-    beta1: float = option(0.0, "Adam β₁ of both", type=cli.decay_rate)
-    beta2: float = option(0.99, "Adam β₂ of both", type=cli.decay_rate)
-    batch_size: int = option(32, "patches per step", type=cli.positive_int)
-    ema_beta: float = option(0.999, "G's average's β", type=cli.decay_rate)
-    ema_rampup: float = option(
-        0.1,
-        "EMA half-life at most this fraction of the images seen (0: none)",
-        type=cli.non_negative_float,
-    )
+    scheme: str = scheme_option()
+    lr: float = adam_rate_option(1e-3, "both players'")
+    beta1: float = adam_beta_option(0.0, 1)
+    beta2: float = adam_beta_option(0.99, 2)
+    batch_size: int = batch_size_option(32, "patches")
+    ema_beta: float = ema_beta_option()
+    ema_rampup: float = ema_rampup_option()
 
     def __post_init__(self) -> None:
         require_choice("scheme", self.scheme, SCHEMES)

@@ -62,10 +62,15 @@ from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
 from gan_jax.models.assembly import (
     SCHEMES,
+    adam_beta_option,
+    adam_rate_option,
     ema_clock,
+    ema_rampup_option,
     initial_state,
+    loss_option,
     progressive_resolution_flag,
     require_choice,
+    scheme_option,
     training_step,
 )
 from gan_jax.nets.progressive import (
@@ -110,21 +115,15 @@ class ProgressiveConfig:
         1024, "width at resolution r: min(fmap_max, fmap_base/r)", type=cli.positive_int
     )
     fmap_max: int = option(128, "the widest layer", type=cli.positive_int)
-    loss: str = option(
-        "wgan-gp",
-        f"one of {', '.join(PROGRESSIVE_LOSSES)}",
-        type=cli.choice("loss", PROGRESSIVE_LOSSES),
-    )
+    loss: str = loss_option("wgan-gp", PROGRESSIVE_LOSSES)
     gp_weight: float = option(10.0, "WGAN-GP λ", type=cli.non_negative_float)
     drift: float = option(0.001, "ε of the drift term ε·E[D(x)²]", type=cli.non_negative_float)
     r1_gamma: float = option(10.0, "γ of (γ/2)·R1 (--loss ns-r1)", type=cli.non_negative_float)
-    scheme: str = option(
-        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
-    )
-    lr_g: float = option(1e-3, "G's Adam rate", type=cli.positive_float)
-    lr_d: float = option(1e-3, "D's Adam rate", type=cli.positive_float)
-    beta1: float = option(0.0, "Adam β₁ of both", type=cli.decay_rate)
-    beta2: float = option(0.99, "Adam β₂ of both", type=cli.decay_rate)
+    scheme: str = scheme_option()
+    lr_g: float = adam_rate_option(1e-3, "G's")
+    lr_d: float = adam_rate_option(1e-3, "D's")
+    beta1: float = adam_beta_option(0.0, 1)
+    beta2: float = adam_beta_option(0.99, 2)
     batch_sizes: tuple[int, ...] = option(
         (128, 128, 64, 64),
         "per stage from 4×4 up, the last repeating (one number: that batch everywhere)",
@@ -145,11 +144,7 @@ class ProgressiveConfig:
         type=cli.non_negative_float,
         flag="ema-half-life",
     )
-    ema_rampup: float = option(
-        0.1,
-        "EMA half-life at most this fraction of the images seen (0: none)",
-        type=cli.non_negative_float,
-    )
+    ema_rampup: float = ema_rampup_option()
 
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, PROGRESSIVE_LOSSES)

@@ -53,8 +53,15 @@ from gan_jax.metrics import feature_diversity, perceptual_path_length
 from gan_jax.models.assembly import (
     LOSSES,
     SCHEMES,
+    adam_beta_option,
+    adam_rate_option,
+    batch_size_option,
+    ema_beta_option,
+    ema_rampup_option,
+    loss_option,
     progressive_resolution_flag,
     require_choice,
+    scheme_option,
 )
 from gan_jax.models.image_gan import ImageGAN, assemble_image_gan
 from gan_jax.nets.progressive import stage_resolutions
@@ -95,23 +102,17 @@ class StyleGANConfig:
         "modulated", f"one of {', '.join(STYLES)}", type=cli.choice("style", STYLES)
     )
     mixing_prob: float = option(0.9, "style-mixing rate", type=cli.probability)
-    loss: str = option("ns", f"one of {', '.join(LOSSES)}", type=cli.choice("loss", LOSSES))
+    loss: str = loss_option("ns", LOSSES)
     r1_gamma: float = option(50.0, "γ of (γ/2)·R1", type=cli.non_negative_float)
     r1_every: int = option(16, "lazy R1: every N steps, scaled by N", type=cli.positive_int)
-    scheme: str = option(
-        "alternating", f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES)
-    )
-    lr_g: float = option(2e-3, "G's Adam rate", type=cli.positive_float)
-    lr_d: float = option(2e-3, "D's Adam rate", type=cli.positive_float)
-    beta1: float = option(0.0, "Adam β₁ of both", type=cli.decay_rate)
-    beta2: float = option(0.99, "Adam β₂ of both", type=cli.decay_rate)
-    batch_size: int = option(64, "images per step", type=cli.positive_int)
-    ema_beta: float = option(0.999, "G's average's β", type=cli.decay_rate)
-    ema_rampup: float = option(
-        0.1,
-        "EMA half-life at most this fraction of the images seen (0: none)",
-        type=cli.non_negative_float,
-    )
+    scheme: str = scheme_option()
+    lr_g: float = adam_rate_option(2e-3, "G's")
+    lr_d: float = adam_rate_option(2e-3, "D's")
+    beta1: float = adam_beta_option(0.0, 1)
+    beta2: float = adam_beta_option(0.99, 2)
+    batch_size: int = batch_size_option(64)
+    ema_beta: float = ema_beta_option()
+    ema_rampup: float = ema_rampup_option()
     w_avg_beta: float = option(
         0.995, "β of w's running average (truncation's centre)", type=cli.decay_rate
     )

@@ -44,7 +44,6 @@ __all__ = [
     "FULL_SEEDS",
     "KERNEL_INITS",
     "METHODS",
-    "QUICK",
     "SETUPS",
     "Method",
     "Program",
@@ -188,7 +187,6 @@ SETUPS: dict[str, Setup] = {
 
 # The preview: 16 runs would spend ~2 min compiling alone on 2 cores, so --quick is the
 # ring (where collapse shows first) with every method; --mixtures ring grid adds the grid.
-QUICK = {"steps": 1000, "seeds": 2, "mixtures": ["ring"]}
 FULL_SEEDS = 5
 
 
@@ -202,14 +200,11 @@ def method_for(name: str, settings: Any) -> Method:
 
 
 def resolve(settings: Any) -> Any:
-    """Fill every unset flag from the setup (and ``--quick``)."""
+    """Fill every unset flag from the setup (a preset such as ``--quick`` sets flags)."""
     setup = SETUPS[settings.setup]
-    quick = settings.quick
-    settings.steps = settings.steps or (QUICK["steps"] if quick else setup.steps)
-    settings.seeds = settings.seeds or (QUICK["seeds"] if quick else FULL_SEEDS)
-    settings.mixtures = settings.mixtures or (
-        QUICK["mixtures"] if quick else list(data.MIXTURE_KINDS)
-    )
+    settings.steps = settings.steps or setup.steps
+    settings.seeds = settings.seeds or FULL_SEEDS
+    settings.mixtures = settings.mixtures or list(data.MIXTURE_KINDS)
     settings.methods = settings.methods or list(setup.methods)
     settings.batch_size = settings.batch_size or setup.batch_size
     settings.lr_g = settings.lr or setup.lr_g

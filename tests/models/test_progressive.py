@@ -250,7 +250,7 @@ def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
         "--eval-samples", "64", "--classifier", classifier8, "--dataset", "digits",
         "--workdir", str(workdir), "--out", str(out), "--no-progress",
     ]  # fmt: skip
-    returned = train_pggan.main([*common, "--steps", "20"])
+    returned = train_pggan.main([*common, "--steps", "20", "--writers", "tensorboard"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert returned["fcd"] == metrics["fcd"] and metrics["classes"] == returned["classes"]
     # 4×4: 4 steps of 16; 8×8: fade 8 steps of 8, then stable to step 20
@@ -268,6 +268,15 @@ def test_train_pggan_cli_outputs_stages_and_schedule(tmp_path, classifier8):
         r[0] for name in ("4x4_stable", "8x8_fade", "8x8_stable") for r in loss_rows(workdir / name)
     ]
     assert steps == list(range(1, 21))
+    # one TensorBoard run across the phases: every evaluation at its step
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(workdir), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("eval/fcd")] == [
+        (e["step"], float(np.float32(e["fcd"]))) for e in history
+    ]
+    assert [e.step for e in events.Scalars("train/loss_d")] == list(range(1, 21))
     for name in ("samples.png", "curves.png", "eval_curves.png", "stages.png", "fade_in.png"):
         assert (out / name).stat().st_size > 1000
 
