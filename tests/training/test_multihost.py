@@ -119,6 +119,7 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
     fresh = tmp_path / "fresh_clone"
     fresh.mkdir()
     args = dcgan_args(two, None, 6) + ["--resume-from", "2", "--classifier-steps", "20"]
+    args += ["--writers", "tensorboard"]  # written by process 0 alone
     result = two_processes(args, subprocess_env, fresh, readme_command("scaling-out-one-machine"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[p0] step 6: FCD" in result.stdout and "[p1] step 6" not in result.stdout
@@ -127,6 +128,12 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
     assert (cache / "classifier.json").exists()
     assert sorted(p.name for p in (fresh / "runs").iterdir()) == [cache.name]
     assert logged_steps(two) == list(range(1, 7))  # process 0 alone logs, once per step
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = two.glob("events.out.tfevents.*")  # one event file: process 0's
+    accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    assert [e.step for e in accumulator.Scalars("train/loss_d")] == [3, 4, 5, 6]
     metrics = json.loads((tmp_path / "two_out" / "metrics.json").read_text())
     assert metrics["processes"] == 2 and metrics["devices"] == 4 and metrics["steps"] == 6
     # Steps 3-4 on 2 processes equal steps 3-4 on 1 process.
