@@ -1,4 +1,5 @@
-"""Two-player game dynamics: the game abstraction, update rules, toy games and analysis.
+"""Two-player game dynamics: the game abstraction, update rules, toy games and analysis,
+and the discretisation drift of the update rules (:mod:`gan_jax.dynamics.drift`).
 
 The same :class:`Game` and schemes drive the 2-scalar bilinear game, Dirac-GAN, MLP GANs on
 2-D mixtures and the image GANs.
@@ -11,6 +12,14 @@ from gan_jax.dynamics.analysis import (
     spectral_radius,
     state_jacobian,
     update_jacobian,
+)
+from gan_jax.dynamics.drift import (
+    Drift,
+    drift_coefficients,
+    drift_regularized,
+    drift_terms,
+    modified_field,
+    modified_flow,
 )
 from gan_jax.dynamics.game import Game, GameState, fold_batch
 from gan_jax.dynamics.rollout import (
@@ -39,6 +48,7 @@ from gan_jax.dynamics.spectrum import (
 from gan_jax.dynamics.toy_games import bilinear, dirac_gan
 
 __all__ = [
+    "Drift",
     "Game",
     "GameState",
     "Trajectory",
@@ -49,6 +59,9 @@ __all__ = [
     "consensus",
     "continue_rollout",
     "dirac_gan",
+    "drift_coefficients",
+    "drift_regularized",
+    "drift_terms",
     "eigenvalues",
     "end_dip",
     "extragradient",
@@ -58,6 +71,8 @@ __all__ = [
     "game_eigenvalues",
     "hessian_eigenvalues",
     "kept_steps",
+    "modified_field",
+    "modified_flow",
     "optimistic",
     "path_angle",
     "rollout",

@@ -1,0 +1,222 @@
+"""Discretisation drift (gan_jax.dynamics.drift; Rosca et al. 2021, arXiv:2105.13922): the
+modified flows against closed forms, against the update rules' own one-step maps, and
+against the discrete iterates (the orders of accuracy)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.experimental.ode import odeint
+from jax.flatten_util import ravel_pytree
+
+from gan_jax import dynamics as dy
+from gan_jax.dynamics import drift as dr
+from gan_jax.dynamics import theory
+from gan_jax.dynamics.spectrum import trainable, with_trainable
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def as_numbers(tree):
+    return [float(np.asarray(leaf)) for leaf in jax.tree.leaves(tree)]
+
+
+@pytest.mark.parametrize(("scheme", "d_first"), [("simultaneous", True), ("alternating", True),
+                                                 ("alternating", False)])  # fmt: skip
+def test_bilinear_drift_is_its_closed_form(scheme, d_first, x64):
+    game, a, eta_g, eta_d = dy.bilinear(1.5), 1.5, 0.1, 0.03
+    for x, y in [(1.0, 0.0), (0.3, -2.0), (-1.2, 0.7)]:
+        flow = dr.modified_flow(
+            game, jnp.float64(x), jnp.float64(y), eta_g, eta_d, scheme, d_first=d_first
+        )
+        expected = theory.bilinear_drift(x, y, eta_g, eta_d, scheme, a=a, d_first=d_first)
+        np.testing.assert_allclose(as_numbers(flow.total), expected, rtol=1e-13, atol=1e-15)
+        assert as_numbers(flow.self_terms) == [0.0, 0.0]  # a bilinear game has no self terms
+        np.testing.assert_allclose(
+            as_numbers(flow.field), [-eta_g * a * y, eta_d * a * x], rtol=1e-13, atol=1e-15
+        )
+
+
+def test_simultaneous_growth_rate_matches_the_discrete_map_to_fourth_order():
+    """½h² against log √(1 + h²): the difference is h⁴/4 + O(h⁶) per step."""
+    for h in (0.1, 0.05, 0.02):
+        gap = theory.simultaneous_drift_rate(h) - 0.5 * np.log1p(h * h)
+        assert gap == pytest.approx(h**4 / 4, rel=2 * h * h)
+
+
+@pytest.mark.parametrize("d_first", [True, False])
+def test_alternating_modified_flow_conserves_the_invariant(d_first, x64):
+    """∇Q · (F + C) = 0 for Q = x² + y² ± ηa·xy (the quantity alternating GDA conserves):
+    the first-order modified flow conserves it exactly."""
+    game, a, eta = dy.bilinear(0.8), 0.8, 0.2
+    for x, y in [(1.0, 0.0), (0.3, -2.0), (-1.2, 0.7)]:
+        sign = 1.0 if d_first else -1.0
+        grad_q = np.array([2 * x + sign * eta * a * y, 2 * y + sign * eta * a * x])
+        q = theory.alternating_invariant(x, y, eta, d_first=d_first, a=a)
+        step = 1e-6  # ∇Q is Q's gradient
+        assert (theory.alternating_invariant(x + step, y, eta, d_first=d_first, a=a) - q) / (
+            step
+        ) == pytest.approx(grad_q[0], abs=1e-5)
+        flow = dr.modified_flow(game, jnp.float64(x), jnp.float64(y), eta, eta, "alternating",
+                        d_first=d_first)  # fmt: skip
+        velocity = np.array(as_numbers(flow.modified))
+        assert abs(float(grad_q @ velocity)) < 1e-15
+        # while the original flow alone changes it: ∇Q·F = ±η²a²(x² − y²)
+        leak = float(grad_q @ np.array(as_numbers(flow.field)))
+        assert leak == pytest.approx(sign * (eta * a) ** 2 * (x * x - y * y), rel=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["gan", "nsgan", "wgan"])
+def test_dirac_gan_drift_terms_are_their_closed_forms(loss, x64):
+    game = dy.dirac_gan(loss)
+    for theta, psi in [(1.0, 1.0), (-0.7, 0.4), (2.0, -1.5)]:
+        terms = dr.drift_terms(game, jnp.float64(theta), jnp.float64(psi))
+        expected = theory.dirac_drift_terms(theta, psi, loss)
+        for name, value in expected.items():
+            assert float(getattr(terms, name)) == pytest.approx(float(value), rel=1e-12, abs=1e-15)
+
+
+def scheme_map_derivatives(game, scheme_of, g, d, batch=None):
+    """Φ₁ and Φ₂ of the scheme's one-step map ``Φ(τ)`` (learning rates scaled by τ): its
+    first derivative and half its second at τ = 0, by reverse mode (our BatchNorm has a
+    custom VJP, so no forward mode)."""
+    state = dy.GameState(g=g, d=d, opt_state_g=None, opt_state_d=None, step=jnp.int32(0))
+
+    def step(tau):
+        scheme = scheme_of(tau)
+        start = state.replace(opt_state_g=scheme.opt_g.init(g), opt_state_d=scheme.opt_d.init(d))
+        new, _ = scheme.step(game, start, batch)
+        return ravel_pytree((trainable(new.g), trainable(new.d)))[0]
+
+    first = jax.jacrev(step)(0.0)
+    second = jax.jacrev(jax.jacrev(step))(0.0)
+    return first, 0.5 * second
+
+
+def dense_drift(game, scheme_of, g, d, batch=None):
+    """``C = Φ₂ − ½ (∂Φ₁) Φ₁`` with the Jacobian ``∂Φ₁`` formed densely (reverse mode)."""
+    theta, unravel = ravel_pytree((trainable(g), trainable(d)))
+
+    def phi1(flat):
+        params_g, params_d = unravel(flat)
+        players = with_trainable(g, params_g), with_trainable(d, params_d)
+        return scheme_map_derivatives(game, scheme_of, *players, batch)[0]
+
+    first, second = scheme_map_derivatives(game, scheme_of, g, d, batch)
+    return first, second - 0.5 * jax.jacrev(phi1)(theta) @ first
+
+
+@pytest.mark.parametrize(("d_first", "d_steps", "g_steps"), [(True, 1, 1), (True, 2, 1),
+                                                              (False, 1, 3)])  # fmt: skip
+def test_alternating_drift_is_the_scheme_maps_own_backward_error(d_first, d_steps, g_steps, x64):
+    """The coefficients, checked against the actual update rule: the second-order part of
+    ``dy.alternating``'s one-step map, differentiated, gives the same drift."""
+    game, eta_g, eta_d = dy.dirac_gan("nsgan"), 0.3, 0.7
+    g, d = jnp.float64(0.8), jnp.float64(-0.5)
+
+    def scheme_of(tau):
+        return dy.alternating(optax.sgd(tau * eta_g), optax.sgd(tau * eta_d), d_steps=d_steps,
+                              g_steps=g_steps, d_first=d_first)  # fmt: skip
+
+    field, expected = dense_drift(game, scheme_of, g, d)
+    flow = dr.modified_flow(game, g, d, eta_g, eta_d, "alternating", d_first=d_first, d_steps=d_steps,
+                    g_steps=g_steps)  # fmt: skip
+    np.testing.assert_allclose(as_numbers(flow.field), field, rtol=1e-12)
+    np.testing.assert_allclose(as_numbers(flow.total), expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.integration
+def test_dcgan_drift_equals_the_dense_jacobian_computation(x64):
+    """On a tiny DCGAN (BatchNorm in G, float64): the reverse-over-reverse drift of
+    simultaneous GD equals ``Φ₂ − ½ J Φ₁`` from the scheme's own map with ``J`` dense."""
+    from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
+
+    config = ImageGANConfig(resolution=8, channels=1, latent_dim=2, width=2, batch_size=4)
+    images = jax.random.uniform(jax.random.key(1), (8, 8, 8, 1), jnp.float64, -1.0, 1.0)
+    model = build_image_gan(config, images, jax.random.key(0))
+    g, d = jax.tree.map(lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating)
+                        else x, (model.state.g, model.state.d))  # fmt: skip
+    batch = {"real": images[:4], "key": jax.random.key(3), "step": jnp.int32(0)}
+    eta_g, eta_d = 0.05, 0.2
+
+    def scheme_of(tau):
+        return dy.simultaneous(optax.sgd(tau * eta_g), optax.sgd(tau * eta_d))
+
+    # Φ₁ and Φ₂ from the scheme's map; ∂Φ₁ = ∂F densely from the game's field (a third
+    # derivative of the map would cost far more on a network)
+    field, second = scheme_map_derivatives(model.game, scheme_of, g, d, batch)
+    theta, unravel = ravel_pytree((trainable(g), trainable(d)))
+    scale = jnp.concatenate([jnp.full(ravel_pytree(trainable(g))[0].shape, eta_g),
+                             jnp.full(ravel_pytree(trainable(d))[0].shape, eta_d)])  # fmt: skip
+
+    def game_field(flat):
+        params_g, params_d = unravel(flat)
+        players = with_trainable(g, params_g), with_trainable(d, params_d)
+        grads = model.game.vector_field(*players, batch)
+        return -scale * ravel_pytree((trainable(grads[0]), trainable(grads[1])))[0]
+
+    np.testing.assert_allclose(game_field(theta), field, rtol=1e-10, atol=1e-14)
+    assert float(jnp.abs(second).max()) < 1e-12  # simultaneous GD's map is linear in η
+    expected = second - 0.5 * jax.jacrev(game_field)(theta) @ field
+    flow = dr.modified_flow(model.game, g, d, eta_g, eta_d, "simultaneous", batch=batch)
+    got = ravel_pytree(flow.total)[0]
+    assert got.shape == expected.shape and float(jnp.abs(expected).max()) > 1e-6
+    np.testing.assert_allclose(ravel_pytree(flow.field)[0], field, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("scheme", ["simultaneous", "alternating"])
+def test_modified_flow_tracks_the_iterates_to_second_order(scheme, x64):
+    """Dirac-GAN over a fixed horizon T = 2 (n = T/h steps): the discrete iterates leave the
+    game's own flow by O(h) and the modified flow by O(h²): the fitted orders."""
+    game, horizon = dy.dirac_gan("gan"), 2.0
+    z0 = (jnp.float64(1.0), jnp.float64(1.0))
+    steps_of = {h: round(horizon / h) for h in (0.2, 0.1, 0.05, 0.025)}
+    errors = {0: [], 1: []}
+    for h, n in steps_of.items():
+        make = dy.simultaneous if scheme == "simultaneous" else dy.alternating
+        trajectory = dy.rollout(game, make(optax.sgd(h), optax.sgd(h)), z0[0], z0[1], n)
+        end = np.array([float(trajectory.g[-1]), float(trajectory.d[-1])])
+        for order in (0, 1):
+            field = dr.modified_field(game, h, h, scheme, drift_order=order)
+            solution = odeint(lambda z, t, f=field: f(z), z0, jnp.array([0.0, float(n)]),
+                              rtol=1e-12, atol=1e-12)  # fmt: skip
+            flow_end = np.array([float(solution[0][-1]), float(solution[1][-1])])
+            errors[order].append(np.linalg.norm(end - flow_end))
+    hs = np.log(list(steps_of))
+    original, modified = (np.polyfit(hs, np.log(errors[k]), 1)[0] for k in (0, 1))
+    assert original == pytest.approx(1.0, abs=0.15), errors
+    assert modified == pytest.approx(2.0, abs=0.2), errors
+    assert errors[1][-1] < 0.05 * errors[0][-1]
+
+
+def test_explicit_regulariser_cancels_the_interaction_terms(x64):
+    """Simultaneous GD on the regularised game: its field is the game's minus exactly the
+    interaction drift, so its modified flow is the game's flow plus the self terms, to
+    first order (for the bilinear game: a pure rotation, no outward spiral)."""
+    eta_g, eta_d = 0.1, 0.05
+    for game in (dy.bilinear(1.0), dy.dirac_gan("nsgan")):
+        regularized = dr.drift_regularized(game, eta_g, eta_d)
+        for x, y in [(0.6, -1.1), (-0.3, 0.9)]:
+            x, y = jnp.float64(x), jnp.float64(y)
+            plain = dr.modified_flow(game, x, y, eta_g, eta_d, "simultaneous")
+            field = as_numbers(
+                dr.modified_flow(regularized, x, y, eta_g, eta_d, "simultaneous").field
+            )
+            expected = np.subtract(as_numbers(plain.field), as_numbers(plain.interaction))
+            np.testing.assert_allclose(field, expected, rtol=1e-13, atol=1e-16)
+    # the bilinear game: F' + C = F (no self terms), which conserves η_d x² + η_g y² (no
+    # outward spiral), while the plain modified flow F + C grows it
+    plain = dr.modified_flow(dy.bilinear(1.0), x, y, eta_g, eta_d, "simultaneous")
+    regularized_field = np.subtract(as_numbers(plain.field), as_numbers(plain.interaction))
+    velocity = regularized_field + np.array(as_numbers(plain.total))
+    grad_energy = np.array([2 * eta_d * float(x), 2 * eta_g * float(y)])
+    assert abs(grad_energy @ velocity) < 1e-16
+    assert grad_energy @ np.array(as_numbers(plain.modified)) > 1e-4
