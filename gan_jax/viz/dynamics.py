@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from gan_jax.viz.plotting import plt, save_figure
 
@@ -424,6 +425,84 @@ def plot_hessian_extremes(runs: Mapping[str, dict], path: str) -> str:
         who = "G: ∇²_g L_g" if player == "g" else "D: ∇²_d L_d"
         ax.set(xlabel="training step", ylabel="eigenvalue (symlog)", title=f"{who}, extremes")
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _drift_grid(runs: Mapping, title: str):
+    """A games × schemes grid of axes for the drift figures, titled per panel."""
+    games = list(dict.fromkeys(game for game, _ in runs))
+    schemes = list(dict.fromkeys(scheme for _, scheme in runs))
+    fig, axes = plt.subplots(
+        len(games), len(schemes), figsize=(4.6 * len(schemes), 4.0 * len(games)), squeeze=False
+    )
+    fig.suptitle(title)
+    panels = {
+        (game, scheme): axes[i, j]
+        for i, game in enumerate(games)
+        for j, scheme in enumerate(schemes)
+    }
+    for (game, scheme), ax in panels.items():
+        ax.set_title(f"{game.replace('_', '-')}, {scheme} GD", fontsize=10)
+        ax.grid(alpha=0.3)
+    return fig, panels
+
+
+def plot_drift_trajectories(runs: Mapping, path: str | os.PathLike, h: float) -> str:
+    """Per game and scheme: the discrete iterates (dots), the game's own flow (gray) and the
+    modified flow with the drift (dashed), from the same start (Rosca et al. 2021)."""
+    steps = len(next(iter(runs.values()))["discrete"]) - 1
+    fig, panels = _drift_grid(runs, f"Iterates vs flows, h = {h:g}, {steps} steps from (1, 1)")
+    for key, ax in panels.items():
+        run = runs[key]
+        ax.plot(*run["original"].T, color="gray", linewidth=1.2, label="game's flow ż = F")
+        ax.plot(*run["discrete"].T, ".", color="tab:blue", markersize=2.5, label="GD iterates")
+        ax.plot(*run["modified"].T, "--", color="tab:red", linewidth=1.0,
+                label="modified flow ż = F + C")  # fmt: skip
+        ax.plot(*run["discrete"][0], "o", color="black", markersize=4)
+        ax.set_xlabel("θ / x (G)")
+        ax.set_ylabel("ψ / y (D)")
+        ax.set_aspect("equal", adjustable="datalim")
+    next(iter(panels.values())).legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_drift_errors(runs: Mapping, path: str | os.PathLike, h: float) -> str:
+    """Per game and scheme: the iterates' distance to each flow over the steps (log)."""
+    fig, panels = _drift_grid(runs, f"Distance of the GD iterates to each flow, h = {h:g}")
+    for key, ax in panels.items():
+        run = runs[key]
+        steps = np.arange(len(run["discrete"]))
+        for name, style in (("original", "-"), ("modified", "--")):
+            gap = np.linalg.norm(run["discrete"] - run[name], axis=1)
+            label = "to the game's flow" if name == "original" else "to the modified flow"
+            ax.plot(steps[1:], gap[1:], style, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("‖z_n − z(n)‖")
+    next(iter(panels.values())).legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_drift_orders(orders: Mapping, path: str | os.PathLike) -> str:
+    """Per game and scheme: the error at the horizon against ``h`` (log-log) for each flow,
+    with the fitted orders (the modified flow's is 2, the game's own 1)."""
+    horizon = next(iter(orders.values()))["horizon"]
+    fig, panels = _drift_grid(orders, f"Error at the horizon T = {horizon:g} against the step h")
+    for key, ax in panels.items():
+        row = orders[key]
+        hs = np.asarray(row["order_h"])
+        ax.loglog(hs, row["error_original"], "o-",
+                  label=f"game's flow: order {row['order_original']:.2f}")  # fmt: skip
+        ax.loglog(hs, row["error_modified"], "s--",
+                  label=f"modified flow: order {row['order_modified']:.2f}")  # fmt: skip
+        ax.set_xticks(hs, [f"{h:g}" for h in hs])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("h")
+        ax.set_ylabel("‖z_n − z(T)‖")
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
