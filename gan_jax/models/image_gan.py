@@ -31,8 +31,10 @@ import optax
 from jax.sharding import Mesh
 
 from gan_jax import cli, gan, training
+from gan_jax import dynamics as dy
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.configs import option
+from gan_jax.dynamics.drift import DRIFT_SCHEMES
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
 from gan_jax.models.assembly import (
@@ -73,6 +75,7 @@ __all__ = [
 ]
 
 EVAL_NOISE_SEED = 20191212  # the fixed noise key of evaluation and sample grids
+OPTIMIZERS = ("adam", "sgd")
 
 
 # argparse type of ``--resolution``: a size the DCGAN networks build (4·2^k ≥ 8)
@@ -117,6 +120,19 @@ class ImageGANConfig:
         "the trained G alone); the trained G is scored too, as *_raw",
         type=cli.non_negative_float,
     )
+    optimizer: str = option(
+        "adam",
+        "adam (with --beta1, --beta2) or sgd (plain gradient descent: the setting of the "
+        "discretisation-drift analysis)",
+        type=cli.choice("optimizer", OPTIMIZERS),
+    )
+    drift_regularizer: float = option(
+        0.0,
+        "strength of the explicit drift regulariser (arXiv:2105.13922; gan_jax.dynamics."
+        "drift_regularized with the learning rates as η): 1 cancels the harmful interaction "
+        "terms of simultaneous GD (both players) or of alternating GD (the first mover)",
+        type=cli.non_negative_float,
+    )
 
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, LOSSES)
@@ -125,6 +141,11 @@ class ImageGANConfig:
             raise UserError(
                 f"--batch-size {self.batch_size} is not a multiple of --pack {self.pack}: "
                 "pick a batch size that splits into packs"
+            )
+        if self.drift_regularizer and self.scheme not in DRIFT_SCHEMES:
+            raise UserError(
+                f"--drift-regularizer is derived for simultaneous and alternating updates, "
+                f"not --scheme {self.scheme}: drop it or change the scheme"
             )
         if (self.r1_gamma or self.r2_gamma) and self.d_batch_norm:
             raise UserError(
@@ -265,6 +286,27 @@ def assemble_image_gan(
     )
 
 
+def optimizers(config: Any) -> tuple[optax.GradientTransformation, ...]:
+    """G's and D's optimizers: Adam(lr, β₁, β₂), or plain SGD(lr) (``config.optimizer``)."""
+    if config.optimizer == "sgd":
+        return optax.sgd(config.lr_g), optax.sgd(config.lr_d)
+    return (
+        optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2),
+        optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2),
+    )
+
+
+def drift_regularized_game(game: Game, config: Any) -> Game:
+    """``game`` with the explicit drift regulariser of ``config.drift_regularizer``
+    (:func:`gan_jax.dynamics.drift_regularized`, η = the learning rates): on both players
+    for simultaneous updates, on the first mover for alternating ones (its interaction term
+    is the harmful one; the second mover's has the other sign)."""
+    strength = config.drift_regularizer
+    # SCHEMES' alternating moves D first: D is the first mover
+    strength_g = strength if config.scheme == "simultaneous" else 0.0
+    return dy.drift_regularized(game, config.lr_g, config.lr_d, strength_g, strength)
+
+
 def build_image_gan(
     config: ImageGANConfig,
     images: Array,
@@ -296,8 +338,9 @@ def build_image_gan(
         latent_dim=config.latent_dim,
         pack=config.pack,
     )
-    opt_g = optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2)
-    opt_d = optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2)
+    if config.drift_regularizer:
+        game = drift_regularized_game(game, config)
+    opt_g, opt_d = optimizers(config)
     scheme = SCHEMES[config.scheme](opt_g, opt_d)
     ema = GeneratorEMA(config.ema_half_life) if config.ema_half_life > 0 else None
     return assemble_image_gan(

@@ -516,3 +516,39 @@ class RunFigures:
         path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
         save_image_grid(images, path, ncols, f"step {step}")
         shutil.copyfile(path, os.path.join(workdir, "samples.png"))
+
+
+def plot_seed_curves(
+    panels: Mapping[str, Mapping[str, Sequence[tuple[Sequence[float], Sequence[float]]]]],
+    path: str | os.PathLike,
+    xlabel: str = "step",
+    ylabel: str = "value",
+    logy: bool = False,
+    hlines: Mapping[str, float] | None = None,
+    suptitle: str | None = None,
+) -> str:
+    """One panel per ``{title: {group: [(x, y) per run]}}``: every run its own line, one
+    colour per group, so that bimodal outcomes (runs that train and runs that fail) stay
+    visible where a mean ± standard-error band would hide them."""
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.6 * len(panels), 4.0), sharey=True, squeeze=False
+    )
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (title, groups) in zip(axes[0], panels.items()):
+        for i, (group, runs) in enumerate(groups.items()):
+            for k, (x, y) in enumerate(runs):
+                ax.plot(x, y, color=cycle[i % len(cycle)], linewidth=1.1, alpha=0.8,
+                        marker=".", label=f"{group} ({len(runs)} runs)" if k == 0 else None)  # fmt: skip
+        for name, value in (hlines or {}).items():
+            ax.axhline(value, linestyle=":", color="gray", linewidth=1.0, label=name)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -220,3 +220,55 @@ def test_explicit_regulariser_cancels_the_interaction_terms(x64):
     grad_energy = np.array([2 * eta_d * float(x), 2 * eta_g * float(y)])
     assert abs(grad_energy @ velocity) < 1e-16
     assert grad_energy @ np.array(as_numbers(plain.modified)) > 1e-4
+
+
+def _inner(a, b):
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@pytest.mark.integration
+def test_dcgan_config_takes_plain_sgd_and_the_drift_regulariser():
+    """``--optimizer sgd`` steps each player by ``−η ∇L`` exactly; ``--drift-regularizer s``
+    adds ``s·R`` to the players' losses (both for simultaneous, D alone for alternating,
+    whose first mover D is); a scheme the drift was not derived for is refused."""
+    from gan_jax.errors import UserError
+    from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
+
+    with pytest.raises(UserError, match="--drift-regularizer is derived for simultaneous"):
+        ImageGANConfig(scheme="extragradient", drift_regularizer=1.0)
+    images = jax.random.uniform(jax.random.key(1), (16, 8, 8, 1), jnp.float32, -1.0, 1.0)
+    base = {"resolution": 8, "channels": 1, "latent_dim": 2, "width": 4, "batch_size": 8,
+            "optimizer": "sgd", "lr_g": 0.05, "lr_d": 0.2, "d_batch_norm": False}  # fmt: skip
+    config = ImageGANConfig(scheme="simultaneous", **base)
+    plain = build_image_gan(config, images, jax.random.key(0))
+    batch = {"real": images[:8], "key": jax.random.key(3), "step": jnp.int32(0)}
+    state = plain.scheme.init(plain.game, plain.state.g, plain.state.d)
+    stepped, _ = plain.scheme.step(plain.game, state, batch)
+    _, (grad_g, grad_d), _ = plain.game.gradients(state.g, state.d, batch)
+    for new, old, grad, lr in (
+        (stepped.g, state.g, grad_g, 0.05),
+        (stepped.d, state.d, grad_d, 0.2),
+    ):
+        for a, b, c in zip(*(jax.tree.leaves(trainable(t)) for t in (new, old, grad))):
+            np.testing.assert_allclose(a, b - lr * c, rtol=1e-6, atol=1e-7)
+
+    g, d = state.g, state.d
+
+    def loss_g(g_, d_):
+        return plain.game.loss_g(g_, d_, batch)[0]
+
+    def loss_d(g_, d_):
+        return plain.game.loss_d(g_, d_, batch)[0]
+
+    def grad(loss, argnum):
+        return trainable(jax.grad(loss, argnum)(g, d))
+
+    penalty_g = -0.5 * 0.2 * _inner(grad(loss_g, 1), grad(loss_d, 1))
+    penalty_d = -0.5 * 0.05 * _inner(grad(loss_d, 0), grad(loss_g, 0))
+    expected = {"simultaneous": (penalty_g, penalty_d), "alternating": (0.0, penalty_d)}
+    for scheme, (want_g, want_d) in expected.items():
+        config = ImageGANConfig(scheme=scheme, drift_regularizer=2.0, **base)
+        game = build_image_gan(config, images, jax.random.key(0)).game
+        got_g = game.loss_g(g, d, batch)[0] - loss_g(g, d)
+        got_d = game.loss_d(g, d, batch)[0] - loss_d(g, d)
+        np.testing.assert_allclose([got_g, got_d], [2 * want_g, 2 * want_d], rtol=1e-4, atol=1e-7)

@@ -154,6 +154,7 @@ def test_discretisation_drift_study(tmp_path):
     from experiments import discretisation_drift
 
     args = ["--out", str(tmp_path), "--steps", "100", "--order-h", "0.2", "0.1", "--horizon", "1"]
+    args += ["--seeds", "0"]  # the toy games alone
     metrics = discretisation_drift.main(args)
     assert json.loads((tmp_path / "metrics.json").read_text())["runs"] == metrics["runs"]
     assert set(metrics["runs"]) == {
@@ -171,6 +172,45 @@ def test_discretisation_drift_study(tmp_path):
     assert spiral["max_error_modified"] < 0.1 * spiral["max_error_original"]
     for name in ("trajectories", "errors", "orders"):
         assert (tmp_path / f"{name}.png").stat().st_size > 20_000
+
+
+def test_discretisation_drift_dcgan_part_runs_four_variants_and_reuses_them(tmp_path, classifier8):
+    """The DCGAN comparison's plumbing on a tiny run: four variants (SGD, with and without
+    the drift regulariser), the summary's arithmetic, the figure, and finished runs reused
+    when the study runs again."""
+    from experiments import discretisation_drift
+
+    args = [
+        "--out", str(tmp_path / "out"), "--workdir", str(tmp_path / "runs"), "--steps", "20",
+        "--order-h", "0.2", "0.1", "--horizon", "1", "--seeds", "1", "--lrs", "0.05",
+        "--dcgan-steps", "20", "--eval-every", "10", "--eval-samples", "50", "--dataset",
+        "digits", "--resolution", "8", "--width", "8", "--classifier", classifier8,
+        "--no-progress",
+    ]  # fmt: skip
+    metrics = discretisation_drift.main(args)
+    summary = metrics["dcgan"]["summary"]["0.05"]
+    fcd = {name: row["fcd"] for name, row in summary["variants"].items()}
+    assert set(fcd) == {"simultaneous", "simultaneous + drift reg.", "alternating",
+                        "alternating + drift reg."}  # fmt: skip
+    assert all(np.isfinite(v) and v > 0 for v in fcd.values())
+    gap = fcd["simultaneous"] - fcd["alternating"]
+    assert summary["fcd_gap_simultaneous_minus_alternating"] == pytest.approx(gap)
+    closed = summary["gap_closed_by_regulariser"]
+    if gap > 0:
+        assert closed == pytest.approx(
+            (fcd["simultaneous"] - fcd["simultaneous + drift reg."]) / gap
+        )
+    else:
+        assert closed is None
+    runs = sorted((tmp_path / "runs").glob("lr0.05/*/seed0/figures/metrics.json"))
+    assert [p.parent.parent.parent.name for p in runs] == [
+        "alternating", "alternating_regularized", "simultaneous", "simultaneous_regularized",
+    ]  # fmt: skip
+    stamps = [p.stat().st_mtime_ns for p in runs]
+    assert (tmp_path / "out" / "dcgan_fcd.png").stat().st_size > 20_000
+    again = discretisation_drift.main(args)  # every run finished: reused, not retrained
+    assert [p.stat().st_mtime_ns for p in runs] == stamps
+    assert again["dcgan"]["summary"] == metrics["dcgan"]["summary"]
 
 
 def check_mode_collapse_metrics(metrics, mixtures, methods):
