@@ -11,8 +11,8 @@ plain gradient descent with learning rates ``η_g``, ``η_d``, the discrete iter
 time counted in steps (one scheme step is one unit; ``k_g``, ``k_d`` are alternating's
 steps per update, 1 for simultaneous).  ``F`` is the game's continuous flow; ``C``, the
 **drift**, is what the update rule adds to it.  With the **self terms**
-``S_g = (∂_g f_g) f_g = −½ ∇_g ‖∇_g L_g‖²`` (a player's own implicit gradient
-regularisation) and the **interaction terms** ``I_g = (∂_d f_g) f_d`` (how the other
+``S_g = (∂_g f_g) f_g = ½ ∇_g ‖∇_g L_g‖²`` (with ``−½η²`` in front: a player's own
+implicit gradient regularisation, Barrett and Dherin 2021, arXiv:2009.11162) and the **interaction terms** ``I_g = (∂_d f_g) f_d`` (how the other
 player's step moves this player's gradient), and the same with ``g`` and ``d`` swapped:
 
 * simultaneous: ``C_g = −½ η_g² S_g − ½ η_g η_d I_g``, ``C_d = −½ η_d² S_d − ½ η_g η_d I_d``;
@@ -27,8 +27,15 @@ O(η³)`` with ``Φ₁ = F`` and ``Φ₂`` its second-order part (alternating's 
 steps: ``½ k(k−1) η² S``); the modified flow's first correction is ``C = Φ₂ − ½ (∂F) F``
 (Hairer, Lubich and Wanner, *Geometric Numerical Integration*, ch. IX).  For a zero-sum
 game the simultaneous interaction terms make each player *increase* the other's gradient
-norm (``I_g = ∇_g ½‖∇_d L_d‖²`` there), which is what destabilises simultaneous updates;
-alternating flips the second mover's sign.
+norm (``I_g = −∇_g ½‖∇_d L_d‖²`` there, with ``−½η_gη_d`` in front), which is what
+destabilises simultaneous updates; alternating flips the second mover's sign.
+
+* extragradient (``z + ηF(z + ηF(z))``, the half step with the same rates):
+  ``Φ₂ = (∂F)F``, so ``C = +½(∂F)F``, exactly minus simultaneous' drift: both
+  interaction terms turn beneficial (each player now lowers the other's gradient norm:
+  why it converges on ``xy``), and both self terms turn into *anti*-regularisation (each
+  player is pushed up its own gradient norm, ``+¼η²∇‖∇L‖²``).  Our derivation; not in
+  the paper.
 
 Every term is the gradient of an inner product with a fixed direction, so it is computed
 by reverse-over-reverse differentiation (no Jacobian is formed; it works through layers
@@ -69,7 +76,7 @@ __all__ = [
     "modified_flow",
 ]
 
-DRIFT_SCHEMES = ("simultaneous", "alternating")
+DRIFT_SCHEMES = ("simultaneous", "alternating", "extragradient")
 
 
 class DriftCoefficients(NamedTuple):
@@ -92,17 +99,18 @@ def drift_coefficients(
     g_steps: int = 1,
     d_steps: int = 1,
 ) -> DriftCoefficients:
-    """The coefficients of the modified flow of ``scheme`` (``"simultaneous"`` or
-    ``"alternating"``, with ``d_first``, ``g_steps``, ``d_steps`` as
+    """The coefficients of the modified flow of ``scheme`` (``"simultaneous"``,
+    ``"extragradient"`` or ``"alternating"``, the last with ``d_first``, ``g_steps``, ``d_steps`` as
     :func:`gan_jax.dynamics.alternating`) with plain gradient descent at ``lr_g``,
     ``lr_d`` (module doc)."""
     if scheme not in DRIFT_SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of: {', '.join(DRIFT_SCHEMES)}")
-    if scheme == "simultaneous":
+    if scheme in ("simultaneous", "extragradient"):
         if g_steps != 1 or d_steps != 1:
-            raise ValueError("simultaneous updates take one step of each player")
-        both = -0.5 * lr_g * lr_d
-        return DriftCoefficients(lr_g, lr_d, -0.5 * lr_g**2, -0.5 * lr_d**2, both, both)
+            raise ValueError(f"{scheme} updates take one step of each player")
+        sign = -1.0 if scheme == "simultaneous" else 1.0  # extragradient: the opposite drift
+        both = 0.5 * sign * lr_g * lr_d
+        return DriftCoefficients(lr_g, lr_d, 0.5 * sign * lr_g**2, 0.5 * sign * lr_d**2, both, both)
     if g_steps < 1 or d_steps < 1:
         raise ValueError("g_steps and d_steps must be at least 1")
     both = 0.5 * g_steps * d_steps * lr_g * lr_d

@@ -174,13 +174,15 @@ def bilinear_drift(
 ) -> tuple[ArrayLike, ArrayLike]:  # fmt: skip
     """The drift ``(C_x, C_y)`` of gradient descent on ``a·xy`` (``x`` = G minimises): the
     self terms vanish and the interaction terms are ``I_x = −a²x``, ``I_y = −a²y``, so
-    simultaneous ``C = ½η_gη_d a²(x, y)`` (outwards), alternating D first
+    simultaneous ``C = ½η_gη_d a²(x, y)`` (outwards), extragradient the opposite
+    (inwards: its radius ``√(1 − h² + h⁴)`` is ``e^{−h²/2 + O(h⁴)}``), alternating D first
     ``C = ½η_gη_d a²(−x, y)`` (G first: ``(x, −y)``), whose modified flow conserves
     :func:`alternating_invariant` exactly."""
     c = 0.5 * eta_g * eta_d * a * a
     x, y = np.asarray(x), np.asarray(y)
-    if scheme == "simultaneous":
-        return c * x, c * y
+    if scheme in ("simultaneous", "extragradient"):
+        sign = 1.0 if scheme == "simultaneous" else -1.0
+        return sign * c * x, sign * c * y
     if scheme == "alternating":
         sign = 1.0 if d_first else -1.0
         return -sign * c * x, sign * c * y

@@ -34,7 +34,6 @@ from gan_jax import cli, gan, training
 from gan_jax import dynamics as dy
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.configs import option
-from gan_jax.dynamics.drift import DRIFT_SCHEMES
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
 from gan_jax.models.assembly import (
@@ -142,7 +141,7 @@ class ImageGANConfig:
                 f"--batch-size {self.batch_size} is not a multiple of --pack {self.pack}: "
                 "pick a batch size that splits into packs"
             )
-        if self.drift_regularizer and self.scheme not in DRIFT_SCHEMES:
+        if self.drift_regularizer and self.scheme not in ("simultaneous", "alternating"):
             raise UserError(
                 f"--drift-regularizer is derived for simultaneous and alternating updates, "
                 f"not --scheme {self.scheme}: drop it or change the scheme"

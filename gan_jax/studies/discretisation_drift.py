@@ -41,7 +41,8 @@ def toy_game(name: str) -> dy.Game:
 
 
 def _schemes(name: str, h: float):
-    make = dy.simultaneous if name == "simultaneous" else dy.alternating
+    make = {"simultaneous": dy.simultaneous, "alternating": dy.alternating,
+            "extragradient": dy.extragradient}[name]  # fmt: skip
     return make(optax.sgd(h), optax.sgd(h))
 
 

@@ -29,7 +29,7 @@ def as_numbers(tree):
 
 
 @pytest.mark.parametrize(("scheme", "d_first"), [("simultaneous", True), ("alternating", True),
-                                                 ("alternating", False)])  # fmt: skip
+                                                 ("alternating", False), ("extragradient", True)])  # fmt: skip
 def test_bilinear_drift_is_its_closed_form(scheme, d_first, x64):
     game, a, eta_g, eta_d = dy.bilinear(1.5), 1.5, 0.1, 0.03
     for x, y in [(1.0, 0.0), (0.3, -2.0), (-1.2, 0.7)]:
@@ -132,6 +132,23 @@ def test_alternating_drift_is_the_scheme_maps_own_backward_error(d_first, d_step
     np.testing.assert_allclose(as_numbers(flow.total), expected, rtol=1e-10, atol=1e-14)
 
 
+def test_extragradient_drift_is_minus_simultaneous_and_its_maps_own(x64):
+    """Extragradient's drift, checked against ``dy.extragradient``'s one-step map: the
+    opposite of simultaneous GD's."""
+    game, eta_g, eta_d = dy.dirac_gan("nsgan"), 0.3, 0.7
+    g, d = jnp.float64(0.8), jnp.float64(-0.5)
+
+    def scheme_of(tau):
+        return dy.extragradient(optax.sgd(tau * eta_g), optax.sgd(tau * eta_d))
+
+    field, expected = dense_drift(game, scheme_of, g, d)
+    flow = dr.modified_flow(game, g, d, eta_g, eta_d, "extragradient")
+    simultaneous = dr.modified_flow(game, g, d, eta_g, eta_d, "simultaneous")
+    np.testing.assert_allclose(as_numbers(flow.field), field, rtol=1e-12)
+    np.testing.assert_allclose(as_numbers(flow.total), expected, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(as_numbers(flow.total), -np.array(as_numbers(simultaneous.total)))
+
+
 @pytest.mark.integration
 def test_dcgan_drift_equals_the_dense_jacobian_computation(x64):
     """On a tiny DCGAN (BatchNorm in G, float64): the reverse-over-reverse drift of
@@ -172,7 +189,7 @@ def test_dcgan_drift_equals_the_dense_jacobian_computation(x64):
     np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-12)
 
 
-@pytest.mark.parametrize("scheme", ["simultaneous", "alternating"])
+@pytest.mark.parametrize("scheme", ["simultaneous", "alternating", "extragradient"])
 def test_modified_flow_tracks_the_iterates_to_second_order(scheme, x64):
     """Dirac-GAN over a fixed horizon T = 2 (n = T/h steps): the discrete iterates leave the
     game's own flow by O(h) and the modified flow by O(h²): the fitted orders."""
@@ -181,7 +198,8 @@ def test_modified_flow_tracks_the_iterates_to_second_order(scheme, x64):
     steps_of = {h: round(horizon / h) for h in (0.2, 0.1, 0.05, 0.025)}
     errors = {0: [], 1: []}
     for h, n in steps_of.items():
-        make = dy.simultaneous if scheme == "simultaneous" else dy.alternating
+        make = {"simultaneous": dy.simultaneous, "alternating": dy.alternating,
+                "extragradient": dy.extragradient}[scheme]  # fmt: skip
         trajectory = dy.rollout(game, make(optax.sgd(h), optax.sgd(h)), z0[0], z0[1], n)
         end = np.array([float(trajectory.g[-1]), float(trajectory.d[-1])])
         for order in (0, 1):

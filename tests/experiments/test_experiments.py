@@ -160,7 +160,7 @@ def test_discretisation_drift_study(tmp_path):
     assert set(metrics["runs"]) == {
         f"{game}/{scheme}"
         for game in ("bilinear", "dirac_gan")
-        for scheme in ("simultaneous", "alternating")
+        for scheme in ("simultaneous", "alternating", "extragradient")
     }
     for name, row in metrics["runs"].items():
         assert row["order_original"] == pytest.approx(1.0, abs=0.15), name
