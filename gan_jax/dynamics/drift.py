@@ -275,31 +275,24 @@ def drift_regularized(
     for alternating with D first, D's interaction term is the harmful one
     (``strength_g=0, strength_d=1``).  Model state (``has_aux``) is the original losses'."""
 
-    def values(g: PyTree, d: PyTree, batch: PyTree) -> tuple[Callable, Callable]:
-        return _value_losses(game, g, d, batch)
+    def regularized(index: int, strength: float, rate: float) -> Callable:
+        """Player ``index``'s loss plus ``strength·R`` (``rate``: the other's η)."""
+        other = 1 - index
 
-    def regularized_g(g: PyTree, d: PyTree, batch: PyTree):
-        out = game.loss_g(g, d, batch)
-        if not strength_g:
-            return out
-        loss_g, loss_d = values(g, d, batch)
-        params_g, params_d = trainable(g), trainable(d)
-        own = jax.lax.stop_gradient(jax.grad(loss_d, 1)(params_g, params_d))
-        penalty = -0.5 * lr_d * _inner(jax.grad(loss_g, 1)(params_g, params_d), own)
-        if game.has_aux:
-            return out[0] + strength_g * penalty, out[1]
-        return out + strength_g * penalty
+        def loss(g: PyTree, d: PyTree, batch: PyTree):
+            out = (game.loss_g, game.loss_d)[index](g, d, batch)
+            if not strength:
+                return out
+            losses = _value_losses(game, g, d, batch)
+            params = (trainable(g), trainable(d))
+            fixed = jax.lax.stop_gradient(jax.grad(losses[other], other)(*params))
+            penalty = -0.5 * rate * _inner(jax.grad(losses[index], other)(*params), fixed)
+            if game.has_aux:
+                return out[0] + strength * penalty, out[1]
+            return out + strength * penalty
 
-    def regularized_d(g: PyTree, d: PyTree, batch: PyTree):
-        out = game.loss_d(g, d, batch)
-        if not strength_d:
-            return out
-        loss_g, loss_d = values(g, d, batch)
-        params_g, params_d = trainable(g), trainable(d)
-        own = jax.lax.stop_gradient(jax.grad(loss_g, 0)(params_g, params_d))
-        penalty = -0.5 * lr_g * _inner(jax.grad(loss_d, 0)(params_g, params_d), own)
-        if game.has_aux:
-            return out[0] + strength_d * penalty, out[1]
-        return out + strength_d * penalty
+        return loss
 
+    regularized_g = regularized(0, strength_g, lr_d)
+    regularized_d = regularized(1, strength_d, lr_g)
     return Game(loss_g=regularized_g, loss_d=regularized_d, has_aux=game.has_aux)
