@@ -1,5 +1,7 @@
 """What the training CLIs share (one runner for flags, evaluation and outputs):
 
+* :mod:`~gan_jax.runner.settings`: the runners' own settings (run folder, seed, data,
+  writers, devices, evaluation, classifier), declared once (:mod:`gan_jax.configs`);
 * :mod:`~gan_jax.runner.image_runs`: the flags every image-GAN CLI takes, the checks a
   command passes before its first write (:func:`~gan_jax.runner.image_runs.plan_run`),
   the evaluation classifier, the fit and the outputs (:func:`~gan_jax.runner.image_runs.run`);
@@ -7,8 +9,9 @@
   feature network of a run);
 * :mod:`~gan_jax.runner.dcgan`: the DCGAN command (``python -m experiments.train_dcgan``).
 
-A new model's CLI is its flags and a ``build(args, train_set, mesh)`` returning a
-:class:`~gan_jax.models.Trainer`, handed to :func:`~gan_jax.runner.image_runs.run`.
+A new model's CLI is its config dataclass (its flags) and a ``build(args, train_set,
+mesh)`` returning a :class:`~gan_jax.models.Trainer`, handed to
+:func:`~gan_jax.runner.image_runs.run`.
 """
 
-__all__ = ["dcgan", "feature_runs", "image_runs"]
+__all__ = ["dcgan", "feature_runs", "image_runs", "settings"]
