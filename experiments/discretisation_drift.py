@@ -1,6 +1,7 @@
 """Discretisation drift (Rosca, Wu, Dherin and Barrett 2021, arXiv:2105.13922): the modified
 flows that simultaneous and alternating gradient descent follow, on the bilinear game and
-Dirac-GAN, and the explicit regulariser that cancels their harmful terms, on DCGAN.
+Dirac-GAN, the explicit regulariser that cancels their harmful terms on DCGAN, and the
+drift's size along DCGAN runs.
 
     python -m experiments.discretisation_drift --out figures/discretisation_drift
     python -m experiments.discretisation_drift --quick      # a preview (presets/…_quick.yaml)
@@ -18,6 +19,10 @@ with and without the explicit drift regulariser (``--drift-regularizer 1``).
 ``dcgan_fcd.png``: every seed's FCD over images seen, one panel per learning rate; the
 table (mean ± standard error, median, runs that trained) and the share of the
 simultaneous–alternating gap the regulariser closes in ``metrics.json``.  Finished runs in ``--workdir`` are reused (the study resumes).
+
+**Drift along runs** (the extragradient question): DCGAN-32 with plain SGD from one start
+under simultaneous, alternating and extragradient updates, the drift terms' norms and D's
+mean logits every 25 steps (``fit``'s evaluation): ``drift_along_runs.png``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ import os
 import shutil
 from collections.abc import Sequence
 
-from gan_jax import cli, configs
+import jax
+import jax.numpy as jnp
+
+from gan_jax import cli, configs, data, training
+from gan_jax.gan import latents
+from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
 from gan_jax.runner import dcgan
 from gan_jax.runner.settings import ClassifierSettings
 from gan_jax.studies import discretisation_drift as study
@@ -62,6 +72,12 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     add("--width", type=cli.positive_int, default=32, help="DCGAN width")
     parser.add_config(ClassifierSettings)
     add("--no-progress", action="store_true", help="no progress bars")
+    add("--diagnose-steps", type=cli.non_negative_int, default=200,
+        help="SGD steps of the drift-along-runs diagnosis (DCGAN-32; 0: none)")  # fmt: skip
+    add("--diagnose-lr", type=cli.positive_float, default=0.05, help="its SGD learning rate")
+    add("--diagnose-width", type=cli.positive_int, default=16, help="its DCGAN width")
+    add("--diagnose-resolution", type=int, choices=[8, 16, 32], default=32,
+        help="its DCGAN image size")  # fmt: skip
     parser.add_preset("quick", QUICK, "a preview in about 3 minutes")
     cli.add_toy_device_flag(parser)
     return parser.parse_args(argv)
@@ -126,6 +142,34 @@ def dcgan_part(args) -> dict:
     return {"summary": study.dcgan_summary(rows), "runs": rows}
 
 
+def drift_along_runs(args) -> dict:
+    """The drift's size along DCGAN SGD runs of each update rule (the extragradient
+    question): :func:`gan_jax.studies.discretisation_drift.drift_diagnostics` as the
+    ``evaluate`` of :func:`gan_jax.training.fit`, every 25 steps, from the same start."""
+    train_set = data.load_dataset(args.dataset, args.diagnose_resolution, "train")
+    batch = {"real": train_set.images[:64], "key": jax.random.key(9), "step": jnp.int32(0)}
+    rows = {}
+    for scheme in study.DRIFT_SCHEMES:
+        config = ImageGANConfig(
+            resolution=args.diagnose_resolution, width=args.diagnose_width, optimizer="sgd",
+            scheme=scheme,
+            lr_g=args.diagnose_lr, lr_d=args.diagnose_lr, channels=train_set.image_shape[-1],
+        )  # fmt: skip
+        model = build_image_gan(config, train_set.images, jax.random.key(0))
+        z = latents(jax.random.key(10), 64, config.latent_dim)
+        evaluate = study.drift_diagnostics(model, batch, args.diagnose_lr, scheme, z)
+        workdir = os.path.join(args.workdir, "along_runs", scheme)
+        shutil.rmtree(workdir, ignore_errors=True)
+        fit = training.FitConfig(args.diagnose_steps, log_every=25, eval_every=25,
+                                 checkpoint_every=args.diagnose_steps, sample_every=0)  # fmt: skip
+        training.fit(model.step, model.state, workdir, fit, evaluate=evaluate,
+                     progress=not args.no_progress, description=f"drift along {scheme}")  # fmt: skip
+        start = {"step": 0, **evaluate(model.state)}
+        rows[scheme] = [start] + [r for r in training.read_metrics(workdir) if r.get("eval")]
+    plots.plot_drift_along_runs(rows, f"{args.out}/drift_along_runs.png", args.diagnose_lr)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     if len(set(args.order_h)) < 2:
@@ -147,6 +191,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         for lr, row in metrics["dcgan"]["summary"].items():
             fcds = {k: v["fcd"] for k, v in row["variants"].items()}
             print(f"η = {lr}: final FCD {fcds}; gap closed {row['gap_closed_by_regulariser']}")
+    if args.diagnose_steps:
+        metrics["drift_along_runs"] = drift_along_runs(args)
+        for scheme, evals in metrics["drift_along_runs"].items():
+            ratios = ", ".join(f"{e['self_ratio_d']:.2f}" for e in evals)
+            print(f"{scheme:14s} ‖C_self,D‖/‖F_D‖ every 25 steps: {ratios}")
     cli.write_metrics(args.out, metrics)
     print(f"outputs in {args.out}")
     return metrics

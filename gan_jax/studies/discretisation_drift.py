@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +24,12 @@ import optax
 from jax.experimental.ode import odeint
 
 from gan_jax import dynamics as dy
-from gan_jax.dynamics.drift import DRIFT_SCHEMES, modified_field
+from gan_jax.dynamics.drift import DRIFT_SCHEMES, modified_field, modified_flow
+from gan_jax.dynamics.game import PyTree
 
 __all__ = [
-    "DCGAN_VARIANTS", "TOY_GAMES", "TRAINED_FCD", "ToyDrift", "dcgan_summary", "fitted_order", "measure_toys",
+    "DCGAN_VARIANTS", "DRIFT_SCHEMES", "TOY_GAMES", "TRAINED_FCD", "ToyDrift", "dcgan_summary", "drift_diagnostics",
+    "fitted_order", "measure_toys",
     "toy_game", "toy_run",
 ]  # fmt: skip
 
@@ -184,3 +187,43 @@ def dcgan_summary(rows: dict[str, dict[str, list[dict]]]) -> dict:
             "gap_closed_by_regulariser": closed,
         }
     return summary
+
+
+# ----------------------------------------------------------------- drift along a run
+
+
+def _norm(tree: PyTree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
+def drift_diagnostics(model: Any, batch: dict, lr: float, scheme: str, z: jax.Array):
+    """An ``evaluate(state)`` for :func:`gan_jax.training.fit` on a DCGAN trained with
+    plain SGD at ``lr``: per player the norms of the field ``F`` and of the self and
+    interaction drift of ``scheme`` on the fixed ``batch`` (:mod:`gan_jax.dynamics.drift`),
+    the ratio ``‖C_self‖/‖F‖`` (first-order backward error analysis needs it small), and
+    D's mean logits on the batch's real images and on ``G(z)`` (D in training mode, as in
+    the losses)."""
+
+    @jax.jit
+    def norms(g: PyTree, d: PyTree) -> dict[str, jax.Array]:
+        flow = modified_flow(model.game, g, d, lr, lr, scheme, batch=batch)
+        out = {}
+        for i, player in enumerate(("g", "d")):
+            out[f"field_{player}"] = _norm(flow.field[i])
+            out[f"self_{player}"] = _norm(flow.self_terms[i])
+            out[f"interaction_{player}"] = _norm(flow.interaction[i])
+        return out
+
+    def logits(d: PyTree, images: jax.Array) -> float:
+        scores = model.discriminator.apply(d, images, train=True, mutable=["batch_stats"])[0]
+        return float(jnp.mean(scores))
+
+    def evaluate(state: Any) -> dict[str, float]:
+        numbers = {k: float(v) for k, v in norms(state.g, state.d).items()}
+        for player in ("g", "d"):
+            numbers[f"self_ratio_{player}"] = numbers[f"self_{player}"] / numbers[f"field_{player}"]
+        numbers["logit_real"] = logits(state.d, batch["real"])
+        numbers["logit_fake"] = logits(state.d, model.generate(state, z))
+        return numbers
+
+    return evaluate

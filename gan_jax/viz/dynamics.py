@@ -506,3 +506,36 @@ def plot_drift_orders(orders: Mapping, path: str | os.PathLike) -> str:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_drift_along_runs(
+    rows: Mapping[str, Sequence[Mapping]], path: str | os.PathLike, lr: float
+) -> str:
+    """Per scheme along a DCGAN run: the drift's self term against the field, ``‖C_self‖/‖F‖``
+    for D (solid) and G (dashed), where first-order backward error analysis needs it
+    small; and D's mean logits on real (solid) and generated (dashed) images."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.0))
+    for i, (scheme, evals) in enumerate(rows.items()):
+        color = _color(scheme, i)
+        steps = [e["step"] for e in evals]
+        left.plot(steps, [e["self_ratio_d"] for e in evals], "-", color=color, label=f"{scheme}: D")
+        left.plot(
+            steps, [e["self_ratio_g"] for e in evals], "--", color=color, label=f"{scheme}: G"
+        )
+        right.plot(
+            steps, [e["logit_real"] for e in evals], "-", color=color, label=f"{scheme}: real"
+        )
+        right.plot(
+            steps, [e["logit_fake"] for e in evals], "--", color=color, label=f"{scheme}: generated"
+        )
+    left.set_yscale("log")
+    left.axhline(1.0, color="gray", linestyle=":", linewidth=1.0)
+    left.set_title(f"‖C_self‖ / ‖F‖ along each run (SGD η = {lr:g})", fontsize=10)
+    right.axhline(0.0, color="gray", linestyle=":", linewidth=1.0)
+    right.set_title("D's mean logit", fontsize=10)
+    for ax in (left, right):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)

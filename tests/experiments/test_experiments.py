@@ -154,7 +154,7 @@ def test_discretisation_drift_study(tmp_path):
     from experiments import discretisation_drift
 
     args = ["--out", str(tmp_path), "--steps", "100", "--order-h", "0.2", "0.1", "--horizon", "1"]
-    args += ["--seeds", "0"]  # the toy games alone
+    args += ["--seeds", "0", "--diagnose-steps", "0"]  # the toy games alone
     metrics = discretisation_drift.main(args)
     assert json.loads((tmp_path / "metrics.json").read_text())["runs"] == metrics["runs"]
     assert set(metrics["runs"]) == {
@@ -212,6 +212,34 @@ def test_discretisation_drift_dcgan_part_runs_four_variants_and_reuses_them(tmp_
     again = discretisation_drift.dcgan_part(parsed)  # every run finished: reused
     assert [p.stat().st_mtime_ns for p in runs] == stamps
     assert again["summary"] == metrics["dcgan"]["summary"]
+
+
+def test_drift_along_runs_measures_every_rule_from_one_start(tmp_path):
+    """The extragradient diagnosis' plumbing on a tiny DCGAN: each rule's drift norms and
+    D's logits at step 0 and every 25 steps through ``fit``'s evaluation; at step 0 the
+    three rules share the state, and their drifts differ only in sign (simultaneous,
+    alternating with one step each, extragradient: ``|½η²|`` and ``|½η_gη_d|`` alike), so
+    every norm agrees."""
+    from experiments import discretisation_drift
+
+    args = discretisation_drift.parse_args([
+        "--out", str(tmp_path), "--workdir", str(tmp_path / "runs"), "--dataset", "digits",
+        "--diagnose-steps", "25", "--diagnose-width", "4", "--diagnose-resolution", "8",
+        "--no-progress",
+    ])  # fmt: skip
+    rows = discretisation_drift.drift_along_runs(args)
+    assert list(rows) == ["simultaneous", "alternating", "extragradient"]
+    names = ("field_d", "self_d", "interaction_d", "field_g", "self_g", "interaction_g")
+    for evals in rows.values():
+        assert [e["step"] for e in evals] == [0, 25]
+        assert all(np.isfinite(e[n]) and e[n] >= 0 for e in evals for n in names)
+        assert evals[1]["self_ratio_d"] == pytest.approx(evals[1]["self_d"] / evals[1]["field_d"])
+    starts = [evals[0] for evals in rows.values()]
+    for name in (*names, "logit_real", "logit_fake"):
+        assert starts[1][name] == pytest.approx(starts[0][name], rel=1e-5)
+        assert starts[2][name] == pytest.approx(starts[0][name], rel=1e-5)
+    assert rows["extragradient"][1]["field_d"] != rows["simultaneous"][1]["field_d"]
+    assert (tmp_path / "drift_along_runs.png").stat().st_size > 20_000
 
 
 def check_mode_collapse_metrics(metrics, mixtures, methods):
