@@ -32,12 +32,7 @@ import os
 import shutil
 from collections.abc import Sequence
 
-import jax
-import jax.numpy as jnp
-
-from gan_jax import cli, configs, data, training
-from gan_jax.gan import latents
-from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
+from gan_jax import cli, configs, data
 from gan_jax.runner import dcgan
 from gan_jax.runner.settings import ClassifierSettings
 from gan_jax.studies import discretisation_drift as study
@@ -144,28 +139,21 @@ def dcgan_part(args) -> dict:
 
 def drift_along_runs(args) -> dict:
     """The drift's size along DCGAN SGD runs of each update rule (the extragradient
-    question): :func:`gan_jax.studies.discretisation_drift.drift_diagnostics` as the
-    ``evaluate`` of :func:`gan_jax.training.fit`, every 25 steps, from the same start."""
-    train_set = data.load_dataset(args.dataset, args.diagnose_resolution, "train")
-    batch = {"real": train_set.images[:64], "key": jax.random.key(9), "step": jnp.int32(0)}
-    rows = {}
-    for scheme in study.DRIFT_SCHEMES:
-        config = ImageGANConfig(
-            resolution=args.diagnose_resolution, width=args.diagnose_width, optimizer="sgd",
-            scheme=scheme,
-            lr_g=args.diagnose_lr, lr_d=args.diagnose_lr, channels=train_set.image_shape[-1],
-        )  # fmt: skip
-        model = build_image_gan(config, train_set.images, jax.random.key(0))
-        z = latents(jax.random.key(10), 64, config.latent_dim)
-        evaluate = study.drift_diagnostics(model, batch, args.diagnose_lr, scheme, z)
-        workdir = os.path.join(args.workdir, "along_runs", scheme)
-        shutil.rmtree(workdir, ignore_errors=True)
-        fit = training.FitConfig(args.diagnose_steps, log_every=25, eval_every=25,
-                                 checkpoint_every=args.diagnose_steps, sample_every=0)  # fmt: skip
-        training.fit(model.step, model.state, workdir, fit, evaluate=evaluate,
-                     progress=not args.no_progress, description=f"drift along {scheme}")  # fmt: skip
-        start = {"step": 0, **evaluate(model.state)}
-        rows[scheme] = [start] + [r for r in training.read_metrics(workdir) if r.get("eval")]
+    question): :func:`gan_jax.studies.discretisation_drift.drift_along_run` per rule."""
+    images = data.load_dataset(args.dataset, args.diagnose_resolution, "train").images
+    rows = {
+        scheme: study.drift_along_run(
+            scheme,
+            images,
+            args.diagnose_lr,
+            args.diagnose_steps,
+            os.path.join(args.workdir, "along_runs", scheme),
+            resolution=args.diagnose_resolution,
+            width=args.diagnose_width,
+            progress=not args.no_progress,
+        )
+        for scheme in study.DRIFT_SCHEMES
+    }
     plots.plot_drift_along_runs(rows, f"{args.out}/drift_along_runs.png", args.diagnose_lr)
     return rows
 

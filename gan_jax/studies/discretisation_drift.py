@@ -14,6 +14,7 @@ against the modified flow of :mod:`gan_jax.dynamics.drift`, both integrated with
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,11 +25,14 @@ import optax
 from jax.experimental.ode import odeint
 
 from gan_jax import dynamics as dy
+from gan_jax import training
 from gan_jax.dynamics.drift import DRIFT_SCHEMES, modified_field, modified_flow
 from gan_jax.dynamics.game import PyTree
+from gan_jax.gan import latents
+from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
 
 __all__ = [
-    "DCGAN_VARIANTS", "DRIFT_SCHEMES", "TOY_GAMES", "TRAINED_FCD", "ToyDrift", "dcgan_summary", "drift_diagnostics",
+    "DCGAN_VARIANTS", "DRIFT_SCHEMES", "TOY_GAMES", "TRAINED_FCD", "ToyDrift", "dcgan_summary", "drift_along_run", "drift_diagnostics",
     "fitted_order", "measure_toys",
     "toy_game", "toy_run",
 ]  # fmt: skip
@@ -227,3 +231,35 @@ def drift_diagnostics(model: Any, batch: dict, lr: float, scheme: str, z: jax.Ar
         return numbers
 
     return evaluate
+
+
+def drift_along_run(
+    scheme: str,
+    images: jax.Array,
+    lr: float,
+    steps: int,
+    workdir: str,
+    *,
+    resolution: int = 32,
+    width: int = 16,
+    progress: bool = True,
+) -> list[dict]:
+    """A DCGAN trained with plain SGD at ``lr`` under ``scheme`` for ``steps`` steps from
+    seed 0 (one start for every rule), through :func:`gan_jax.training.fit` with
+    :func:`drift_diagnostics` as its evaluation every 25 steps; the rows of step 0 and of
+    every evaluation (``workdir`` is the run's folder, replaced)."""
+    config = ImageGANConfig(
+        resolution=resolution, channels=int(images.shape[-1]), width=width, optimizer="sgd",
+        scheme=scheme, lr_g=lr, lr_d=lr,
+    )  # fmt: skip
+    model = build_image_gan(config, images, jax.random.key(0))
+    batch = {"real": images[:64], "key": jax.random.key(9), "step": jnp.int32(0)}
+    z = latents(jax.random.key(10), 64, config.latent_dim)
+    evaluate = drift_diagnostics(model, batch, lr, scheme, z)
+    shutil.rmtree(workdir, ignore_errors=True)
+    fit = training.FitConfig(steps, log_every=25, eval_every=25, checkpoint_every=steps,
+                             sample_every=0)  # fmt: skip
+    training.fit(model.step, model.state, workdir, fit, evaluate=evaluate, progress=progress,
+                 description=f"drift along {scheme}")  # fmt: skip
+    start = {"step": 0, **evaluate(model.state)}
+    return [start] + [row for row in training.read_metrics(workdir) if row.get("eval")]
