@@ -55,7 +55,6 @@ term, 0 leaves the drift, −1 doubles it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -187,11 +186,11 @@ def drift_terms(game: Game, g: PyTree, d: PyTree, batch: PyTree = None) -> Drift
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class Drift:
+class Drift(NamedTuple):
     """The modified flow at a point, per player (pytrees of the trainable parameters):
     ``field`` is ``F``, ``self_terms`` and ``interaction`` the two parts of the drift
-    ``C`` with their coefficients applied (module doc)."""
+    ``C`` with their coefficients applied (module doc).  A pytree, so
+    :func:`modified_flow` can be jitted."""
 
     field: tuple[PyTree, PyTree]
     self_terms: tuple[PyTree, PyTree]

@@ -14,8 +14,9 @@ against the modified flow of :mod:`gan_jax.dynamics.drift`, both integrated with
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -42,6 +43,7 @@ START = (1.0, 1.0)
 TOLERANCE = 1e-10
 
 
+@functools.cache
 def toy_game(name: str) -> dy.Game:
     """``xy`` (``x`` minimises) or Dirac-GAN with the saturating GAN loss."""
     return dy.bilinear(1.0) if name == "bilinear" else dy.dirac_gan("gan")
@@ -53,19 +55,38 @@ def _schemes(name: str, h: float):
     return make(optax.sgd(h), optax.sgd(h))
 
 
-def toy_run(game: dy.Game, scheme: str, h: float, steps: int) -> dict[str, np.ndarray]:
+@functools.cache
+def _flow_solver(game_name: str, scheme: str, order: int) -> Callable:
+    """``solve(start, times, h)``: the game's flow (``order`` 0) or the modified flow (1)
+    of ``scheme`` at step ``h`` (a traced argument, so one compiled solver serves every
+    ``h``), integrated to ``times``."""
+    game = toy_game(game_name)
+
+    def rhs(z: tuple, t: jax.Array, h: jax.Array) -> tuple:
+        return modified_field(game, h, h, scheme, drift_order=order)(z)
+
+    @jax.jit
+    def solve(start: tuple, times: jax.Array, h: jax.Array) -> tuple:
+        return odeint(rhs, start, times, h, rtol=TOLERANCE, atol=TOLERANCE)
+
+    return solve
+
+
+def toy_run(
+    game_name: str, scheme: str, h: float, steps: int, every_step: bool = True
+) -> dict[str, np.ndarray]:
     """The iterates and both flows at step times ``0 … steps`` (arrays ``(steps + 1, 2)``):
-    ``discrete``, ``original`` (``ż = F``) and ``modified`` (``ż = F + C``), in float64."""
+    ``discrete``, ``original`` (``ż = F``) and ``modified`` (``ż = F + C``), in float64;
+    with ``every_step=False`` the flows only at ``0`` and ``steps`` (one compiled solver
+    then serves every step count)."""
     with jax.enable_x64(True):
         start = (jnp.float64(START[0]), jnp.float64(START[1]))
-        trajectory = dy.rollout(game, _schemes(scheme, h), start[0], start[1], steps)
+        trajectory = dy.rollout(toy_game(game_name), _schemes(scheme, h), start[0], start[1], steps)
         out = {"discrete": np.stack([np.asarray(trajectory.g), np.asarray(trajectory.d)], 1)}
-        times = jnp.arange(steps + 1, dtype=jnp.float64)
+        times = jnp.arange(steps + 1) if every_step else jnp.array([0, steps])
         for order, name in ((0, "original"), (1, "modified")):
-            field = modified_field(game, h, h, scheme, drift_order=order)
-            solution = odeint(
-                lambda z, t, f=field: f(z), start, times, rtol=TOLERANCE, atol=TOLERANCE
-            )
+            solve = _flow_solver(game_name, scheme, order)
+            solution = solve(start, times.astype(jnp.float64), jnp.float64(h))
             out[name] = np.stack([np.asarray(solution[0]), np.asarray(solution[1])], 1)
     return out
 
@@ -105,12 +126,11 @@ def measure_toys(h: float, steps: int, order_hs: Sequence[float], horizon: float
     """Both toy games under both schemes (module doc)."""
     runs, orders = {}, {}
     for game_name in TOY_GAMES:
-        game = toy_game(game_name)
         for scheme in DRIFT_SCHEMES:
-            runs[(game_name, scheme)] = toy_run(game, scheme, h, steps)
+            runs[(game_name, scheme)] = toy_run(game_name, scheme, h, steps)
             errors = {"original": [], "modified": []}
             for step in order_hs:
-                run = toy_run(game, scheme, step, round(horizon / step))
+                run = toy_run(game_name, scheme, step, round(horizon / step), every_step=False)
                 for name, found in errors.items():
                     found.append(float(np.linalg.norm(run["discrete"][-1] - run[name][-1])))
             orders[(game_name, scheme)] = {
