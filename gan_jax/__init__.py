@@ -4,12 +4,14 @@ The subpackages a researcher composes from (each with an explicit ``__all__``):
 
 * :mod:`gan_jax.losses`: adversarial losses and penalties on logits (TF-GAN's formulas);
 * :mod:`gan_jax.dynamics`: :class:`~gan_jax.dynamics.Game`, the update rules, toy games,
-  closed forms and the game spectrum;
+  closed forms, the game spectrum and the discretisation drift;
 * :mod:`gan_jax.nets`: flax.linen networks;
 * :mod:`gan_jax.gan`: the game of a (generator, discriminator, losses, penalties) GAN;
 * :mod:`gan_jax.data`, :mod:`gan_jax.metrics`, :mod:`gan_jax.latent`;
-* :mod:`gan_jax.training`: the engine (pure steps, the fit loop, checkpoints, multi-device
-  training and the multi-process launcher);
+* :mod:`gan_jax.training`: the engine (pure steps, the fit loop with its callbacks and
+  metric writers, checkpoints, multi-device training and the multi-process launcher);
+* :mod:`gan_jax.configs`: settings declared once as dataclass fields (CLI flags, config
+  files);
 * :mod:`gan_jax.models`: the recipes (DCGAN, progressive, StyleGAN, LAG, feature-conditioned
   and mixture GANs, the evaluation classifier), each assembled by one
   :func:`~gan_jax.models.assembly`;
@@ -36,6 +38,7 @@ __all__ = [
     "averaging",
     "checkpoint",
     "cli",
+    "configs",
     "data",
     "dynamics",
     "errors",
