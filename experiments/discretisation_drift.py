@@ -73,6 +73,7 @@ def parse_args(argv: Sequence[str] | None) -> cli.argparse.Namespace:
     add("--diagnose-width", type=cli.positive_int, default=16, help="its DCGAN width")
     add("--diagnose-resolution", type=int, choices=[8, 16, 32], default=32,
         help="its DCGAN image size")  # fmt: skip
+    add("--diagnose-seed", type=int, default=0, help="its networks' and data's seed")
     parser.add_preset("quick", QUICK, "a preview in about 3 minutes")
     cli.add_toy_device_flag(parser)
     return parser.parse_args(argv)
@@ -150,6 +151,7 @@ def drift_along_runs(args) -> dict:
             os.path.join(args.workdir, "along_runs", scheme),
             resolution=args.diagnose_resolution,
             width=args.diagnose_width,
+            seed=args.diagnose_seed,
             progress=not args.no_progress,
         )
         for scheme in study.DRIFT_SCHEMES

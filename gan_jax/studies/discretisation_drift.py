@@ -262,17 +262,18 @@ def drift_along_run(
     *,
     resolution: int = 32,
     width: int = 16,
+    seed: int = 0,
     progress: bool = True,
 ) -> list[dict]:
     """A DCGAN trained with plain SGD at ``lr`` under ``scheme`` for ``steps`` steps from
-    seed 0 (one start for every rule), through :func:`gan_jax.training.fit` with
+    ``seed`` (one start for every rule), through :func:`gan_jax.training.fit` with
     :func:`drift_diagnostics` as its evaluation every 25 steps; the rows of step 0 and of
     every evaluation (``workdir`` is the run's folder, replaced)."""
     config = ImageGANConfig(
         resolution=resolution, channels=int(images.shape[-1]), width=width, optimizer="sgd",
         scheme=scheme, lr_g=lr, lr_d=lr,
     )  # fmt: skip
-    model = build_image_gan(config, images, jax.random.key(0))
+    model = build_image_gan(config, images, jax.random.key(seed))
     batch = {"real": images[:64], "key": jax.random.key(9), "step": jnp.int32(0)}
     z = latents(jax.random.key(10), 64, config.latent_dim)
     evaluate = drift_diagnostics(model, batch, lr, scheme, z)
