@@ -135,12 +135,10 @@ def _flag_type(field: dataclasses.Field) -> Any:
 @dataclasses.dataclass(frozen=True)
 class Section:
     """One config class's flags in a parser: ``dests`` maps each flagged field's name to its
-    flag's ``dest``; ``unflagged`` are the fields without a flag (derived or excluded)."""
+    flag's ``dest`` (a field without one is derived or excluded)."""
 
     cls: type
     dests: Mapping[str, str]
-    unflagged: tuple[str, ...]
-    roles: Mapping[str, str]
 
 
 def from_flags(cls: type, args: argparse.Namespace | Mapping[str, Any], **given: Any) -> Any:
@@ -222,11 +220,10 @@ class ConfigParser(cli.ArgumentParser):
         exclude = set(exclude)
         summary = (cls.__doc__ or "").strip().split("\n\n")[0]
         group = self.add_argument_group(cls.__name__, " ".join(summary.split()) or None)
-        dests, unflagged, roles = {}, [], {}
+        dests = {}
         for field in dataclasses.fields(cls):
             meta = _meta(field)
             if meta["derived"] or field.name in exclude:
-                unflagged.append(field.name)
                 continue
             default = defaults.get(field.name, field.default)
             if default is dataclasses.MISSING:
@@ -252,8 +249,7 @@ class ConfigParser(cli.ArgumentParser):
                 )
             self._register(action, role)
             dests[field.name] = action.dest
-            roles[action.dest] = role
-        section = Section(cls, dests, tuple(unflagged), roles)
+        section = Section(cls, dests)
         self.sections.append(section)
         return section
 

@@ -30,6 +30,7 @@ from gan_jax import training
 from gan_jax.dynamics.drift import DRIFT_SCHEMES, modified_field, modified_flow
 from gan_jax.dynamics.game import PyTree
 from gan_jax.gan import latents
+from gan_jax.metrics import mean_and_standard_error
 from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
 
 __all__ = [
@@ -161,13 +162,14 @@ DCGAN_VARIANTS = {
 }
 
 
-def _mean_and_error(values: Sequence[float]) -> tuple[float | None, float | None]:
-    """Mean and standard error over seeds (``None`` without finite values)."""
+def _mean_and_error(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """:func:`gan_jax.metrics.mean_and_standard_error` over the finite values of seeds
+    (``None`` without any: every seed diverged)."""
     finite = [v for v in values if v is not None and np.isfinite(v)]
     if not finite:
         return None, None
-    spread = float(np.std(finite, ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else 0.0
-    return float(np.mean(finite)), spread
+    mean, error = mean_and_standard_error(np.asarray(finite))
+    return float(mean), float(error)
 
 
 def _median(values: Sequence[float | None]) -> float | None:
