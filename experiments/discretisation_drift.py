@@ -21,8 +21,11 @@ table (mean ± standard error, median, runs that trained) and the share of the
 simultaneous–alternating gap the regulariser closes in ``metrics.json``.  Finished runs in ``--workdir`` are reused (the study resumes).
 
 **Drift along runs** (the extragradient question): DCGAN-32 with plain SGD from one start
-under simultaneous, alternating and extragradient updates, the drift terms' norms and D's
-mean logits every 25 steps (``fit``'s evaluation): ``drift_along_runs.png``.
+under simultaneous, alternating and extragradient updates, and extragradient with its
+self drift cancelled (``--self-drift-regularizer 1``); every 25 steps (``fit``'s
+evaluation) the drift terms' norms, D's mean logits now and at the lookahead
+``z + F(z)`` (where extragradient takes its gradient), and D's sharpness:
+``drift_along_runs.png``.
 """
 
 from __future__ import annotations
@@ -138,23 +141,33 @@ def dcgan_part(args) -> dict:
     return {"summary": study.dcgan_summary(rows), "runs": rows}
 
 
+DIAGNOSED_RULES = {  # name -> (scheme, self-drift regulariser)
+    "simultaneous": ("simultaneous", 0.0),
+    "alternating": ("alternating", 0.0),
+    "extragradient": ("extragradient", 0.0),
+    "extragradient + self reg.": ("extragradient", 1.0),
+}
+
+
 def drift_along_runs(args) -> dict:
-    """The drift's size along DCGAN SGD runs of each update rule (the extragradient
-    question): :func:`gan_jax.studies.discretisation_drift.drift_along_run` per rule."""
+    """The drift along DCGAN SGD runs of each update rule, and of extragradient with its
+    self drift cancelled (the extragradient question):
+    :func:`gan_jax.studies.discretisation_drift.drift_along_run` per rule."""
     images = data.load_dataset(args.dataset, args.diagnose_resolution, "train").images
     rows = {
-        scheme: study.drift_along_run(
+        name: study.drift_along_run(
             scheme,
             images,
             args.diagnose_lr,
             args.diagnose_steps,
-            os.path.join(args.workdir, "along_runs", scheme),
+            os.path.join(args.workdir, "along_runs", name.replace(" + ", "_").replace(" ", "_")),
             resolution=args.diagnose_resolution,
             width=args.diagnose_width,
             seed=args.diagnose_seed,
+            self_regularizer=own,
             progress=not args.no_progress,
         )
-        for scheme in study.DRIFT_SCHEMES
+        for name, (scheme, own) in DIAGNOSED_RULES.items()
     }
     plots.plot_drift_along_runs(rows, f"{args.out}/drift_along_runs.png", args.diagnose_lr)
     return rows

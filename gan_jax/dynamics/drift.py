@@ -50,7 +50,11 @@ flow by ``−η_g ∇_g R_g = +½ η_g η_d I_g``, which cancels simultaneous up
 term to first order; for a zero-sum game ``R_g = (η_d/4) ‖∇_d L_d‖²`` in its gradient:
 each player minimises the other's gradient norm (the paper's explicit regulariser, with
 its coefficient from the step sizes).  ``strength`` scales it: 1 cancels the harmful
-term, 0 leaves the drift, −1 doubles it.
+term, 0 leaves the drift, −1 doubles it.  The *self* regulariser
+``R^self_g = (η_g/4) ‖∇_g L_g‖²`` changes G's flow by ``−η_g ∇_g R^self_g = −½ η_g² S_g``:
+strength 1 doubles gradient descent's implicit self term (Barrett and Dherin's explicit
+gradient regularisation, arXiv:2009.11162) and cancels extragradient's anti-regularising
+one, to first order.
 """
 
 from __future__ import annotations
@@ -266,32 +270,44 @@ def drift_regularized(
     lr_d: float,
     strength_g: float = 1.0,
     strength_d: float = 1.0,
+    *,
+    self_g: float = 0.0,
+    self_d: float = 0.0,
 ) -> Game:
     """``game`` with the explicit drift regularisers (module doc) added to its losses:
-    ``L_g + strength_g·R_g`` and ``L_d + strength_d·R_d`` with
-    ``R_g = −(η_d/2) ⟨∇_d L_g, sg(∇_d L_d)⟩`` and ``R_d = −(η_g/2) ⟨∇_g L_d, sg(∇_g L_g)⟩``.
-    At ``strength 1`` they cancel simultaneous updates' interaction terms to first order;
-    for alternating with D first, D's interaction term is the harmful one
-    (``strength_g=0, strength_d=1``).  Model state (``has_aux``) is the original losses'."""
+    ``L_g + strength_g·R_g + self_g·R^self_g`` and the same for D, with
+    ``R_g = −(η_d/2) ⟨∇_d L_g, sg(∇_d L_d)⟩``, ``R_d = −(η_g/2) ⟨∇_g L_d, sg(∇_g L_g)⟩``
+    and ``R^self_i = (η_i/4) ‖∇_i L_i‖²``.  At ``strength 1`` the interaction regularisers
+    cancel simultaneous updates' interaction terms to first order; for alternating with D
+    first, D's interaction term is the harmful one (``strength_g=0, strength_d=1``).  At
+    ``self 1`` the self regulariser adds ``−½η²S``: it cancels extragradient's self terms.
+    Model state (``has_aux``) is the original losses'."""
 
-    def regularized(index: int, strength: float, rate: float) -> Callable:
-        """Player ``index``'s loss plus ``strength·R`` (``rate``: the other's η)."""
+    def regularized(index: int, strength: float, own: float, rates: tuple) -> Callable:
+        """Player ``index``'s loss plus ``strength·R + own·R^self``."""
         other = 1 - index
 
         def loss(g: PyTree, d: PyTree, batch: PyTree):
             out = (game.loss_g, game.loss_d)[index](g, d, batch)
-            if not strength:
+            if not (strength or own):
                 return out
             losses = _value_losses(game, g, d, batch)
             params = (trainable(g), trainable(d))
-            fixed = jax.lax.stop_gradient(jax.grad(losses[other], other)(*params))
-            penalty = -0.5 * rate * _inner(jax.grad(losses[index], other)(*params), fixed)
+            penalty = 0.0
+            if strength:
+                fixed = jax.lax.stop_gradient(jax.grad(losses[other], other)(*params))
+                inner = _inner(jax.grad(losses[index], other)(*params), fixed)
+                penalty = penalty - strength * 0.5 * rates[other] * inner
+            if own:
+                gradient = jax.grad(losses[index], index)(*params)
+                penalty = penalty + own * 0.25 * rates[index] * _inner(gradient, gradient)
             if game.has_aux:
-                return out[0] + strength * penalty, out[1]
-            return out + strength * penalty
+                return out[0] + penalty, out[1]
+            return out + penalty
 
         return loss
 
-    regularized_g = regularized(0, strength_g, lr_d)
-    regularized_d = regularized(1, strength_d, lr_g)
+    rates = (lr_g, lr_d)
+    regularized_g = regularized(0, strength_g, self_g, rates)
+    regularized_d = regularized(1, strength_d, self_d, rates)
     return Game(loss_g=regularized_g, loss_d=regularized_d, has_aux=game.has_aux)

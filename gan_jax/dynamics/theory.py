@@ -18,7 +18,9 @@ Write ``h = ηa`` and ``F(z) = a·(y, -x)``, whose Jacobian has eigenvalues ``±
 Functions accept scalars or NumPy arrays of η (they broadcast).  The discretisation drift
 of simultaneous and alternating GD (:mod:`gan_jax.dynamics.drift`) has closed forms here
 for the bilinear game (:func:`simultaneous_drift_rate`, :func:`bilinear_drift`) and
-Dirac-GAN (:func:`dirac_drift_terms`).
+Dirac-GAN (:func:`dirac_drift_terms`); :func:`minimization_factor` is a player's own
+curvature limit under each rule, and :func:`logistic_extragradient_fixed_point` where
+extragradient stalls beyond it.
 """
 
 from __future__ import annotations
@@ -218,3 +220,46 @@ def dirac_drift_terms(theta: ArrayLike, psi: ArrayLike, loss: str = "gan") -> di
         "self_d": theta**3 * r * r1,
         "interaction_d": -psi * p * (r + u * r1),
     }
+
+
+def minimization_factor(scheme: str, a: ArrayLike) -> ArrayLike:
+    """The factor by which one step multiplies the distance to the minimum of a player's
+    own quadratic loss ``½λx²`` along an eigendirection of curvature ``λ``, the other
+    player held still, with ``a = ηλ``: gradient descent ``1 − a`` (stable for
+    ``0 < a < 2``, oscillating in sign beyond ``a = 1``), extragradient ``1 − a + a²``
+    (its half step ``x − ηλx`` and the step with the gradient there: stable only for
+    ``0 < a < 1``, and *positive* beyond, so it grows monotonically away from the
+    minimum).  Extragradient halves the sharpness a player can tolerate: at ``1 < ηλ < 2``
+    gradient descent still converges and extragradient is pushed out of that curvature."""
+    a = np.asarray(a, float)
+    if scheme in ("simultaneous", "alternating"):
+        return 1.0 - a
+    if scheme == "extragradient":
+        return 1.0 - a + a * a
+    raise ValueError(f"no closed form for scheme {scheme!r}")
+
+
+def logistic_extragradient_fixed_point(sharpness: float) -> float:
+    """Where extragradient stalls on the common mode of a logistic discriminator.
+
+    With D's logits on real and generated data equal, ``c``, its loss is
+    ``L(c) = softplus(−c) + softplus(c)`` (minimum at ``c = 0``, ``L'(c) = tanh(c/2)``,
+    ``L''(0) = ½``); a parameter move of ``δ`` moves ``c`` by ``kδ``, so a step of size
+    ``η`` is ``c ↦ c − a·tanh(c/2)`` with ``a = ηk²`` and sharpness ``s = ηλ = a/2`` at the
+    minimum.  Extragradient, ``c ↦ c − a·tanh((c − a·tanh(c/2))/2)``, is at rest wherever
+    its lookahead lands on the minimum, ``c = a·tanh(c/2)``: besides ``c = 0`` this has the
+    roots ``±c*`` once ``s > 1`` (a pitchfork exactly at extragradient's curvature limit,
+    :func:`minimization_factor`), *spurious* fixed points at which both logits sit at
+    ``c*`` and D no longer separates the two; gradient descent's only fixed point is the
+    minimum.  Returns ``c* ≥ 0`` (0 for ``s ≤ 1``), by bisection."""
+    a = 2.0 * float(sharpness)
+    if a <= 2.0:
+        return 0.0
+    low, high = 1e-12, a  # a·tanh(c/2) − c is positive just above 0 and negative at c = a
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        if a * np.tanh(0.5 * mid) > mid:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)

@@ -34,6 +34,7 @@ from gan_jax import cli, gan, training
 from gan_jax import dynamics as dy
 from gan_jax.averaging import GeneratorEMA
 from gan_jax.configs import option
+from gan_jax.dynamics.drift import DRIFT_SCHEMES
 from gan_jax.dynamics.game import Game, GameState
 from gan_jax.errors import UserError
 from gan_jax.models.assembly import (
@@ -132,6 +133,14 @@ class ImageGANConfig:
         "terms of simultaneous GD (both players) or of alternating GD (the first mover)",
         type=cli.non_negative_float,
     )
+    self_drift_regularizer: float = option(
+        0.0,
+        "strength of the explicit self-drift regulariser on both players ((η/4)·‖∇L‖², "
+        "gan_jax.dynamics.drift_regularized's self_g/self_d): 1 doubles gradient descent's "
+        "implicit gradient regularisation and cancels extragradient's anti-regularising self "
+        "terms",
+        type=cli.non_negative_float,
+    )
 
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, LOSSES)
@@ -144,6 +153,11 @@ class ImageGANConfig:
         if self.drift_regularizer and self.scheme not in ("simultaneous", "alternating"):
             raise UserError(
                 f"--drift-regularizer is derived for simultaneous and alternating updates, "
+                f"not --scheme {self.scheme}: drop it or change the scheme"
+            )
+        if self.self_drift_regularizer and self.scheme not in DRIFT_SCHEMES:
+            raise UserError(
+                f"--self-drift-regularizer is derived for {', '.join(DRIFT_SCHEMES)} updates, "
                 f"not --scheme {self.scheme}: drop it or change the scheme"
             )
         if (self.r1_gamma or self.r2_gamma) and self.d_batch_norm:
@@ -296,14 +310,18 @@ def optimizers(config: Any) -> tuple[optax.GradientTransformation, ...]:
 
 
 def drift_regularized_game(game: Game, config: Any) -> Game:
-    """``game`` with the explicit drift regulariser of ``config.drift_regularizer``
-    (:func:`gan_jax.dynamics.drift_regularized`, η = the learning rates): on both players
-    for simultaneous updates, on the first mover for alternating ones (its interaction term
-    is the harmful one; the second mover's has the other sign)."""
+    """``game`` with the explicit drift regularisers of ``config``
+    (:func:`gan_jax.dynamics.drift_regularized`, η = the learning rates): the interaction
+    regulariser ``drift_regularizer`` on both players for simultaneous updates, on the first
+    mover for alternating ones (its interaction term is the harmful one; the second mover's
+    has the other sign); the self regulariser ``self_drift_regularizer`` on both."""
     strength = config.drift_regularizer
     # SCHEMES' alternating moves D first: D is the first mover
     strength_g = strength if config.scheme == "simultaneous" else 0.0
-    return dy.drift_regularized(game, config.lr_g, config.lr_d, strength_g, strength)
+    own = config.self_drift_regularizer
+    return dy.drift_regularized(
+        game, config.lr_g, config.lr_d, strength_g, strength, self_g=own, self_d=own
+    )
 
 
 def build_image_gan(
@@ -337,7 +355,7 @@ def build_image_gan(
         latent_dim=config.latent_dim,
         pack=config.pack,
     )
-    if config.drift_regularizer:
+    if config.drift_regularizer or config.self_drift_regularizer:
         game = drift_regularized_game(game, config)
     opt_g, opt_d = optimizers(config)
     scheme = SCHEMES[config.scheme](opt_g, opt_d)

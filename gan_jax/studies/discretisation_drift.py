@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,12 +30,13 @@ from gan_jax import dynamics as dy
 from gan_jax import training
 from gan_jax.dynamics.drift import DRIFT_SCHEMES, modified_field, modified_flow
 from gan_jax.dynamics.game import PyTree
+from gan_jax.dynamics.spectrum import trainable, with_trainable
 from gan_jax.gan import latents
 from gan_jax.metrics import mean_and_standard_error
 from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
 
 __all__ = [
-    "DCGAN_VARIANTS", "DRIFT_SCHEMES", "TOY_GAMES", "TRAINED_FCD", "ToyDrift", "dcgan_summary", "drift_along_run", "drift_diagnostics",
+    "DCGAN_VARIANTS", "DRIFT_SCHEMES", "SHARPNESS_STEPS", "TOY_GAMES", "TRAINED_FCD", "ToyDrift", "dcgan_summary", "drift_along_run", "drift_diagnostics",
     "fitted_order", "measure_toys",
     "toy_game", "toy_run",
 ]  # fmt: skip
@@ -218,38 +220,81 @@ def dcgan_summary(rows: dict[str, dict[str, list[dict]]]) -> dict:
 # ----------------------------------------------------------------- drift along a run
 
 
+# Lanczos steps for D's top Hessian eigenvalue along a run: its Ritz value, a lower bound
+SHARPNESS_STEPS = 20
+
+
+def _inner(a: PyTree, b: PyTree) -> jax.Array:
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
 def _norm(tree: PyTree) -> jax.Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+    return jnp.sqrt(_inner(tree, tree))
 
 
-def drift_diagnostics(model: Any, batch: dict, lr: float, scheme: str, z: jax.Array):
+def drift_diagnostics(
+    model: Any, batch: dict, lr: float, scheme: str, z: jax.Array, game: dy.Game | None = None
+):
     """An ``evaluate(state)`` for :func:`gan_jax.training.fit` on a DCGAN trained with
-    plain SGD at ``lr``: per player the norms of the field ``F`` and of the self and
-    interaction drift of ``scheme`` on the fixed ``batch`` (:mod:`gan_jax.dynamics.drift`),
-    the ratio ``‖C_self‖/‖F‖`` (first-order backward error analysis needs it small), and
-    D's mean logits on the batch's real images and on ``G(z)`` (D in training mode, as in
-    the losses)."""
+    plain SGD at ``lr``, measured on ``game`` (default ``model.game``) and the fixed
+    ``batch``: per player the norms of the field ``F`` and of the self and interaction
+    drift of ``scheme`` (:mod:`gan_jax.dynamics.drift`) and the ratio ``‖C_self‖/‖F‖``
+    (first-order backward error analysis needs it small); D's mean logits on the batch's
+    real images and on ``G(z)`` (D in training mode, as in the losses), and how fast each of
+    D's three terms moves them, ``push_<term>_<real|fake> = ⟨∇_d mean D(x), term_d⟩`` per
+    step (positive: toward calling the images real); D's mean logits at the lookahead
+    ``z + F(z)`` (one plain step of both players: where extragradient takes the gradient
+    it steps with), ``lookahead_logit_<real|fake>``; and D's sharpness ``η·λ_max`` of
+    ``∇²_d L_d`` (:func:`gan_jax.dynamics.hessian_eigenvalues`, :data:`SHARPNESS_STEPS`
+    Lanczos steps, so a lower bound): on a quadratic, gradient descent tolerates up to 2,
+    extragradient up to 1 (:func:`gan_jax.dynamics.theory.minimization_factor`)."""
+    game = model.game if game is None else game
+
+    def logits(params_d: PyTree, d: PyTree, images: jax.Array) -> jax.Array:
+        variables = with_trainable(d, params_d)
+        scores = model.discriminator.apply(variables, images, train=True, mutable=["batch_stats"])
+        return jnp.mean(scores[0])
 
     @jax.jit
-    def norms(g: PyTree, d: PyTree) -> dict[str, jax.Array]:
-        flow = modified_flow(model.game, g, d, lr, lr, scheme, batch=batch)
+    def measure(g: PyTree, d: PyTree, fakes: jax.Array) -> tuple[dict, PyTree, PyTree]:
+        flow = modified_flow(game, g, d, lr, lr, scheme, batch=batch)
         out = {}
         for i, player in enumerate(("g", "d")):
             out[f"field_{player}"] = _norm(flow.field[i])
             out[f"self_{player}"] = _norm(flow.self_terms[i])
             out[f"interaction_{player}"] = _norm(flow.interaction[i])
-        return out
+        params = trainable(d)
+        terms = {"field": flow.field[1], "self": flow.self_terms[1],
+                 "interaction": flow.interaction[1]}  # fmt: skip
+        for kind, images in (("real", batch["real"]), ("fake", fakes)):
+            # reverse mode (our BatchNorm has a custom VJP, so no JVP through it)
+            out[f"logit_{kind}"], gradient = jax.value_and_grad(logits)(params, d, images)
+            for name, direction in terms.items():
+                out[f"push_{name}_{kind}"] = _inner(gradient, direction)
+        # the lookahead z + F(z): one plain step of both players (extragradient's half step)
+        ahead = [
+            with_trainable(p, jax.tree.map(jnp.add, trainable(p), f))
+            for p, f in zip((g, d), flow.field, strict=True)
+        ]
+        return out, *ahead
 
-    def logits(d: PyTree, images: jax.Array) -> float:
-        scores = model.discriminator.apply(d, images, train=True, mutable=["batch_stats"])[0]
-        return float(jnp.mean(scores))
+    logits_at = jax.jit(logits)
 
     def evaluate(state: Any) -> dict[str, float]:
-        numbers = {k: float(v) for k, v in norms(state.g, state.d).items()}
+        measured, g_ahead, d_ahead = measure(state.g, state.d, model.generate(state, z))
+        numbers = {k: float(v) for k, v in measured.items()}
+        fakes_ahead = model.generate(state.replace(g=g_ahead), z)
+        for kind, images in (("real", batch["real"]), ("fake", fakes_ahead)):
+            numbers[f"lookahead_logit_{kind}"] = float(
+                logits_at(trainable(d_ahead), d_ahead, images)
+            )
         for player in ("g", "d"):
-            numbers[f"self_ratio_{player}"] = numbers[f"self_{player}"] / numbers[f"field_{player}"]
-        numbers["logit_real"] = logits(state.d, batch["real"])
-        numbers["logit_fake"] = logits(state.d, model.generate(state, z))
+            field = numbers[f"field_{player}"]  # 0 where G's loss saturates in float32
+            numbers[f"self_ratio_{player}"] = (
+                numbers[f"self_{player}"] / field if field else math.nan
+            )
+        top = dy.hessian_eigenvalues(game, state.g, state.d, batch, "d", steps=SHARPNESS_STEPS)
+        numbers["sharpness_d"] = lr * float(top["largest"][-1])
         return numbers
 
     return evaluate
@@ -265,20 +310,27 @@ def drift_along_run(
     resolution: int = 32,
     width: int = 16,
     seed: int = 0,
+    self_regularizer: float = 0.0,
     progress: bool = True,
 ) -> list[dict]:
     """A DCGAN trained with plain SGD at ``lr`` under ``scheme`` for ``steps`` steps from
     ``seed`` (one start for every rule), through :func:`gan_jax.training.fit` with
     :func:`drift_diagnostics` as its evaluation every 25 steps; the rows of step 0 and of
-    every evaluation (``workdir`` is the run's folder, replaced)."""
+    every evaluation (``workdir`` is the run's folder, replaced).  ``self_regularizer``:
+    the config's ``self_drift_regularizer`` (1 cancels extragradient's self terms); the
+    diagnostics are of the unregularised losses."""
     config = ImageGANConfig(
         resolution=resolution, channels=int(images.shape[-1]), width=width, optimizer="sgd",
-        scheme=scheme, lr_g=lr, lr_d=lr,
+        scheme=scheme, lr_g=lr, lr_d=lr, self_drift_regularizer=self_regularizer,
     )  # fmt: skip
     model = build_image_gan(config, images, jax.random.key(seed))
     batch = {"real": images[:64], "key": jax.random.key(9), "step": jnp.int32(0)}
     z = latents(jax.random.key(10), 64, config.latent_dim)
-    evaluate = drift_diagnostics(model, batch, lr, scheme, z)
+    plain = (
+        config if not self_regularizer else dataclasses.replace(config, self_drift_regularizer=0)
+    )
+    game = build_image_gan(plain, images[:64], jax.random.key(seed)).game  # measured unregularised
+    evaluate = drift_diagnostics(model, batch, lr, scheme, z, game)
     shutil.rmtree(workdir, ignore_errors=True)
     fit = training.FitConfig(steps, log_every=25, eval_every=25, checkpoint_every=steps,
                              sample_every=0)  # fmt: skip

@@ -19,6 +19,7 @@ SCHEME_COLORS = {
     "consensus": "tab:orange",
     "alternating + negative momentum": "tab:cyan",
     "simultaneous + momentum": "tab:brown",
+    "extragradient + self reg.": "tab:olive",
 }
 
 
@@ -511,31 +512,47 @@ def plot_drift_orders(orders: Mapping, path: str | os.PathLike) -> str:
 def plot_drift_along_runs(
     rows: Mapping[str, Sequence[Mapping]], path: str | os.PathLike, lr: float
 ) -> str:
-    """Per scheme along a DCGAN run: the drift's self term against the field, ``‖C_self‖/‖F‖``
-    for D (solid) and G (dashed), where first-order backward error analysis needs it
-    small; and D's mean logits on real (solid) and generated (dashed) images."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.0))
+    """Per rule along a DCGAN run, four panels: the drift's self term against the field,
+    ``‖C_self‖/‖F‖`` for D (solid) and G (dashed), where first-order backward error
+    analysis needs it small; D's mean logits on real (solid) and generated (dashed)
+    images; the same at the lookahead ``z + F(z)``, where extragradient takes its
+    gradient; and D's sharpness ``η·λ_max(∇²_d L_d)`` against the limits of gradient
+    descent (2) and extragradient (1) on a quadratic.  Logits on symmetric-log axes."""
+    fig, axes = plt.subplots(2, 2, figsize=(13.0, 8.6))
+    ratio, logits, ahead, sharpness = axes.ravel()
     for i, (scheme, evals) in enumerate(rows.items()):
         color = _color(scheme, i)
         steps = [e["step"] for e in evals]
-        left.plot(steps, [e["self_ratio_d"] for e in evals], "-", color=color, label=f"{scheme}: D")
-        left.plot(
-            steps, [e["self_ratio_g"] for e in evals], "--", color=color, label=f"{scheme}: G"
-        )
-        right.plot(
-            steps, [e["logit_real"] for e in evals], "-", color=color, label=f"{scheme}: real"
-        )
-        right.plot(
-            steps, [e["logit_fake"] for e in evals], "--", color=color, label=f"{scheme}: generated"
-        )
-    left.set_yscale("log")
-    left.axhline(1.0, color="gray", linestyle=":", linewidth=1.0)
-    left.set_title(f"‖C_self‖ / ‖F‖ along each run (SGD η = {lr:g})", fontsize=10)
-    right.axhline(0.0, color="gray", linestyle=":", linewidth=1.0)
-    right.set_title("D's mean logit", fontsize=10)
-    for ax in (left, right):
-        ax.set_xlabel("step")
+        for ax, key, style, suffix in (
+            (ratio, "self_ratio_d", "-", "D"),
+            (ratio, "self_ratio_g", "--", "G"),
+            (logits, "logit_real", "-", "real"),
+            (logits, "logit_fake", "--", "generated"),
+            (ahead, "lookahead_logit_real", "-", "real"),
+            (ahead, "lookahead_logit_fake", "--", "generated"),
+            (sharpness, "sharpness_d", "-o", "D"),
+        ):
+            values = [float(e[key]) for e in evals]  # "nan" where the log wrote a non-number
+            ax.plot(steps, values, style, color=color, label=f"{scheme}: {suffix}", markersize=3)
+    ratio.set_yscale("log")
+    ratio.axhline(1.0, color="gray", linestyle=":", linewidth=1.0)
+    ratio.set_title(f"‖C_self‖ / ‖F‖ along each run (SGD η = {lr:g})", fontsize=10)
+    for ax, title in (
+        (logits, "D's mean logit (> 0: called real)"),
+        (ahead, "D's mean logit at the lookahead z + F(z) (extragradient's half step)"),
+    ):
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.axhline(0.0, color="gray", linestyle=":", linewidth=1.0)
+        ax.set_title(title, fontsize=10)
+    sharpness.set_yscale("log")
+    sharpness.set_ylim(0.3, 50.0)
+    for limit, name in ((2.0, "gradient descent's limit"), (1.0, "extragradient's limit")):
+        sharpness.axhline(limit, color="gray", linestyle=":" if limit == 1 else "--",
+                          linewidth=1.0, label=name)  # fmt: skip
+    sharpness.set_title("D's sharpness η·λ_max(∇²_d L_d) (Lanczos lower bound)", fontsize=10)
+    for ax in axes.ravel():
+        ax.set_xlabel("step (sampled every 25: a sign flip every step shows as alternation)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6.5)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -236,6 +236,37 @@ def test_explicit_regulariser_cancels_the_interaction_terms(x64):
     assert grad_energy @ np.array(as_numbers(plain.modified)) > 1e-4
 
 
+def test_self_regulariser_cancels_extragradients_self_terms(x64):
+    """With ``self_g = self_d = 1`` each player's field gains ``−½η²S``, its own gradient
+    descent implicit term (``R^self = (η/4)‖∇L‖²``): extragradient's modified flow on the
+    regularised game is the game's flow plus its interaction terms alone, to first order;
+    the interaction regulariser is untouched when ``strength`` is 0."""
+    eta_g, eta_d = 0.1, 0.05
+    for game in (dy.dirac_gan("nsgan"), dy.dirac_gan("gan")):  # (wgan: no self terms)
+        regularized = dr.drift_regularized(game, eta_g, eta_d, 0.0, 0.0, self_g=1.0, self_d=1.0)
+        for x, y in [(0.6, -1.1), (-0.3, 0.9)]:
+            x, y = jnp.float64(x), jnp.float64(y)
+            plain = dr.modified_flow(game, x, y, eta_g, eta_d, "extragradient")
+            field = as_numbers(
+                dr.modified_flow(regularized, x, y, eta_g, eta_d, "extragradient").field
+            )
+            # F' = F − ½η²S = F − (extragradient's self terms, +½η²S)
+            expected = np.subtract(as_numbers(plain.field), as_numbers(plain.self_terms))
+            np.testing.assert_allclose(field, expected, rtol=1e-13, atol=1e-16)
+            assert np.max(np.abs(as_numbers(plain.self_terms))) > 1e-5  # not a vacuous check
+    # closed form, Dirac-GAN nsgan: L_g = −log σ(−θψ), so ∂_θ L_g = ψ σ(θψ),
+    # R^self_g = (η_g/4) ψ² σ(θψ)² and ∂_θ R^self_g = (η_g/2) ψ³ σ(θψ)² (1 − σ(θψ))
+    theta, psi = jnp.float64(0.4), jnp.float64(-0.7)
+    game = dy.dirac_gan("nsgan")
+    regularized = dr.drift_regularized(game, eta_g, eta_d, 0.0, 0.0, self_g=1.0)
+    extra = jax.grad(regularized.loss_g)(theta, psi, None) - jax.grad(game.loss_g)(theta, psi, None)
+    s = float(jax.nn.sigmoid(theta * psi))
+    assert float(jax.grad(game.loss_g)(theta, psi, None)) == pytest.approx(
+        float(psi) * s, rel=1e-12
+    )
+    assert float(extra) == pytest.approx(eta_g / 2 * float(psi) ** 3 * s**2 * (1 - s), rel=1e-12)
+
+
 def _inner(a, b):
     return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
@@ -286,3 +317,62 @@ def test_dcgan_config_takes_plain_sgd_and_the_drift_regulariser():
         got_g = game.loss_g(g, d, batch)[0] - loss_g(g, d)
         got_d = game.loss_d(g, d, batch)[0] - loss_d(g, d)
         np.testing.assert_allclose([got_g, got_d], [2 * want_g, 2 * want_d], rtol=1e-4, atol=1e-7)
+    # --self-drift-regularizer s: s·(η/4)‖∇L‖² on each player's own loss, extragradient too
+    own_g = 0.25 * 0.05 * _inner(grad(loss_g, 0), grad(loss_g, 0))
+    own_d = 0.25 * 0.2 * _inner(grad(loss_d, 1), grad(loss_d, 1))
+    config = ImageGANConfig(scheme="extragradient", self_drift_regularizer=3.0, **base)
+    game = build_image_gan(config, images, jax.random.key(0)).game
+    got = [game.loss_g(g, d, batch)[0] - loss_g(g, d), game.loss_d(g, d, batch)[0] - loss_d(g, d)]
+    np.testing.assert_allclose(got, [3 * own_g, 3 * own_d], rtol=1e-4, atol=1e-7)
+    assert own_g > 1e-6 and own_d > 1e-6
+    with pytest.raises(UserError, match="--self-drift-regularizer is derived for"):
+        ImageGANConfig(scheme="consensus", self_drift_regularizer=1.0)
+
+
+@pytest.mark.parametrize("scheme", ["simultaneous", "alternating", "extragradient"])
+def test_minimization_factor_is_the_schemes_own_step(x64, scheme):
+    """A player minimising its own ``½λx²`` (the other held still by a zero loss): one step
+    of the scheme's own map multiplies ``x`` by ``theory.minimization_factor`` — for
+    extragradient ``1 − a + a²``, above 1 for ``a = ηλ > 1`` where gradient descent's
+    ``1 − a`` still contracts."""
+    lam, eta = 3.0, 0.5  # a = 1.5: gradient descent contracts by −0.5, extragradient grows ×1.75
+    game = dy.Game(
+        loss_g=lambda g, d, batch=None: 0.5 * lam * g**2,
+        loss_d=lambda g, d, batch=None: 0.5 * lam * d**2,
+    )
+    rule = {"simultaneous": dy.simultaneous, "alternating": dy.alternating,
+            "extragradient": dy.extragradient}[scheme](optax.sgd(eta), optax.sgd(eta))  # fmt: skip
+    state = rule.init(game, jnp.float64(0.7), jnp.float64(-0.4))
+    stepped = rule.step(game, state, None)[0]
+    factor = theory.minimization_factor(scheme, eta * lam)
+    assert float(stepped.g) == pytest.approx(0.7 * factor, rel=1e-14)
+    assert float(stepped.d) == pytest.approx(-0.4 * factor, rel=1e-14)
+    assert (abs(factor) < 1) == (scheme != "extragradient")
+
+
+def test_extragradient_stalls_on_a_logistic_discriminators_spurious_fixed_point(x64):
+    """D's common mode ``c = k·ψ`` with loss ``softplus(−c) + softplus(c)`` and sharpness
+    ``s = ηk²/2`` at the minimum: beyond extragradient's limit (``s = 1.5``) its iterates
+    settle at ``theory.logistic_extragradient_fixed_point`` (the root of ``c = 2s·tanh(c/2)``),
+    where its lookahead sits on the minimum, while gradient descent converges to ``c = 0``;
+    below the limit (``s = 0.8``) both converge to 0."""
+    k = 2.0
+
+    def loss_d(g, d, batch=None):
+        c = k * d
+        return jax.nn.softplus(-c) + jax.nn.softplus(c)
+
+    game = dy.Game(loss_g=lambda g, d, batch=None: 0.0 * g, loss_d=loss_d)
+    for s, spurious in ((1.5, True), (0.8, False)):
+        eta = 2.0 * s / k**2
+        c_star = theory.logistic_extragradient_fixed_point(s)
+        assert (c_star > 0) == spurious
+        assert c_star == pytest.approx(2 * s * np.tanh(c_star / 2), abs=1e-12)
+        for rule, expected in ((dy.extragradient, c_star), (dy.simultaneous, 0.0)):
+            scheme = rule(optax.sgd(eta), optax.sgd(eta))
+            state = scheme.init(game, jnp.float64(0.0), jnp.float64(3.0 / k))  # c = 3
+            state = jax.lax.fori_loop(
+                0, 200, lambda _, st, rule=scheme: rule.step(game, st, None)[0], state
+            )
+            assert k * float(state.d) == pytest.approx(expected, abs=1e-9), (s, rule)
+    assert theory.logistic_extragradient_fixed_point(1.5) == pytest.approx(2.5757, abs=1e-4)

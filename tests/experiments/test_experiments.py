@@ -215,11 +215,13 @@ def test_discretisation_drift_dcgan_part_runs_four_variants_and_reuses_them(tmp_
 
 
 def test_drift_along_runs_measures_every_rule_from_one_start(tmp_path):
-    """The extragradient diagnosis' plumbing on a tiny DCGAN: each rule's drift norms and
-    D's logits at step 0 and every 25 steps through ``fit``'s evaluation; at step 0 the
-    three rules share the state, and their drifts differ only in sign (simultaneous,
-    alternating with one step each, extragradient: ``|½η²|`` and ``|½η_gη_d|`` alike), so
-    every norm agrees."""
+    """The extragradient diagnosis' plumbing on a tiny DCGAN: each rule's drift norms, D's
+    logits (now and at the lookahead ``z + F(z)``) and D's sharpness at step 0 and every 25
+    steps through ``fit``'s evaluation.  At step 0 the rules share the state and are
+    measured on the unregularised game, and their drifts differ only in sign
+    (simultaneous, alternating with one step each, extragradient: ``|½η²|`` and
+    ``|½η_gη_d|`` alike), so every norm, logit and the sharpness agree; the pushes of the
+    self drift on the logits flip sign between gradient descent and extragradient."""
     from experiments import discretisation_drift
 
     args = discretisation_drift.parse_args([
@@ -228,16 +230,23 @@ def test_drift_along_runs_measures_every_rule_from_one_start(tmp_path):
         "--no-progress",
     ])  # fmt: skip
     rows = discretisation_drift.drift_along_runs(args)
-    assert list(rows) == ["simultaneous", "alternating", "extragradient"]
-    names = ("field_d", "self_d", "interaction_d", "field_g", "self_g", "interaction_g")
+    assert list(rows) == list(discretisation_drift.DIAGNOSED_RULES)
+    names = ("field_d", "self_d", "interaction_d", "field_g", "self_g", "interaction_g",
+             "sharpness_d")  # fmt: skip
     for evals in rows.values():
         assert [e["step"] for e in evals] == [0, 25]
         assert all(np.isfinite(e[n]) and e[n] >= 0 for e in evals for n in names)
-        assert evals[1]["self_ratio_d"] == pytest.approx(evals[1]["self_d"] / evals[1]["field_d"])
+    plain = rows["extragradient"]
+    assert plain[1]["self_ratio_d"] == pytest.approx(plain[1]["self_d"] / plain[1]["field_d"])
     starts = [evals[0] for evals in rows.values()]
-    for name in (*names, "logit_real", "logit_fake"):
-        assert starts[1][name] == pytest.approx(starts[0][name], rel=1e-5)
-        assert starts[2][name] == pytest.approx(starts[0][name], rel=1e-5)
+    shared = (*names, "logit_real", "logit_fake", "lookahead_logit_real", "lookahead_logit_fake",
+              "push_field_fake")  # fmt: skip
+    for start in starts[1:]:
+        for name in shared:
+            assert start[name] == pytest.approx(starts[0][name], rel=1e-4), name
+    for kind in ("real", "fake"):
+        simultaneous, extragradient = starts[0][f"push_self_{kind}"], starts[2][f"push_self_{kind}"]
+        assert extragradient == pytest.approx(-simultaneous, rel=1e-4) and simultaneous != 0
     assert rows["extragradient"][1]["field_d"] != rows["simultaneous"][1]["field_d"]
     assert (tmp_path / "drift_along_runs.png").stat().st_size > 20_000
 
