@@ -211,6 +211,19 @@ def test_modified_flow_tracks_the_iterates_to_second_order(scheme):
     assert errors["modified"][-1] < 0.05 * errors["original"][-1]
 
 
+def assert_field_loses(game, regularized, eta_g, eta_d, scheme, part):
+    """At two points: the regularised game's field is the plain one minus exactly the
+    plain modified flow's ``part`` (``"interaction"`` or ``"self_terms"``), a nonzero one."""
+    for x, y in [(0.6, -1.1), (-0.3, 0.9)]:
+        x, y = jnp.float64(x), jnp.float64(y)
+        plain = dr.modified_flow(game, x, y, eta_g, eta_d, scheme)
+        field = as_numbers(dr.modified_flow(regularized, x, y, eta_g, eta_d, scheme).field)
+        removed = as_numbers(getattr(plain, part))
+        expected = np.subtract(as_numbers(plain.field), removed)
+        np.testing.assert_allclose(field, expected, rtol=1e-13, atol=1e-16)
+        assert np.max(np.abs(removed)) > 1e-5  # not a vacuous check
+
+
 def test_explicit_regulariser_cancels_the_interaction_terms(x64):
     """Simultaneous GD on the regularised game: its field is the game's minus exactly the
     interaction drift, so its modified flow is the game's flow plus the self terms, to
@@ -218,14 +231,8 @@ def test_explicit_regulariser_cancels_the_interaction_terms(x64):
     eta_g, eta_d = 0.1, 0.05
     for game in (dy.bilinear(1.0), dy.dirac_gan("nsgan")):
         regularized = dr.drift_regularized(game, eta_g, eta_d)
-        for x, y in [(0.6, -1.1), (-0.3, 0.9)]:
-            x, y = jnp.float64(x), jnp.float64(y)
-            plain = dr.modified_flow(game, x, y, eta_g, eta_d, "simultaneous")
-            field = as_numbers(
-                dr.modified_flow(regularized, x, y, eta_g, eta_d, "simultaneous").field
-            )
-            expected = np.subtract(as_numbers(plain.field), as_numbers(plain.interaction))
-            np.testing.assert_allclose(field, expected, rtol=1e-13, atol=1e-16)
+        assert_field_loses(game, regularized, eta_g, eta_d, "simultaneous", "interaction")
+    x, y = jnp.float64(-0.3), jnp.float64(0.9)
     # the bilinear game: F' + C = F (no self terms), which conserves η_d x² + η_g y² (no
     # outward spiral), while the plain modified flow F + C grows it
     plain = dr.modified_flow(dy.bilinear(1.0), x, y, eta_g, eta_d, "simultaneous")
@@ -244,16 +251,8 @@ def test_self_regulariser_cancels_extragradients_self_terms(x64):
     eta_g, eta_d = 0.1, 0.05
     for game in (dy.dirac_gan("nsgan"), dy.dirac_gan("gan")):  # (wgan: no self terms)
         regularized = dr.drift_regularized(game, eta_g, eta_d, 0.0, 0.0, self_g=1.0, self_d=1.0)
-        for x, y in [(0.6, -1.1), (-0.3, 0.9)]:
-            x, y = jnp.float64(x), jnp.float64(y)
-            plain = dr.modified_flow(game, x, y, eta_g, eta_d, "extragradient")
-            field = as_numbers(
-                dr.modified_flow(regularized, x, y, eta_g, eta_d, "extragradient").field
-            )
-            # F' = F − ½η²S = F − (extragradient's self terms, +½η²S)
-            expected = np.subtract(as_numbers(plain.field), as_numbers(plain.self_terms))
-            np.testing.assert_allclose(field, expected, rtol=1e-13, atol=1e-16)
-            assert np.max(np.abs(as_numbers(plain.self_terms))) > 1e-5  # not a vacuous check
+        # F' = F − ½η²S = F − (extragradient's self terms, +½η²S)
+        assert_field_loses(game, regularized, eta_g, eta_d, "extragradient", "self_terms")
     # closed form, Dirac-GAN nsgan: L_g = −log σ(−θψ), so ∂_θ L_g = ψ σ(θψ),
     # R^self_g = (η_g/4) ψ² σ(θψ)² and ∂_θ R^self_g = (η_g/2) ψ³ σ(θψ)² (1 − σ(θψ))
     theta, psi = jnp.float64(0.4), jnp.float64(-0.7)
