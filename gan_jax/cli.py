@@ -172,6 +172,7 @@ def _bounded(
         return value
 
     parse.__name__ = name
+    parse.__doc__ = f"``{name}``: the flag's text as a number that is {requirement}."
     return parse
 
 

@@ -104,8 +104,8 @@ def wgan_gp(weight: float = 10.0, target: float = 1.0, one_sided: bool = False) 
 class LazyPenalty:
     """A penalty evaluated only at steps ``t ≡ 0 (mod every)`` and then multiplied by
     ``every`` (Karras et al. 2020, arXiv:1912.04958 §4: "lazy regularization"), so its
-    average weight is unchanged while its cost (R1's double back-propagation) falls by
-    ``every``×.
+    average weight is unchanged while its cost (R1's double back-propagation) falls by a
+    factor ``every``.
 
     :func:`gan_game` calls it with the batch's ``"regularize"`` when the batch has one (a
     Python bool: :func:`gan_jax.training.make_train_step` with ``regularize_every`` compiles

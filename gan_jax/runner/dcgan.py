@@ -53,6 +53,7 @@ def config_of(args: argparse.Namespace | dict[str, Any], channels: int) -> Image
 
 
 def build(args: argparse.Namespace, train_set: data.ImageDataset, mesh: Any) -> ImageGAN:
+    """The DCGAN of the parsed flags on ``train_set``, seeded by ``--seed``."""
     config = config_of(args, train_set.image_shape[-1])
     return build_image_gan(config, train_set.images, jax.random.key(args.seed), mesh)
 

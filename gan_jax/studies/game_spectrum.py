@@ -47,6 +47,7 @@ def rotation_share(values: np.ndarray) -> float:
 
 
 def as_pairs(values: np.ndarray) -> list[list[float]]:
+    """Complex eigenvalues as ``[real, imaginary]`` pairs (JSON has no complex numbers)."""
     return [[float(v.real), float(v.imag)] for v in values]
 
 

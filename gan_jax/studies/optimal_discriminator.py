@@ -47,11 +47,13 @@ VALUE_ERROR_TARGET = 0.02  # |V̂ − V*|
 
 
 def sample_real(mu: Array, key: Array, n: int) -> Array:
+    """``n`` samples of ``p_data = N(0, 1)``, shape ``(n, 1)`` (``mu`` unused)."""
     del mu  # p_data does not depend on the generator
     return jax.random.normal(key, (n, 1))
 
 
 def sample_fake(mu: Array, key: Array, n: int) -> Array:
+    """``n`` samples of the frozen generator's ``p_g = N(μ, 1)``, shape ``(n, 1)``."""
     return mu + jax.random.normal(key, (n, 1))
 
 

@@ -265,10 +265,12 @@ def data_mesh(devices: list[jax.Device] | None = None) -> Mesh:
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+    """The sharding that keeps a whole copy of an array on every device of ``mesh``."""
     return NamedSharding(mesh, PartitionSpec())
 
 
 def batch_sharded(mesh: Mesh) -> NamedSharding:
+    """The sharding that splits an array's leading (batch) axis over ``mesh``'s data axis."""
     return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 

@@ -1,0 +1,59 @@
+"""The ``{metric}`` role: a number on a results page read from a committed ``metrics.json``.
+
+``{metric}`\\`figures-folder | key | key | … | format\\``` reads
+``figures/<figures-folder>/metrics.json``, follows the keys (list indices are integers)
+and formats the value with the Python format spec (``.3g``, ``.1f``, ``,.0f``, …; a
+trailing ``%`` spec multiplies by 100).  A key that is missing fails the build, so a page
+cannot quote a number its study no longer writes, and regenerating a study's outputs
+updates its page.  ``tests/test_docs.py`` resolves every role of every page the same way
+(:func:`resolve`), without building the site.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from typing import Any
+
+PATTERN = re.compile(r"\{metric\}`([^`]+)`")
+
+
+@functools.cache
+def _load(path: str) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def resolve(root: str, text: str) -> str:
+    """The formatted number of one role's ``text`` (``folder | key … | format``)."""
+    parts = [p.strip() for p in text.split("|")]
+    if len(parts) < 3:
+        raise ValueError(f"{{metric}}`{text}`: write `folder | key … | format`")
+    folder, *keys, spec = parts
+    value: Any = _load(os.path.join(root, "figures", folder, "metrics.json"))
+    for key in keys:
+        if isinstance(value, list):
+            value = value[int(key)]
+        elif key in value:
+            value = value[key]
+        else:
+            raise KeyError(f"{{metric}}`{text}`: figures/{folder}/metrics.json has no {key!r}")
+    if value is None:
+        return "—"
+    return format(value, spec) if spec else str(value)
+
+
+def setup(app: Any, root: str) -> None:
+    """Register the role with Sphinx (MyST passes ``{metric}`…``` roles through)."""
+    from docutils import nodes
+
+    def role(name, rawtext, text, lineno, inliner, options=None, content=None):
+        try:
+            return [nodes.Text(resolve(root, text))], []
+        except (KeyError, ValueError, IndexError, OSError) as err:
+            message = inliner.reporter.error(str(err), line=lineno)
+            return [inliner.problematic(rawtext, rawtext, message)], [message]
+
+    app.add_role("metric", role)
