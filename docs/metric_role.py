@@ -1,7 +1,7 @@
 """The ``{metric}`` role: a number on a results page read from a committed ``metrics.json``.
 
-``{metric}`\\`figures-folder | key | key | … | format\\``` reads
-``figures/<figures-folder>/metrics.json``, follows the keys (list indices are integers)
+A role's text is ``folder; key; key; …; format``: it reads
+``figures/<folder>/metrics.json``, follows the keys (list indices are integers)
 and formats the value with the Python format spec (``.3g``, ``.1f``, ``,.0f``, …; a
 trailing ``%`` spec multiplies by 100).  A key that is missing fails the build, so a page
 cannot quote a number its study no longer writes, and regenerating a study's outputs
@@ -27,10 +27,12 @@ def _load(path: str) -> Any:
 
 
 def resolve(root: str, text: str) -> str:
-    """The formatted number of one role's ``text`` (``folder | key … | format``)."""
-    parts = [p.strip() for p in text.split("|")]
+    """The formatted number of one role's ``text`` (``folder; key …; format``: semicolons,
+    since a ``|`` would split a Markdown table's cell)."""
+    # a key's "|" is written "\\|" inside a Markdown table (the table parser unescapes it)
+    parts = [p.strip() for p in text.replace("\\|", "|").split(";")]
     if len(parts) < 3:
-        raise ValueError(f"{{metric}}`{text}`: write `folder | key … | format`")
+        raise ValueError(f"{{metric}}`{text}`: write `folder; key …; format`")
     folder, *keys, spec = parts
     value: Any = _load(os.path.join(root, "figures", folder, "metrics.json"))
     for key in keys:
@@ -42,7 +44,8 @@ def resolve(root: str, text: str) -> str:
             raise KeyError(f"{{metric}}`{text}`: figures/{folder}/metrics.json has no {key!r}")
     if value is None:
         return "—"
-    return format(value, spec) if spec else str(value)
+    text = format(value, spec) if spec else str(value)
+    return "−" + text[1:] if text.startswith("-") else text  # the minus sign of the prose
 
 
 def setup(app: Any, root: str) -> None:

@@ -11,7 +11,7 @@ non-finite is reported as diverged at that step.
     python -m experiments.compare_schemes                  # 4 schemes × 1,500 steps
 
 Outputs in ``--out``: ``curves.png`` (FCD and classes covered over steps, one line per
-scheme), ``samples_<scheme>.png`` and ``metrics.json`` (the table in the README).
+scheme), ``samples_<scheme>.png`` and ``metrics.json`` (the table of docs/results/compare_schemes.md).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def run_command(args: cli.argparse.Namespace, scheme: str, workdir: str, out: st
 
 
 def scheme_row(metrics: dict) -> dict:
-    """A run's final and best numbers, as the README's table shows them: every feature-set
+    """A run's final and best numbers, as the results page's table shows them: every feature-set
     metric the run logged (:data:`~gan_jax.runner.image_runs.FEATURE_SET_METRICS`)."""
     best = min(metrics["history"], key=lambda e: float(e["fcd"]))
     return {

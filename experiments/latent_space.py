@@ -78,7 +78,7 @@ def build_parser() -> configs.ConfigParser:
     parser.add_argument("--classifier", default=None, help="classifier checkpoint folder")
     parser.add_argument("--train-steps", type=cli.positive_int, default=2500,
                         help="train_dcgan steps when --workdir holds no checkpoint (the main "
-                        "job's 2,500, ≈ 10.5 min, give the README's numbers)")  # fmt: skip
+                        "job's 2,500, ≈ 10.5 min, give the results page's numbers)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-samples", type=cli.positive_int, default=1000,
                         help="samples of the generator's FCD, KID, precision/recall (its "

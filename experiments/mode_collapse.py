@@ -18,12 +18,12 @@ modes, which are what keeps PacGAN4 under 96 % high quality on the ring:
 
 * ``pacgan4_codes``: PacGAN4 with a generator that is a mixture of 8 weight-shared
   generators (:class:`~gan_jax.nets.mlp.MLPGenerator`'s ``discrete_codes``).  Measured, it
-  does not thin them: nothing pushes the codes apart, and G does not use them (README).
+  does not thin them: nothing pushes the codes apart, and G does not use them (docs/results/mode_collapse.md).
 * ``pacgan4_info``: the same, plus InfoGAN's code term (arXiv:1606.03657; MGAN's
   classifier term, arXiv:1708.02556): D's recognition head predicts each packed fake's
   code, and G and D both minimise its cross-entropy (λ = 1;
   :func:`gan_jax.gan.gan_game`'s ``latent_codes``).  Each code then takes a mode of its
-  own, and no sample lies on a bridge (README).
+  own, and no sample lies on a bridge (docs/results/mode_collapse.md).
 
 ``--setup`` picks the networks, mixtures, optimiser and length (:data:`SETUPS`):
 

@@ -15,7 +15,7 @@ seen in training from a few exemplars, by conditioning a GAN on a metric-learnin
    network's *penultimate* features (unit-norm, 128-d), not its 32-d output
    (``--condition-layer embedding``), with StackGAN's conditioning augmentation
    ``e ← (e + σ·n/√d)/‖·‖``, ``n ~ N(0, I)``, σ = 0.5 (Zhang et al. 2017,
-   arXiv:1612.03242).  Measured (README): the triplet-trained output collapses each seen
+   arXiv:1612.03242).  Measured (docs/results/opengan.md): the triplet-trained output collapses each seen
    class to a tight cluster (squared distance 0.05 to its class mean, against 0.36–0.56
    for unseen digits), so G only ever sees seven points and renders an unseen exemplar as
    the nearest seen class; the penultimate features keep within-class variation, and the

@@ -10,7 +10,7 @@ classifier's features at one level of its hierarchy, and watch what each level k
    (:mod:`gan_jax.models.semantic_pyramid`): each training example feeds G one random level of its
    own features; G's loss is adversarial plus the feature reconstruction at that level,
    plus the mode-seeking term (:func:`gan_jax.losses.mode_seeking_loss`, weight 0.03, chosen
-   on a validation split as item 4 says; README): without it G ignored ``z``.
+   on a validation split as item 4 says; docs/results/semantic_pyramid.md): without it G ignored ``z``.
 3. **Evaluation** on ``--sources`` held-out (test) digits, ``--samples`` latent codes each,
    at every level: pixel similarity to the source (PSNR, expected to fall with the level),
    class agreement with the source's label under our all-class evaluation classifier

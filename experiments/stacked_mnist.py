@@ -9,7 +9,7 @@ samples (the study: :mod:`gan_jax.studies.stacked_mnist`).  Every architecture Ã
 trains ``--seeds`` seeds; the table reports mean Â± standard deviation over seeds, beside
 the control: 26,000 stacks of *held-out* real digits scored the same way.
 
-    python -m experiments.stacked_mnist                 # the full table (README: its time)
+    python -m experiments.stacked_mnist                 # the full table (docs/results/stacked_mnist.md: its time)
     python -m experiments.stacked_mnist --quick         # a preview, under 3 minutes
     python -m experiments.stacked_mnist --architectures quarter --methods gan rpgan_r1_r2
     python -m experiments.stacked_mnist --resume        # continue an interrupted study

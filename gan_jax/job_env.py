@@ -1,6 +1,6 @@
 """The environment variables that make a process part of a multi-process (multi-controller)
 job: read by :func:`gan_jax.training.parallel.initialize_distributed`, set by :mod:`gan_jax.training.launch`
-or by a cluster's job script (README, "Scaling out").  A module of its own so that the
+or by a cluster's job script (docs/guides/scaling.md).  A module of its own so that the
 launcher can name them without loading JAX."""
 
 COORDINATOR_ENV = "JAX_COORDINATOR_ADDRESS"  # host:port of process 0 (JAX reads it too)

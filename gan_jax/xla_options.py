@@ -27,7 +27,7 @@ def step_compiler_options() -> dict[str, Any] | None:
     forward on 2 cores: 5.8 ms vs 7.7 ms), its per-channel reductions ≈ 10× slower, which is
     why the DCGAN's BatchNorm and bias gradients are matrix products
     (:mod:`gan_jax.nets.layers`).  With both, ``benchmarks/dcgan_step.py`` measured 1.05×
-    PyTorch eager where the YNNPACK default had given 0.83–0.92× (README, benchmark
+    PyTorch eager where the YNNPACK default had given 0.83–0.92× (docs/results/benchmarks.md, benchmark
     section; this 2-core machine's noise is ±15 % between rounds).  Options are per jit:
     the process's ``XLA_FLAGS`` and every other computation are left alone.
     """

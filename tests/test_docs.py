@@ -133,11 +133,11 @@ def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text('{"a": {"b": [0.5, 123.456]}, "n": null}')
     metric_role._load.cache_clear()
-    assert metric_role.resolve(str(tmp_path), "study | a | b | 1 | .1f") == "123.5"
-    assert metric_role.resolve(str(tmp_path), "study | a | b | 0 | .0%") == "50%"
-    assert metric_role.resolve(str(tmp_path), "study | n | .1f") == "—"
+    assert metric_role.resolve(str(tmp_path), "study; a; b; 1; .1f") == "123.5"
+    assert metric_role.resolve(str(tmp_path), "study; a; b; 0; .0%") == "50%"
+    assert metric_role.resolve(str(tmp_path), "study; n; .1f") == "—"
     with pytest.raises(KeyError, match="has no 'c'"):
-        metric_role.resolve(str(tmp_path), "study | a | c | .1f")
+        metric_role.resolve(str(tmp_path), "study; a; c; .1f")
 
 
 FORBIDDEN = re.compile(r"seed 00|lecture|issue [0-9]|\bsession\b|this task", re.IGNORECASE)

@@ -154,7 +154,7 @@ class LAGConfig:
     32 filters at the seed's resolution, 16 at 16×16 and 32×32.  On held-out photographs,
     3,000 steps at these widths (5.6 steps/s) met every check of the study, while 64/32
     (2.2 steps/s) reached only 1,000 steps in the same time and fell short of 30 dB LR
-    consistency (README, "LAG super-resolution")."""
+    consistency (docs/results/super_resolution.md)."""
 
     scale: int = option(4, "up-sampling factor, a power of 2", type=scale_flag)
     channels: int = option(3, derived=True)  # the data's
@@ -284,7 +284,7 @@ def train_l2_baseline(
     always), with the same batch size, starting from bicubic interpolation
     (:func:`starting_at_bicubic`) and with :data:`L2_BASELINE_ADAM`
     (:func:`gan_jax.training.minimize`): from LAG's random initial residual and with
-    LAG's optimiser it stayed below bicubic interpolation, its own skip path (README,
+    LAG's optimiser it stayed below bicubic interpolation, its own skip path (docs/results/super_resolution.md,
     LAG section)."""
     generator, _ = networks(config)
     g, _ = init_players(config, jax.random.fold_in(key, 1), images[: config.batch_size])

@@ -230,7 +230,7 @@ def checks(
     per_class: dict[str, dict] | None = None,
     unseen: list[int] | None = None,
 ) -> dict[str, bool]:
-    """The README's claims: unseen classes' fidelity at least twice chance, at k = 1 and 5;
+    """The results page's claims: unseen classes' fidelity at least twice chance, at k = 1 and 5;
     and, given ``per_class`` and ``unseen``, each unseen class's fidelity at k = 5 at least
     twice its empirical null (:func:`per_class_evaluation`)."""
     result = {

@@ -363,7 +363,7 @@ def summarise(runs: Sequence[dict]) -> dict[str, Any]:
 
 
 def markdown_table(summary: dict[str, dict[str, dict]], steps: int) -> str:
-    """The README's table: one row per architecture and method (two when the runs kept G's
+    """The results page's table: one row per architecture and method (two when the runs kept G's
     average: the average's and the trained G's)."""
     lines = [
         "| architecture | method | seeds | steps | modes (of 1,000) | KL | s per run |",

@@ -83,7 +83,7 @@ class SuperResolutionResults:
     samples: Array
 
     def checks(self) -> dict[str, bool]:
-        """The comparisons the README reports."""
+        """The comparisons the results page reports."""
         lag = self.methods["lag_sample"]
         return {
             "lag_sharpness_in_0.7_1.3": 0.7 <= lag["sharpness"] <= 1.3,

@@ -7,7 +7,7 @@ A development and test tool: it stands in for N hosts with N local processes, ea
 ``--devices-per-process`` CPU devices, so the multi-host path of
 :func:`gan_jax.training.parallel.initialize_distributed` (collectives across processes with gloo,
 multi-process orbax checkpoints, process-0-only outputs) runs on any machine.  On a TPU pod
-slice or a GPU cluster, the scheduler starts one process per host instead (README,
+slice or a GPU cluster, the scheduler starts one process per host instead (docs/guides/scaling.md,
 "Scaling out").
 
 * **Environment.**  Process ``i`` gets ``JAX_COORDINATOR_ADDRESS=127.0.0.1:PORT`` (a free

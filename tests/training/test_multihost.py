@@ -58,9 +58,9 @@ def dcgan_args(workdir, classifier, steps, checkpoint_every=2) -> list[str]:
     ]  # fmt: skip
 
 
-def readme_command(marker: str) -> list[str]:
-    """The README's bash block after ``<!-- marker -->``, as an argument list."""
-    text = (REPO_ROOT / "README.md").read_text()
+def documented_command(marker: str) -> list[str]:
+    """The scaling-out guide's bash block after ``<!-- marker -->``, as an argument list."""
+    text = (REPO_ROOT / "docs" / "guides" / "scaling.md").read_text()
     block = text.split(f"<!-- {marker} -->", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     words = shlex.split(block.replace("\\\n", " "))
     return [sys.executable if word == "python" else word for word in words]
@@ -113,14 +113,16 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(
     result = one_process(dcgan_args(one, classifier8, 4), subprocess_env, repo_root)
     assert result.returncode == 0, result.stderr
     # 2 processes × 2 devices continue the 1-process run from its step 2, to step 6: the
-    # README's command (sizes and folders appended) in a fresh folder, as in a fresh clone,
+    # scaling-out guide's command (sizes and folders appended) in a fresh folder, as in a fresh clone,
     # so process 0 trains the evaluation classifier into the empty cache on first use.
     shutil.copytree(one, two)
     fresh = tmp_path / "fresh_clone"
     fresh.mkdir()
     args = dcgan_args(two, None, 6) + ["--resume-from", "2", "--classifier-steps", "20"]
     args += ["--writers", "tensorboard"]  # written by process 0 alone
-    result = two_processes(args, subprocess_env, fresh, readme_command("scaling-out-one-machine"))
+    result = two_processes(
+        args, subprocess_env, fresh, documented_command("scaling-out-one-machine")
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[p0] step 6: FCD" in result.stdout and "[p1] step 6" not in result.stdout
     assert result.stdout.count("training one into") == 1  # on process 0 only
