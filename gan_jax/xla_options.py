@@ -23,13 +23,11 @@ def step_compiler_options() -> dict[str, Any] | None:
 
     They route XLA:CPU's convolutions and matrix products to its Eigen kernels instead of
     the YNNPACK library fusions that jax 0.10 uses by default, and let element-wise code use
-    512-bit vectors.  Eigen's convolutions are faster here (the D's 16×16×64 → 8×8×128
-    forward on 2 cores: 5.8 ms vs 7.7 ms), its per-channel reductions ≈ 10× slower, which is
-    why the DCGAN's BatchNorm and bias gradients are matrix products
-    (:mod:`gan_jax.nets.layers`).  With both, ``benchmarks/dcgan_step.py`` measured 1.05×
-    PyTorch eager where the YNNPACK default had given 0.83–0.92× (docs/results/benchmarks.md, benchmark
-    section; this 2-core machine's noise is ±15 % between rounds).  Options are per jit:
-    the process's ``XLA_FLAGS`` and every other computation are left alone.
+    512-bit vectors.  Eigen's convolutions are faster on the CPUs we measured, its
+    per-channel reductions much slower, which is why the DCGAN's BatchNorm and bias
+    gradients are matrix products (:mod:`gan_jax.nets.layers`); the measurements, against
+    PyTorch eager too, are on the benchmarks page (``benchmarks/dcgan_step.py``).  Options
+    are per jit: the process's ``XLA_FLAGS`` and every other computation are left alone.
     """
     return dict(XLA_CPU_OPTIONS) if jax.default_backend() == "cpu" else None
 

@@ -128,6 +128,16 @@ def test_results_page_numbers_resolve_against_metrics(path):
         assert value
 
 
+def test_every_study_page_reads_numbers_from_its_metrics():
+    """A results page whose study commits ``figures/<page>/metrics.json`` takes at least
+    one number from it (the benchmark and GPU pages have no such file)."""
+    for path in RESULTS:
+        name = os.path.basename(path)[:-3]
+        if os.path.exists(os.path.join(ROOT, "figures", name, "metrics.json")):
+            roles = metric_role.PATTERN.findall(read(path))
+            assert any(r.split(";")[0].strip() == name for r in roles), name
+
+
 def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
     folder = tmp_path / "figures" / "study"
     folder.mkdir(parents=True)

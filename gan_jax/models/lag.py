@@ -151,10 +151,9 @@ def scale_flag(text: str) -> int:
 class LAGConfig:
     """Networks, losses and optimiser (defaults: the paper code's Adam(1e-3, 0, 0.99), μ = 10,
     λ = 10, EMA 0.999).  Widths are sized for 32×32 patches from 8×8 seeds on 2 CPU cores:
-    32 filters at the seed's resolution, 16 at 16×16 and 32×32.  On held-out photographs,
-    3,000 steps at these widths (5.6 steps/s) met every check of the study, while 64/32
-    (2.2 steps/s) reached only 1,000 steps in the same time and fell short of 30 dB LR
-    consistency (docs/results/super_resolution.md)."""
+    32 filters at the seed's resolution, 16 at 16×16 and 32×32: in a fixed time these
+    widths train three times the steps of 64/32, which is what met the study's checks
+    (docs/results/super_resolution.md has the measurements)."""
 
     scale: int = option(4, "up-sampling factor, a power of 2", type=scale_flag)
     channels: int = option(3, derived=True)  # the data's

@@ -25,10 +25,9 @@ sub-pixel phases followed by a depth-to-space shuffle (Shi et al. 2016, arXiv:16
 output pixel ``(2m + a, 2n + b)`` only sees a 2×2 neighbourhood of inputs through 4 of the
 16 kernel taps, so each phase is an ordinary 2×2 convolution with those taps.  Same
 parameters, same outputs (a test pins it to the definition), same multiply-adds, but
-XLA:CPU differentiates a plain convolution far faster than a transposed one.  Measured on 2
-CPU cores, forward + both gradients of G's 4×4×256 → 8×8×128 layer at batch 64: 130 ms as
-``lax.conv_transpose``, 40 ms as one 3×3 sub-pixel convolution (2.25× the multiply-adds),
-14 ms as four 2×2 phases.  ``method="transpose"`` keeps the direct form for comparison.
+XLA:CPU differentiates a plain convolution far faster than a transposed one (the
+measurements: the benchmarks page of the documentation).  ``method="transpose"`` keeps the
+direct form for comparison.
 """
 
 from __future__ import annotations
@@ -156,9 +155,7 @@ class ConvTranspose4x4(_Conv4x4Layer):
     * ``"overlap_add"``: one matrix product ``(N·H·W, C_in) @ (C_in, 16·C_out)`` giving every
       input pixel's 4×4 output patch, then the patches added into place (col2im).  Same
       multiply-adds; it wins when ``C_out`` is tiny, where each phase convolution would have
-      one output channel (G's 16×16×64 → 32×32×1 layer, forward + both gradients on 2 CPU
-      cores: 14.4 ms as phases, 5.4 ms as overlap-add), and loses when it is wide (128 → 64:
-      32 ms vs 76 ms);
+      one output channel (G's 16×16×64 → 32×32×1 layer), and loses when it is wide;
     * ``"auto"`` (default): ``overlap_add`` up to :data:`NARROW_CHANNELS` outputs, else
       ``subpixel``;
     * ``"transpose"``: ``lax.conv_transpose``, the textbook form, kept for comparison.
@@ -207,16 +204,13 @@ class Conv4x4Down(_Conv4x4Layer):
     (``kernel`` ``(4, 4, C_in, C_out)``, ``bias``).
 
     ``method="auto"`` (default) computes it as :func:`im2col_4x4_stride2` and one matrix
-    product when ``C_in`` ≤ :data:`NARROW_CHANNELS` (D's image input: forward + both gradients
-    of 32×32×1 → 16×16×64 on 2 CPU cores, 4.2 ms as a convolution, 2.3 ms as im2col), and as
-    ``lax.conv_general_dilated`` otherwise (``"conv"``); ``"im2col"`` forces the former.
+    product when ``C_in`` ≤ :data:`NARROW_CHANNELS` (D's image input, where it is faster), and
+    as ``lax.conv_general_dilated`` otherwise (``"conv"``); ``"im2col"`` forces the former.
 
     Second derivatives favour ``"im2col"`` at every width: XLA:CPU differentiates a strided
     convolution's gradient through input-dilated convolutions, while im2col's are matrix
-    products and pads.  Gradient of a VJP (forward, both gradients and their VJP) at batch
-    64 on 2 CPU cores: 16×16×64 → 128, 403 ms as a convolution, 105 ms as im2col; 8×8×128
-    → 256, 236 vs 74 ms; while first-order training prefers the convolution for the wide
-    layer (29 vs 47 ms).  Hence :class:`DCGANDiscriminator`'s ``downsample`` flag, which
+    products and pads, several times faster, while first-order training prefers the
+    convolution for the wide layers (the measurements: the benchmarks page).  Hence :class:`DCGANDiscriminator`'s ``downsample`` flag, which
     :mod:`gan_jax.dynamics.spectrum`'s users set to ``"im2col"``.
     """
 

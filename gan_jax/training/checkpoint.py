@@ -16,9 +16,9 @@
   the data.  :meth:`Checkpointer.restore` recomputes them and raises
   :class:`CheckpointError` naming the step and the first damaged leaf: orbax's array files
   carry no checksum of their own, and flipped bytes in them otherwise restore silently as
-  different numbers.  Hashing the 21 MB DCGAN-32 training state takes 17 ms on 2 CPU
-  cores: a save goes from 0.17 to 0.18–0.19 s and a restore from 0.12 to 0.13–0.15 s
-  (``benchmarks/checkpoint_io.py``), against minutes of training between checkpoints.
+  different numbers.  Hashing costs a small fraction of a save or restore
+  (``benchmarks/checkpoint_io.py``; the numbers are on the benchmarks page), against
+  minutes of training between checkpoints.
 * **Older checkpoints** (written before digests existed) still restore, with one
   :class:`UnverifiedCheckpointWarning` line saying that their integrity cannot be checked;
   refusing them would strand runs that are most likely intact.

@@ -64,9 +64,8 @@ class PeriodicStep:
     :func:`fit` compiles ``fn`` twice, with ``regularize`` a static ``True`` and ``False``,
     and picks one per step on the host: the other steps carry no trace of the penalty.  (A
     ``lax.cond`` on the step count, which calling the object with the state alone uses, as
-    ``lax.scan`` must, ran the StyleGAN-32 step with widths ``min(64, 512/r)`` 2.6× slower
-    on XLA:CPU than no penalty at all: 15.5 s against 5.9 s per 16 steps, where the two
-    compiled steps take 6.1 s.)
+    ``lax.scan`` must, runs every step at the cost of the penalty's step on XLA:CPU; the
+    measurements are on the benchmarks page of the documentation.)
     """
 
     fn: Callable[[GameState, Any], tuple[GameState, Metrics]]
