@@ -9,9 +9,11 @@ each object has exactly one entry.  Old module names kept importable
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import os
+import pkgutil
 import types
 from collections.abc import Iterator
 
@@ -19,7 +21,38 @@ ROOT_MODULE = "gan_jax"
 
 
 def _public(module: types.ModuleType) -> list[str]:
-    return [name for name in getattr(module, "__all__", []) if not name.startswith("__")]
+    """``__all__`` without dunders; for a module without one, the functions and classes
+    it defines whose names do not start with ``_``."""
+    if hasattr(module, "__all__"):
+        return [name for name in module.__all__ if not name.startswith("__")]
+    names = [
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(value) or inspect.isclass(value) or _wrapped(value))
+        and getattr(value, "__module__", None) == module.__name__
+    ]
+    return names + _constants(module)
+
+
+def _wrapped(value: object) -> bool:
+    """A function behind a wrapper (``jax.custom_vjp``, ``jax.jit``)."""
+    return callable(value) and inspect.isfunction(getattr(value, "__wrapped__", None))
+
+
+def _constants(module: types.ModuleType) -> list[str]:
+    """The UPPER_CASE names a module assigns at its top level (not the ones it imports)."""
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError):
+        return []
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id.isupper() and target.id[0] != "_":
+                names.append(target.id)
+    return names
 
 
 def _member(module: types.ModuleType, name: str) -> object:
@@ -32,7 +65,23 @@ def _member(module: types.ModuleType, name: str) -> object:
 
 
 def walk() -> Iterator[tuple[str, types.ModuleType]]:
-    """``(qualified name, module)`` of every public module, parents first."""
+    """``(qualified name, module)`` of every public module, parents first: the modules the
+    ``__all__`` lists reach, then every other module of the package (the recipes' and
+    studies' modules, whose names docstrings refer to), except private ones."""
+    yield from _walk_all()
+    seen = {name for name, _ in _walk_all()}
+    root = importlib.import_module(ROOT_MODULE)
+    for info in pkgutil.walk_packages(root.__path__, f"{ROOT_MODULE}."):
+        if info.name in seen or any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        module = importlib.import_module(info.name)
+        parent, _, last = info.name.rpartition(".")
+        if getattr(importlib.import_module(parent), last, module) is not module:
+            continue  # shadowed by a name of its package (``dynamics.rollout``, the function)
+        yield info.name, module
+
+
+def _walk_all() -> Iterator[tuple[str, types.ModuleType]]:
     root = importlib.import_module(ROOT_MODULE)
     moved = set(getattr(root, "MOVED", {}))
     seen: set[int] = set()
@@ -142,3 +191,77 @@ def write_pages(folder: str) -> list[str]:
     for stale in set(os.listdir(folder)) - {*written, "index.md"}:
         os.remove(os.path.join(folder, stale))
     return written
+
+
+# ------------------------------------------------------------- references by other names
+
+
+def _import_dotted(name: str) -> object | None:
+    """The object at ``name`` (``package.module.attr.attr``), or None."""
+    parts = name.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            value: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[split:]:
+                value = getattr(value, attr)
+        except AttributeError:
+            return None
+        return value
+    return None
+
+
+_INDEX: dict[str, object] = {}
+
+
+def _index() -> dict[str, object]:
+    """``{"ids": {id(obj): documented name}, "short": {last name: {documented names}}}``."""
+    if not _INDEX:
+        ids: dict[int, str] = {}
+        short: dict[str, set[str]] = {}
+        for qualified, owner in documented().items():
+            if qualified != owner:
+                continue
+            module, _, member = qualified.rpartition(".")
+            value = _member(importlib.import_module(module), member)
+            ids.setdefault(id(value), qualified)
+            short.setdefault(member, set()).add(qualified)
+            if inspect.isclass(value):
+                for attr in vars(value):
+                    if not attr.startswith("_"):
+                        short.setdefault(f"{member}.{attr}", set()).add(f"{qualified}.{attr}")
+        for name, module in walk():
+            ids.setdefault(id(module), name)
+        _INDEX.update(ids=ids, short=short)
+    return _INDEX
+
+
+def documented_name(target: str, module: str | None = None) -> str | None:
+    """Where the object a docstring calls ``target`` (from ``module``) is documented:
+    under its defining module's path, a relative name, or a unique short name."""
+    index = _index()
+    candidates = [f"{module}.{target}", target] if module else [target]
+    for name in candidates:
+        head, _, attr = name.rpartition(".")
+        value = _import_dotted(name)
+        if value is not None and id(value) in index["ids"]:
+            return index["ids"][id(value)]
+        owner = _import_dotted(head) if head else None
+        if inspect.isclass(owner) and id(owner) in index["ids"]:
+            return f"{index['ids'][id(owner)]}.{attr}"  # a method or attribute
+    matches = index["short"].get(target.lstrip("~."), set())
+    return next(iter(matches)) if len(matches) == 1 else None
+
+
+def resolve_alias(app, env, node, contnode):
+    """Sphinx's ``missing-reference`` handler: a Python reference to a gan_jax object by a
+    name other than the one it is documented under resolves to its entry."""
+    if node.get("refdomain") != "py":
+        return None
+    name = documented_name(node["reftarget"], node.get("py:module"))
+    if name is None:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", name, node, contnode)

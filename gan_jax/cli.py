@@ -103,7 +103,7 @@ def run_main(
     """Run an experiment's ``main(argv)``, mapping :func:`user_errors` to :func:`fail`.
 
     In a multi-controller job (:func:`gan_jax.training.parallel.initialize_distributed`), a process
-    that fails leaves at once with its status (:func:`_exit_now`); one that was interrupted
+    that fails leaves at once with its status (``_exit_now``); one that was interrupted
     after saving (status 130, every process stops at the same step) exits normally.
 
     orbax logs damaged checkpoints through absl before raising; the CLI reports them itself
@@ -233,7 +233,7 @@ def _unwritable(target: str) -> str | None:
 
 def check_writable_directory(path: str | os.PathLike, flag: str) -> str:
     """``path`` made absolute, or a :class:`UserError` naming ``flag`` when a run could not
-    write a directory there (see :func:`_unwritable`)."""
+    write a directory there (see ``_unwritable``)."""
     target = os.path.abspath(os.fspath(path))
     reason = _unwritable(target)
     if reason is not None:

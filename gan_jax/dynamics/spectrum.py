@@ -159,7 +159,7 @@ class FlatGame:
 
     ``theta``: the point; ``size_g``: how many of its entries are G's;
     ``transposed_product(u) = Jᵀ·u`` at ``theta``; ``hvp(player, u)`` (``"g"`` or ``"d"``),
-    both jitted once per game and shapes (:func:`_kernels`), whatever the point.  Products
+    both jitted once per game and shapes (``_kernels``), whatever the point.  Products
     are reverse-over-reverse (VJPs of the gradient), which works through layers with a
     custom VJP (our BatchNorm) where forward mode cannot: ``Jᵀ`` has the eigenvalues of
     ``J``, and a player's Hessian is symmetric.
@@ -179,11 +179,11 @@ class FlatGame:
         return with_trainable(self.g, params_g), with_trainable(self.d, params_d)
 
     def transposed_product(self, u: jax.Array) -> jax.Array:
-        """``Jᵀ·u`` at :attr:`theta`."""
+        """``Jᵀ·u`` at ``theta``."""
         return _kernels()["transposed"](self.game, self.g, self.d, self.theta, self.batch, u)
 
     def hvp(self, player: str, u: jax.Array) -> jax.Array:
-        """``∇²_player L_player · u`` at :attr:`theta`."""
+        """``∇²_player L_player · u`` at ``theta``."""
         index = 0 if player == "g" else 1
         return _kernels()["hvp"](self.game, index, self.g, self.d, self.theta, self.batch, u)
 

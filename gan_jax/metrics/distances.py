@@ -172,7 +172,7 @@ def knn_radii(features: Array, k: int, chunk: int = 64, exact: bool = True) -> A
     """Squared distance from each point of ``features (N, d)`` to its ``k``-th nearest
     *other* point (the ``k+1``-th smallest distance, the point itself being the first):
     the radius² of its k-NN ball.  Rows in chunks of ``chunk`` (``lax.map``), so memory is
-    ``O(chunk·N)``; ``exact`` as in :func:`_distance_fn`."""
+    ``O(chunk·N)``; ``exact`` as in ``_distance_fn``."""
     distances_to = _distance_fn(features, exact)
 
     def row(point: Array) -> Array:

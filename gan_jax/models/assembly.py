@@ -100,6 +100,7 @@ def resolution_type(check: Callable[[int], object]) -> Callable[[str], int]:
     ``ValueError`` naming the sizes it builds otherwise)."""
 
     def resolution(text: str) -> int:
+        """``--resolution``: an image size the recipe builds."""
         try:
             check(int(text))
         except ValueError as err:
@@ -118,10 +119,12 @@ progressive_resolution_flag = resolution_type(stage_resolutions)
 
 
 def scheme_option(default: str = "alternating") -> Any:
+    """A config field naming an update rule of :data:`SCHEMES` (``--scheme``)."""
     return option(default, f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES))
 
 
 def loss_option(default: str, choices: Iterable[str]) -> Any:
+    """A config field naming one of a recipe's losses (``--loss``)."""
     choices = tuple(choices)
     return option(default, f"one of {', '.join(choices)}", type=cli.choice("loss", choices))
 
@@ -137,14 +140,18 @@ def adam_beta_option(default: float, which: int) -> Any:
 
 
 def batch_size_option(default: int, unit: str = "images") -> Any:
+    """A config field for the batch size, counted in ``unit`` per step (``--batch-size``)."""
     return option(default, f"{unit} per step", type=cli.positive_int)
 
 
 def ema_beta_option(default: float = 0.999) -> Any:
+    """A config field for β of G's exponential moving average, in ``[0, 1)``."""
     return option(default, "G's average's β", type=cli.decay_rate)
 
 
 def ema_rampup_option(default: float = 0.1) -> Any:
+    """A config field for the EMA ramp-up: the half-life at most this fraction of the images
+    seen (StyleGAN2's ``ema_rampup``; 0 turns it off)."""
     return option(
         default,
         "EMA half-life at most this fraction of the images seen (0: none)",

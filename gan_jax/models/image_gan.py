@@ -232,6 +232,8 @@ class ImageGAN:
 
 
 def check_batch_split(batch_size: int, mesh: Mesh | None) -> None:
+    """Refuse (:class:`~gan_jax.errors.UserError`) a batch that does not split evenly over
+    ``mesh``'s devices."""
     if mesh is not None and batch_size % mesh.size:
         raise UserError(
             f"--batch-size {batch_size} does not split over {mesh.size} devices: use a "

@@ -184,6 +184,7 @@ class LAGConfig:
 
 
 def networks(config: LAGConfig) -> tuple[SuperResGenerator, ConditionalDiscriminator]:
+    """LAG's generator and conditional discriminator at ``config``'s sizes."""
     sizes = {
         "stages": config.stages,
         "filters": config.filters,
@@ -218,6 +219,7 @@ def _apply_fn(module: nn.Module):
 
 
 def init_players(config: LAGConfig, key: Array, real: Array) -> tuple[PyTree, PyTree]:
+    """G's and D's variables from ``key``, shaped by the high-resolution batch ``real``."""
     generator, discriminator = networks(config)
     low_res = area_downsample(real, config.scale)
     noise = centre_noise(low_res, config.noise_dim)

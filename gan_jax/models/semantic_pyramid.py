@@ -39,6 +39,7 @@ def level_scales(levels: Sequence[Array]) -> Array:
 
 
 def normalize_levels(levels: Sequence[Array], scales: Array) -> list[Array]:
+    """Each pyramid level divided by its scale (``scales[j]``), so levels are comparable."""
     return [level / scales[j] for j, level in enumerate(levels)]
 
 

@@ -138,6 +138,7 @@ class StyleGANConfig:
 
 
 def networks(config: StyleGANConfig) -> tuple[StyleGenerator, ResidualDiscriminator]:
+    """StyleGAN's generator and residual discriminator at ``config``'s sizes."""
     c = config
     generator = StyleGenerator(
         resolution=c.resolution,

@@ -58,7 +58,7 @@ _PHASE_PADDING = ((1, 0), (0, 1))
 def phase_kernel(kernel: Array, a: int, b: int) -> Array:
     """The 2×2 kernel of output phase ``(a, b)`` (rows ``2m + a``, columns ``2n + b``) of the
     4×4 stride-2 padding-1 transposed convolution with ``kernel`` ``(4, 4, C_in, C_out)``:
-    taps :data:`_PHASE_TAPS` ``[a] × [b]``, i.e. ``(3, 1)`` / ``(2, 0)``, which is the strided
+    taps ``_PHASE_TAPS`` ``[a] × [b]``, i.e. ``(3, 1)`` / ``(2, 0)``, which is the strided
     slice ``kernel[::-1, ::-1][a::2, b::2]`` (one slice, whose gradient is one pad)."""
     return kernel[::-1, ::-1][a::2, b::2]
 
@@ -81,7 +81,7 @@ NARROW_CHANNELS = 4
 def _shifted_phase_sum(u: Array) -> Array:
     """Overlap-add of per-pixel 4×4 output patches ``u`` ``(N, H, W, 4, 4, C)`` (input pixel
     ``(i, j)`` adds ``u[i, j, r, c]`` to output ``(2i − 1 + r, 2j − 1 + c)``) into
-    ``(N, 2H, 2W, C)``: output phase ``(a, b)`` sums the 2×2 taps of :data:`_PHASE_TAPS`."""
+    ``(N, 2H, 2W, C)``: output phase ``(a, b)`` sums the 2×2 taps of ``_PHASE_TAPS``."""
     h, w = u.shape[1:3]
     padded = jnp.pad(u, ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0), (0, 0)))
     phases = []

@@ -1,7 +1,7 @@
 """What the feature-conditioned experiments (``opengan``, ``semantic_pyramid``) share: their
 common flags, the frozen feature network trained once per work directory and reused on
-``--resume``, and the loss-curve figure (training: :func:`gan_jax.runner.image_runs.
-fit_without_evaluation`)."""
+``--resume``, and the loss-curve figure (training:
+:func:`gan_jax.runner.image_runs.fit_without_evaluation`)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def plan(
 
 
 def gan_config(args: Any, channels: int) -> FeatureGANConfig:
+    """The :class:`FeatureGANConfig` of the parsed flags, for images of ``channels``."""
     return configs.from_flags(FeatureGANConfig, args, channels=channels)
 
 
@@ -83,6 +84,7 @@ def frozen_network(
 
 
 def plot_losses(args: Any, title: str) -> None:
+    """``curves.png`` in ``--out``: the run's per-step losses from its ``metrics.jsonl``."""
     plot_curves(
         training.loss_curves(training.read_metrics(args.workdir)),
         os.path.join(args.out, "curves.png"),

@@ -292,7 +292,7 @@ def writers(args: Any, plan: RunPlan) -> list[training.Callback]:
 
 
 def get_classifier(args: Any, resolution: int, dataset: str | None = None) -> tuple:
-    """The evaluation classifier (:func:`add_classifier_flags`): ``--classifier``, or the
+    """The evaluation classifier (:class:`~gan_jax.runner.settings.ClassifierSettings`): ``--classifier``, or the
     cached one for ``dataset`` (default ``args.dataset``) and ``resolution``
     (:func:`gan_jax.models.feature_classifier.cached_classifier`, trained on first use for
     ``--classifier-steps``)."""

@@ -197,7 +197,7 @@ def spearman_p_value(values: Sequence[float], increasing: bool = True) -> float:
 def trends(per_level: dict[str, dict[str, float]]) -> dict[str, Any]:
     """The rank correlations of pixel similarity and diversity with the level and their
     exact one-sided p-values (:func:`spearman_p_value`); "falls" and "rises" only where
-    the trend is significant at :data:`TREND_LEVEL` (a last-above-first comparison would
+    the trend is significant at ``TREND_LEVEL`` (0.05) (a last-above-first comparison would
     call ρ = 0.29 a rise); the lowest class agreement."""
     trend = {k: [row[k] for row in per_level.values()] for k in next(iter(per_level.values()))}
     psnr_p = spearman_p_value(trend["psnr_to_source"], increasing=False)

@@ -75,6 +75,7 @@ __all__ = [
     "build",
     "channel_labels",
     "check_resumable",
+    "coverage_numbers",
     "evaluate",
     "markdown_table",
     "real_reference",

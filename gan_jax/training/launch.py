@@ -60,6 +60,7 @@ DEFAULT_HEARTBEAT_TIMEOUT = "30"
 
 
 def build_parser() -> cli.ArgumentParser:
+    """The launcher's flags (processes, devices per process, coordinator) and the command."""
     parser = cli.ArgumentParser(
         prog="python -m gan_jax.training.launch",
         description=__doc__.split("\n\n")[0],
@@ -87,6 +88,7 @@ def build_parser() -> cli.ArgumentParser:
 
 
 def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now (the coordinator's)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -143,6 +145,7 @@ def _die_with_parent() -> None:
 
 
 def describe_exit(code: int) -> str:
+    """A process's exit status in words ("exited with status 2", "was killed by SIGKILL")."""
     if code < 0:
         try:
             return f"was killed by {signal.Signals(-code).name}"
@@ -157,6 +160,7 @@ def launcher_status(code: int) -> int:
 
 
 def say(message: str) -> None:
+    """One line on stderr, prefixed with the launcher's name."""
     print(f"gan_jax.training.launch: {message}", file=sys.stderr, flush=True)
 
 
@@ -259,6 +263,7 @@ def _report_failures(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gan_jax.training.launch``: start the processes, return the job's status."""
     args = build_parser().parse_args(argv)
     command = list(args.command)
     if command[:1] == ["--"]:
