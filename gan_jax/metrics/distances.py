@@ -158,9 +158,9 @@ def _kid_subsets(real: Array, fake: Array, keys: Array, size: int) -> Array:
 def _distance_fn(points: Array, exact: bool) -> Callable[[Array], Array]:
     """``point ↦ ‖point − points_j‖²`` for every ``j``.  ``exact``: as ``Σ (a − b)²``,
     exactly symmetric in floating point, which density's identity needs (with the other
-    form a k-th neighbour falls just outside the ball whose radius it defines: 3 % off);
-    else ``‖a‖² + ‖b‖² − 2a·b``, a matrix product per chunk and ≈ 4× faster, clipped at
-    0 (rounding)."""
+    form a k-th neighbour can fall just outside the ball whose radius it defines); else
+    ``‖a‖² + ‖b‖² − 2a·b``, a matrix product per chunk and faster, clipped at 0
+    (rounding)."""
     if exact:
         return lambda point: jnp.sum(jnp.square(points - point), axis=-1)
     norms = jnp.sum(jnp.square(points), axis=-1)

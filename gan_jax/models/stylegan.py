@@ -12,15 +12,13 @@ holds the moving average of G (:class:`gan_jax.averaging.GeneratorEMA`, β = 0.9
 step, with StyleGAN2-ADA's ramp-up: the half-life is at most 10 % of the images seen, so
 the random initial weights are forgotten early).  Evaluation uses the average.
 
-**Two defaults depart from the papers, for MNIST at 160,000 images** (measured: docs/results/train_stylegan.md):
-R1's γ is 50, not StyleGAN2's 10 for FFHQ (on MNIST, γ = 0.01, 0.1, 1, 10 left G far
-behind DCGAN; the stronger the penalty the better, up to the 50 tried), and the noise
-inputs start at 16×16 (``noise_min_resolution``), not 4×4: with noise at 4×4 and 8×8 G
-drew the digit from the noise and ignored ``w`` (truncation to ψ = 0 left the samples as
-varied as ψ = 1).  ``StyleGANConfig(r1_gamma=10.0, noise_min_resolution=4)`` is the papers'
+**Two defaults depart from the papers, for MNIST at 160,000 images** (the sweep that chose
+them: docs/results/train_stylegan.md): R1's γ is 50, not StyleGAN2's 10 for FFHQ (weaker
+penalties left G further behind DCGAN), and the noise inputs start at 16×16
+(``noise_min_resolution``), not 4×4: with noise at 4×4 and 8×8 G drew the digit from the
+noise and ignored ``w``.  ``StyleGANConfig(r1_gamma=10.0, noise_min_resolution=4)`` is the papers'
 setting; the 8×8 digits' earlier run used ``r1_gamma=1.0`` with noise everywhere.
-Path-length regularisation (StyleGAN2 §3.2) is not implemented: the issue left it
-optional, and at 32×32 its extra generator back-propagation would cost more than the
+Path-length regularisation (StyleGAN2 §3.2) is not implemented: at 32×32 its extra generator back-propagation would cost more than the
 default run's time allows.
 
 **Measurements** (on a trained generator's variables ``g``):

@@ -6,7 +6,7 @@ feature extractor is ours, trained by ``python -m experiments.train_classifier``
 a 2×2 average pooling (32×32 → 16×16: the digits are 8×8 images upsampled, so nothing is
 lost and the convolutions cost 4× less), three 3×3 convolutions (32, 64, 128 channels; the
 last two stride 2) with ReLU, flattening of the 4×4×128 map (position matters for digits;
-global average pooling underfit: 97.8 % training accuracy), a ``features``-wide ReLU layer
+global average pooling underfitted the training digits), a ``features``-wide ReLU layer
 (the penultimate features), and a linear layer to the class logits.  No BatchNorm or
 dropout, so it is a pure function of its parameters.
 """
