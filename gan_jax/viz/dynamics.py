@@ -509,6 +509,10 @@ def plot_drift_orders(orders: Mapping, path: str | os.PathLike) -> str:
     return save_figure(fig, path)
 
 
+# D's sharpness below this is a diverged run's (saturated logits, zero curvature)
+SHARPNESS_FLOOR = 1e-3
+
+
 def plot_drift_along_runs(
     rows: Mapping[str, Sequence[Mapping]], path: str | os.PathLike, lr: float
 ) -> str:
@@ -545,11 +549,16 @@ def plot_drift_along_runs(
         ax.axhline(0.0, color="gray", linestyle=":", linewidth=1.0)
         ax.set_title(title, fontsize=10)
     sharpness.set_yscale("log")
-    sharpness.set_ylim(0.3, 50.0)
+    values = [float(e["sharpness_d"]) for evals in rows.values() for e in evals]
+    shown = [v for v in values if v >= SHARPNESS_FLOOR]  # below: a diverged run's flat D
+    sharpness.set_ylim(min([0.5, *shown]) / 1.5, max([4.0, *shown]) * 1.5)
     for limit, name in ((2.0, "gradient descent's limit"), (1.0, "extragradient's limit")):
         sharpness.axhline(limit, color="gray", linestyle=":" if limit == 1 else "--",
                           linewidth=1.0, label=name)  # fmt: skip
-    sharpness.set_title("D's sharpness η·λ_max(∇²_d L_d) (Lanczos lower bound)", fontsize=10)
+    title = "D's sharpness η·λ_max(∇²_d L_d) (Lanczos lower bound)"
+    if len(shown) < len([v for v in values if math.isfinite(v)]):
+        title += f"\n(values below {SHARPNESS_FLOOR:g}, a diverged run's, are off the axis)"
+    sharpness.set_title(title, fontsize=10)
     for ax in axes.ravel():
         ax.set_xlabel("step (sampled every 25: a sign flip every step shows as alternation)")
         ax.grid(alpha=0.3)
