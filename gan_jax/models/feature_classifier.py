@@ -44,7 +44,7 @@ from gan_jax.xla_options import full_optimization_options
 Array = jax.Array
 META_FILE = "classifier.json"
 # the evaluation classifier's recipe: Adam(1e-3) decayed to 0 by a cosine over 3,000 steps of
-# batches of 128 shifted by ±2 pixels (docs/library.md: held-out accuracies)
+# batches of 128 shifted by ±2 pixels (docs/library/image_metrics.md: held-out accuracies)
 DEFAULT_CLASSIFIER_STEPS = 3000
 CLASSIFIER_RECIPE = "adam-cosine"  # in a cached classifier's meta; another is retrained
 CLASSIFIER_CACHE = "runs"  # where the evaluation classifiers are cached, per dataset and size
@@ -307,7 +307,7 @@ def train_and_save_classifier(
 ) -> tuple[dict, list[float]]:
     """Train the evaluation classifier on ``dataset``'s ``train`` split at ``resolution``
     (Adam from ``lr`` decayed to 0 by a cosine over ``steps``, which generalises better
-    than a constant rate on the 4,000 training digits of the embedded MNIST: docs/library.md),
+    than a constant rate on the 4,000 training digits of the embedded MNIST: docs/library/image_metrics.md),
     measure it on ``test`` and save it to ``out`` (:func:`save_classifier`, its metadata
     holding the measurements).  Returns the metadata and the per-step losses."""
     train_set = load_dataset(dataset, resolution, "train", data_dir)
