@@ -10,6 +10,7 @@ each object has exactly one entry.  Old module names kept importable
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import os
@@ -64,12 +65,14 @@ def _member(module: types.ModuleType, name: str) -> object:
         return importlib.import_module(f"{module.__name__}.{name}")
 
 
-def walk() -> Iterator[tuple[str, types.ModuleType]]:
+@functools.cache
+def walk() -> tuple[tuple[str, types.ModuleType], ...]:
     """``(qualified name, module)`` of every public module, parents first: the modules the
     ``__all__`` lists reach, then every other module of the package (the recipes' and
-    studies' modules, whose names docstrings refer to), except private ones."""
-    yield from _walk_all()
-    seen = {name for name, _ in _walk_all()}
+    studies' modules, whose names docstrings refer to), except private ones.  Computed once
+    per process (every page, the index and the reference resolver use it)."""
+    modules = list(_walk_all())
+    seen = {name for name, _ in modules}
     root = importlib.import_module(ROOT_MODULE)
     for info in pkgutil.walk_packages(root.__path__, f"{ROOT_MODULE}."):
         if info.name in seen or any(part.startswith("_") for part in info.name.split(".")):
@@ -78,7 +81,8 @@ def walk() -> Iterator[tuple[str, types.ModuleType]]:
         parent, _, last = info.name.rpartition(".")
         if getattr(importlib.import_module(parent), last, module) is not module:
             continue  # shadowed by a name of its package (``dynamics.rollout``, the function)
-        yield info.name, module
+        modules.append((info.name, module))
+    return tuple(modules)
 
 
 def _walk_all() -> Iterator[tuple[str, types.ModuleType]]:
@@ -213,29 +217,25 @@ def _import_dotted(name: str) -> object | None:
     return None
 
 
-_INDEX: dict[str, object] = {}
-
-
-def _index() -> dict[str, object]:
+@functools.cache
+def _index() -> dict[str, dict]:
     """``{"ids": {id(obj): documented name}, "short": {last name: {documented names}}}``."""
-    if not _INDEX:
-        ids: dict[int, str] = {}
-        short: dict[str, set[str]] = {}
-        for qualified, owner in documented().items():
-            if qualified != owner:
-                continue
-            module, _, member = qualified.rpartition(".")
-            value = _member(importlib.import_module(module), member)
-            ids.setdefault(id(value), qualified)
-            short.setdefault(member, set()).add(qualified)
-            if inspect.isclass(value):
-                for attr in vars(value):
-                    if not attr.startswith("_"):
-                        short.setdefault(f"{member}.{attr}", set()).add(f"{qualified}.{attr}")
-        for name, module in walk():
-            ids.setdefault(id(module), name)
-        _INDEX.update(ids=ids, short=short)
-    return _INDEX
+    ids: dict[int, str] = {}
+    short: dict[str, set[str]] = {}
+    for qualified, owner in documented().items():
+        if qualified != owner:
+            continue
+        module, _, member = qualified.rpartition(".")
+        value = _member(importlib.import_module(module), member)
+        ids.setdefault(id(value), qualified)
+        short.setdefault(member, set()).add(qualified)
+        if inspect.isclass(value):
+            for attr in vars(value):
+                if not attr.startswith("_"):
+                    short.setdefault(f"{member}.{attr}", set()).add(f"{qualified}.{attr}")
+    for name, module in walk():
+        ids.setdefault(id(module), name)
+    return {"ids": ids, "short": short}
 
 
 def documented_name(target: str, module: str | None = None) -> str | None:

@@ -64,6 +64,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from optax.tree_utils import tree_vdot
 
 from gan_jax.dynamics.game import Game, PyTree
 from gan_jax.dynamics.spectrum import trainable, with_trainable
@@ -145,10 +146,6 @@ def _scaled_sum(*pairs: tuple[float, PyTree]) -> PyTree:
     return jax.tree.map(lambda *xs: sum(xs), *trees)
 
 
-def _inner(a: PyTree, b: PyTree) -> jax.Array:
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
 def _value_losses(game: Game, g: PyTree, d: PyTree, batch: PyTree) -> tuple[Callable, Callable]:
     """``L_g`` and ``L_d`` as functions of the trainable parameters, values only."""
 
@@ -176,7 +173,7 @@ def drift_terms(game: Game, g: PyTree, d: PyTree, batch: PyTree = None) -> Drift
         def product(params: PyTree) -> jax.Array:
             both = [params_g, params_d]
             both[outer] = params
-            return _inner(jax.grad(loss, inner)(*both), direction)
+            return tree_vdot(jax.grad(loss, inner)(*both), direction)
 
         return jax.tree.map(jnp.negative, jax.grad(product)((params_g, params_d)[outer]))
 
@@ -296,11 +293,11 @@ def drift_regularized(
             penalty = 0.0
             if strength:
                 fixed = jax.lax.stop_gradient(jax.grad(losses[other], other)(*params))
-                inner = _inner(jax.grad(losses[index], other)(*params), fixed)
+                inner = tree_vdot(jax.grad(losses[index], other)(*params), fixed)
                 penalty = penalty - strength * 0.5 * rates[other] * inner
             if own:
                 gradient = jax.grad(losses[index], index)(*params)
-                penalty = penalty + own * 0.25 * rates[index] * _inner(gradient, gradient)
+                penalty = penalty + own * 0.25 * rates[index] * tree_vdot(gradient, gradient)
             if game.has_aux:
                 return out[0] + penalty, out[1]
             return out + penalty

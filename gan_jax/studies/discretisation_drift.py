@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.experimental.ode import odeint
+from optax.tree_utils import tree_norm, tree_vdot
 
 from gan_jax import dynamics as dy
 from gan_jax import training
@@ -224,14 +225,6 @@ def dcgan_summary(rows: dict[str, dict[str, list[dict]]]) -> dict:
 SHARPNESS_STEPS = 20
 
 
-def _inner(a: PyTree, b: PyTree) -> jax.Array:
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
-def _norm(tree: PyTree) -> jax.Array:
-    return jnp.sqrt(_inner(tree, tree))
-
-
 def drift_diagnostics(
     model: Any, batch: dict, lr: float, scheme: str, z: jax.Array, game: dy.Game | None = None
 ):
@@ -260,9 +253,9 @@ def drift_diagnostics(
         flow = modified_flow(game, g, d, lr, lr, scheme, batch=batch)
         out = {}
         for i, player in enumerate(("g", "d")):
-            out[f"field_{player}"] = _norm(flow.field[i])
-            out[f"self_{player}"] = _norm(flow.self_terms[i])
-            out[f"interaction_{player}"] = _norm(flow.interaction[i])
+            out[f"field_{player}"] = tree_norm(flow.field[i])
+            out[f"self_{player}"] = tree_norm(flow.self_terms[i])
+            out[f"interaction_{player}"] = tree_norm(flow.interaction[i])
         params = trainable(d)
         terms = {"field": flow.field[1], "self": flow.self_terms[1],
                  "interaction": flow.interaction[1]}  # fmt: skip
@@ -270,7 +263,7 @@ def drift_diagnostics(
             # reverse mode (our BatchNorm has a custom VJP, so no JVP through it)
             out[f"logit_{kind}"], gradient = jax.value_and_grad(logits)(params, d, images)
             for name, direction in terms.items():
-                out[f"push_{name}_{kind}"] = _inner(gradient, direction)
+                out[f"push_{name}_{kind}"] = tree_vdot(gradient, direction)
         # the lookahead z + F(z): one plain step of both players (extragradient's half step)
         ahead = [
             with_trainable(p, jax.tree.map(jnp.add, trainable(p), f))
@@ -326,10 +319,10 @@ def drift_along_run(
     model = build_image_gan(config, images, jax.random.key(seed))
     batch = {"real": images[:64], "key": jax.random.key(9), "step": jnp.int32(0)}
     z = latents(jax.random.key(10), 64, config.latent_dim)
-    plain = (
-        config if not self_regularizer else dataclasses.replace(config, self_drift_regularizer=0)
-    )
-    game = build_image_gan(plain, images[:64], jax.random.key(seed)).game  # measured unregularised
+    game = model.game
+    if self_regularizer:  # the diagnostics measure the unregularised losses
+        plain = dataclasses.replace(config, self_drift_regularizer=0.0)
+        game = build_image_gan(plain, images[:64], jax.random.key(seed)).game
     evaluate = drift_diagnostics(model, batch, lr, scheme, z, game)
     shutil.rmtree(workdir, ignore_errors=True)
     fit = training.FitConfig(steps, log_every=25, eval_every=25, checkpoint_every=steps,

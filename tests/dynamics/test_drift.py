@@ -10,6 +10,7 @@ import numpy as np
 import optax
 import pytest
 from jax.flatten_util import ravel_pytree
+from optax.tree_utils import tree_vdot
 
 from gan_jax import dynamics as dy
 from gan_jax.dynamics import drift as dr
@@ -266,10 +267,6 @@ def test_self_regulariser_cancels_extragradients_self_terms(x64):
     assert float(extra) == pytest.approx(eta_g / 2 * float(psi) ** 3 * s**2 * (1 - s), rel=1e-12)
 
 
-def _inner(a, b):
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
 @pytest.mark.integration
 def test_dcgan_config_takes_plain_sgd_and_the_drift_regulariser():
     """``--optimizer sgd`` steps each player by ``−η ∇L`` exactly; ``--drift-regularizer s``
@@ -307,8 +304,8 @@ def test_dcgan_config_takes_plain_sgd_and_the_drift_regulariser():
     def grad(loss, argnum):
         return trainable(jax.grad(loss, argnum)(g, d))
 
-    penalty_g = -0.5 * 0.2 * _inner(grad(loss_g, 1), grad(loss_d, 1))
-    penalty_d = -0.5 * 0.05 * _inner(grad(loss_d, 0), grad(loss_g, 0))
+    penalty_g = -0.5 * 0.2 * tree_vdot(grad(loss_g, 1), grad(loss_d, 1))
+    penalty_d = -0.5 * 0.05 * tree_vdot(grad(loss_d, 0), grad(loss_g, 0))
     expected = {"simultaneous": (penalty_g, penalty_d), "alternating": (0.0, penalty_d)}
     for scheme, (want_g, want_d) in expected.items():
         config = ImageGANConfig(scheme=scheme, drift_regularizer=2.0, **base)
@@ -317,8 +314,8 @@ def test_dcgan_config_takes_plain_sgd_and_the_drift_regulariser():
         got_d = game.loss_d(g, d, batch)[0] - loss_d(g, d)
         np.testing.assert_allclose([got_g, got_d], [2 * want_g, 2 * want_d], rtol=1e-4, atol=1e-7)
     # --self-drift-regularizer s: s·(η/4)‖∇L‖² on each player's own loss, extragradient too
-    own_g = 0.25 * 0.05 * _inner(grad(loss_g, 0), grad(loss_g, 0))
-    own_d = 0.25 * 0.2 * _inner(grad(loss_d, 1), grad(loss_d, 1))
+    own_g = 0.25 * 0.05 * tree_vdot(grad(loss_g, 0), grad(loss_g, 0))
+    own_d = 0.25 * 0.2 * tree_vdot(grad(loss_d, 1), grad(loss_d, 1))
     config = ImageGANConfig(scheme="extragradient", self_drift_regularizer=3.0, **base)
     game = build_image_gan(config, images, jax.random.key(0)).game
     got = [game.loss_g(g, d, batch)[0] - loss_g(g, d), game.loss_d(g, d, batch)[0] - loss_d(g, d)]
