@@ -82,7 +82,7 @@ def scheme_row(metrics: dict) -> dict:
         "class_kl": metrics["class_kl"],
         "best_fcd": float(best["fcd"]),
         "best_fcd_step": best["step"],
-        "seconds": metrics["seconds_this_session"],
+        "seconds": metrics["seconds_this_invocation"],
         "loss_d_mean_last_100_steps": metrics["loss_d_mean_last_100_steps"],
         "loss_g_mean_last_100_steps": metrics["loss_g_mean_last_100_steps"],
     }

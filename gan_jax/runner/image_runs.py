@@ -396,7 +396,7 @@ def run(
         "devices": len(devices),
         "processes": jax.process_count(),
         "backend": devices[0].platform,
-        "seconds_this_session": round(seconds, 1),
+        "seconds_this_invocation": round(seconds, 1),
         **losses,
     }
     if evaluating:

@@ -41,7 +41,7 @@ import shutil
 import sys
 import time
 import warnings
-from typing import Any
+from typing import Any, Self
 
 import jax
 import numpy as np
@@ -60,11 +60,6 @@ __all__ = [
     "leaf_path",
     "saved_steps",
 ]
-
-if sys.version_info >= (3, 11):
-    from typing import Self
-else:  # pragma: no cover
-    from typing_extensions import Self
 
 
 class UnverifiedCheckpointWarning(UserWarning):

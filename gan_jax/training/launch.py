@@ -28,8 +28,9 @@ slice or a GPU cluster, the scheduler starts one process per host instead (docs/
   process dying by a signal and within ``--grace`` + 0.2 s of an error exit.
 * **Orphans.**  On Linux each process is killed by the kernel if the launcher itself dies
   (``PR_SET_PDEATHSIG``), even by SIGKILL.
-* **Ctrl-C / SIGTERM** are forwarded to every process (each runs in its own session, so a
-  terminal's Ctrl-C reaches them once, through here): the training loop stops every
+* **Ctrl-C / SIGTERM** are forwarded to every process (each runs in its own process group,
+  outside the terminal's foreground group, so a terminal's Ctrl-C reaches them once, through
+  here): the training loop stops every
   process at the same step, saves and exits with status 130.  A second Ctrl-C is
   forwarded too and aborts them.
 """
@@ -190,7 +191,7 @@ def run(
                 env=process_env(dict(os.environ), address, processes, index, devices_per_process),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,  # signals reach it only through the launcher
+                process_group=0,  # signals reach it only through the launcher
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 (no thread is running yet)
             )
         except OSError as err:
