@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The mode-collapse study at the published training lengths, for a GPU session (device
+# The mode-collapse study at the published training lengths, on a lent GPU (device
 # time is short: this script ends within 8 minutes).  In order of priority: the study's
 # throughput on the GPU, then PacGAN's setup on the ring (vanilla and PacGAN4, 5 seeds
 # each) for as much of its 400,000 steps as the measured rate fits in 100 s per method,
