@@ -3,7 +3,8 @@
 A role's text is ``folder; key; key; …; format``: it reads
 ``figures/<folder>/metrics.json``, follows the keys (list indices are integers)
 and formats the value with the Python format spec (``.3g``, ``.1f``, ``,.0f``, …; a
-trailing ``%`` spec multiplies by 100).  A key that is missing fails the build, so a page
+trailing ``%`` spec multiplies by 100).  A last key written ``a ± b`` formats two sibling
+keys as a mean and its error, ``modes ± modes_se`` → ``7.8 ± 0.2``.  A key that is missing fails the build, so a page
 cannot quote a number its study no longer writes, and regenerating a study's outputs
 updates its page.  ``tests/test_docs.py`` resolves every role of every page the same way
 (:func:`resolve`), without building the site.
@@ -35,13 +36,21 @@ def resolve(root: str, text: str) -> str:
         raise ValueError(f"{{metric}}`{text}`: write `folder; key …; format`")
     folder, *keys, spec = parts
     value: Any = _load(os.path.join(root, "figures", folder, "metrics.json"))
-    for key in keys:
+
+    def child(value: Any, key: str) -> Any:
         if isinstance(value, list):
-            value = value[int(key)]
-        elif key in value:
-            value = value[key]
-        else:
-            raise KeyError(f"{{metric}}`{text}`: figures/{folder}/metrics.json has no {key!r}")
+            return value[int(key)]
+        if key in value:
+            return value[key]
+        raise KeyError(f"{{metric}}`{text}`: figures/{folder}/metrics.json has no {key!r}")
+
+    for key in keys[:-1]:
+        value = child(value, key)
+    last = [k.strip() for k in keys[-1].split("±")]
+    return " ± ".join(_format(child(value, key), spec) for key in last)
+
+
+def _format(value: Any, spec: str) -> str:
     if value is None:
         return "—"
     text = format(value, spec) if spec else str(value)
