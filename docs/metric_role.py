@@ -1,10 +1,13 @@
 """The ``{metric}`` role: a number on a results page read from a committed ``metrics.json``.
 
 A role's text is ``folder; key; key; …; format``: it reads
-``figures/<folder>/metrics.json``, follows the keys (list indices are integers)
+``figures/<folder>/metrics.json`` (or ``figures/<folder>`` when it names a ``.json`` file), follows the keys (list indices are integers)
 and formats the value with the Python format spec (``.3g``, ``.1f``, ``,.0f``, …; a
 trailing ``%`` spec multiplies by 100).  A last key written ``a ± b`` formats two sibling
-keys as a mean and its error, ``modes ± modes_se`` → ``7.8 ± 0.2``.  A key that is missing fails the build, so a page
+keys as a mean and its error, ``modes ± modes_se`` → ``7.8 ± 0.2``.  A ``*`` key takes
+every child of a mapping or list, and the format then starts with how to reduce them:
+``per_level; *; diversity; mean .3f`` is the mean over levels, ``min``/``max`` the extremes,
+``argmin``/``argmax`` the name (or index) of the child that holds them.  A key that is missing fails the build, so a page
 cannot quote a number its study no longer writes, and regenerating a study's outputs
 updates its page.  ``tests/test_docs.py`` resolves every role of every page the same way
 (:func:`resolve`), without building the site.
@@ -35,19 +38,50 @@ def resolve(root: str, text: str) -> str:
     if len(parts) < 3:
         raise ValueError(f"{{metric}}`{text}`: write `folder; key …; format`")
     folder, *keys, spec = parts
-    value: Any = _load(os.path.join(root, "figures", folder, "metrics.json"))
+    name = folder if folder.endswith(".json") else os.path.join(folder, "metrics.json")
+    value: Any = _load(os.path.join(root, "figures", name))
 
     def child(value: Any, key: str) -> Any:
         if isinstance(value, list):
             return value[int(key)]
         if key in value:
             return value[key]
-        raise KeyError(f"{{metric}}`{text}`: figures/{folder}/metrics.json has no {key!r}")
+        raise KeyError(f"{{metric}}`{text}`: figures/{name} has no {key!r}")
 
+    # (label, value) pairs: one, or one per child after a "*" key
+    values: list[tuple[str, Any]] = [("", value)]
     for key in keys[:-1]:
-        value = child(value, key)
+        if key == "*":
+            if len(values) > 1:
+                raise ValueError(f"{{metric}}`{text}`: one `*` at most")
+            ((_, node),) = values
+            labels = node if isinstance(node, dict) else range(len(node))
+            values = [(str(label), child(node, str(label))) for label in labels]
+        else:
+            values = [(label, child(node, key)) for label, node in values]
     last = [k.strip() for k in keys[-1].split("±")]
-    return " ± ".join(_format(child(value, key), spec) for key in last)
+    if len(values) == 1 and keys.count("*") == 0:
+        return " ± ".join(_format(child(values[0][1], key), spec) for key in last)
+    how, _, spec = spec.partition(" ")
+    if how not in AGGREGATES or len(last) > 1:
+        raise ValueError(
+            f"{{metric}}`{text}`: after `*`, the format starts with one of "
+            f"{', '.join(AGGREGATES)} and the last key names one number"
+        )
+    pairs = [(label, child(node, last[0])) for label, node in values]
+    if how in ("argmin", "argmax"):
+        pick = min if how == "argmin" else max
+        return pick(pairs, key=lambda pair: pair[1])[0]
+    return _format(AGGREGATES[how]([v for _, v in pairs]), spec)
+
+
+AGGREGATES = {
+    "mean": lambda xs: sum(xs) / len(xs),
+    "min": min,
+    "max": max,
+    "argmin": None,  # the label of the smallest
+    "argmax": None,
+}
 
 
 def _format(value: Any, spec: str) -> str:

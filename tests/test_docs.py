@@ -150,6 +150,12 @@ def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
     assert metric_role.resolve(str(tmp_path), "study; a; b; 0; .0%") == "50%"
     assert metric_role.resolve(str(tmp_path), "study; n; .1f") == "—"
     assert metric_role.resolve(str(tmp_path), "study; a; b; 1 ± 0; .2f") == "123.46 ± 0.50"
+    (folder / "levels.json").write_text('{"l": {"x": {"v": 1.0}, "y": {"v": 4.0}}}')
+    assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; mean .2f") == "2.50"
+    assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; min .1f") == "1.0"
+    assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; argmax") == "y"
+    with pytest.raises(ValueError, match="after `\\*`"):
+        metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; .1f")
     with pytest.raises(KeyError, match="has no 'c'"):
         metric_role.resolve(str(tmp_path), "study; a; c; .1f")
 
