@@ -48,6 +48,7 @@ def resolve(root: str, text: str) -> str:
             return value[key]
         raise KeyError(f"{{metric}}`{text}`: figures/{name} has no {key!r}")
 
+    spread = "*" in keys  # then the numbers are reduced (mean, min, …)
     # (label, value) pairs: one, or one per child after a "*" key
     values: list[tuple[str, Any]] = [("", value)]
     for key in keys[:-1]:
@@ -59,8 +60,13 @@ def resolve(root: str, text: str) -> str:
             values = [(str(label), child(node, str(label))) for label in labels]
         else:
             values = [(label, child(node, key)) for label, node in values]
+    if keys[-1] == "*":  # the children themselves are the numbers
+        ((_, node),) = values
+        labels = node if isinstance(node, dict) else range(len(node))
+        values = [(str(label), {"": child(node, str(label))}) for label in labels]
+        keys = [*keys[:-1], ""]
     last = [k.strip() for k in keys[-1].split("±")]
-    if len(values) == 1 and keys.count("*") == 0:
+    if not spread:
         return " ± ".join(_format(child(values[0][1], key), spec) for key in last)
     how, _, spec = spec.partition(" ")
     if how not in AGGREGATES or len(last) > 1:

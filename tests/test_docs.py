@@ -154,6 +154,7 @@ def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; mean .2f") == "2.50"
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; min .1f") == "1.0"
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; argmax") == "y"
+    assert metric_role.resolve(str(tmp_path), "study; a; b; *; max .1f") == "123.5"
     with pytest.raises(ValueError, match="after `\\*`"):
         metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; .1f")
     with pytest.raises(KeyError, match="has no 'c'"):
