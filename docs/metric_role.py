@@ -1,22 +1,30 @@
 """The ``{metric}`` role: a number on a results page read from a committed ``metrics.json``.
 
 A role's text is ``folder; key; key; …; format``: it reads
-``figures/<folder>/metrics.json`` (or ``figures/<folder>`` when it names a ``.json`` file), follows the keys (list indices are integers)
-and formats the value with the Python format spec (``.3g``, ``.1f``, ``,.0f``, …; a
-trailing ``%`` spec multiplies by 100).  A last key written ``a ± b`` formats two sibling
-keys as a mean and its error, ``modes ± modes_se`` → ``7.8 ± 0.2``.  A ``*`` key takes
-every child of a mapping or list, and the format then starts with how to reduce them:
-``per_level; *; diversity; mean .3f`` is the mean over levels, ``min``/``max`` the extremes,
-``argmin``/``argmax`` the name (or index) of the child that holds them.  A key that is missing fails the build, so a page
-cannot quote a number its study no longer writes, and regenerating a study's outputs
-updates its page.  ``tests/test_docs.py`` resolves every role of every page the same way
-(:func:`resolve`), without building the site.
+``figures/<folder>/metrics.json`` (or ``figures/<folder>`` when it names a ``.json``
+file), follows the keys (list indices are integers) and formats the value with the Python
+format spec (``.3g``, ``.1f``, ``,.0f``, …; a ``%`` spec multiplies by 100).
+
+* A last key written ``a ± b`` formats two sibling keys as a mean and its error:
+  ``modes ± modes_se`` → ``7.8 ± 0.2``.
+* A ``*`` key, or a ``*`` in the file name (``stylegan_vs_dcgan/stylegan_seed*.json``:
+  one number per file, in name order), spreads the role over several numbers, and the
+  format then starts with how to reduce them: ``mean``, ``std`` (sample, n − 1),
+  ``mean±std``, ``min``, ``max``, or ``argmin``/``argmax`` (the key, index or file name
+  that holds the extreme).  ``per_level; *; diversity; mean .3f`` is a mean over levels.
+
+A key that is missing fails the build, so a page cannot quote a number its study no
+longer writes, and regenerating a study's outputs updates its page.
+``tests/test_docs.py`` resolves every role of every page the same way (:func:`resolve`),
+without building the site.
 """
 
 from __future__ import annotations
 
 import functools
+import glob
 import json
+import math
 import os
 import re
 from typing import Any
@@ -39,52 +47,66 @@ def resolve(root: str, text: str) -> str:
         raise ValueError(f"{{metric}}`{text}`: write `folder; key …; format`")
     folder, *keys, spec = parts
     name = folder if folder.endswith(".json") else os.path.join(folder, "metrics.json")
-    value: Any = _load(os.path.join(root, "figures", name))
 
-    def child(value: Any, key: str) -> Any:
-        if isinstance(value, list):
-            return value[int(key)]
-        if key in value:
-            return value[key]
+    def child(node: Any, key: str) -> Any:
+        if isinstance(node, list):
+            return node[int(key)]
+        if key in node:
+            return node[key]
         raise KeyError(f"{{metric}}`{text}`: figures/{name} has no {key!r}")
 
-    spread = "*" in keys  # then the numbers are reduced (mean, min, …)
-    # (label, value) pairs: one, or one per child after a "*" key
-    values: list[tuple[str, Any]] = [("", value)]
+    def children(node: Any) -> list[tuple[str, Any]]:
+        labels = node if isinstance(node, dict) else range(len(node))
+        return [(str(label), child(node, str(label))) for label in labels]
+
+    paths = sorted(glob.glob(os.path.join(root, "figures", name)))
+    if "*" in name and not paths:
+        raise OSError(f"{{metric}}`{text}`: no file matches figures/{name}")
+    paths = paths if "*" in name else [os.path.join(root, "figures", name)]
+    # (label, node) pairs: one, or one per file or per child of a "*" key
+    nodes = [(os.path.basename(path), _load(path)) for path in paths]
     for key in keys[:-1]:
         if key == "*":
-            if len(values) > 1:
+            if len(nodes) > 1:
                 raise ValueError(f"{{metric}}`{text}`: one `*` at most")
-            ((_, node),) = values
-            labels = node if isinstance(node, dict) else range(len(node))
-            values = [(str(label), child(node, str(label))) for label in labels]
+            nodes = children(nodes[0][1])
         else:
-            values = [(label, child(node, key)) for label, node in values]
-    if keys[-1] == "*":  # the children themselves are the numbers
-        ((_, node),) = values
-        labels = node if isinstance(node, dict) else range(len(node))
-        values = [(str(label), {"": child(node, str(label))}) for label in labels]
-        keys = [*keys[:-1], ""]
+            nodes = [(label, child(node, key)) for label, node in nodes]
     last = [k.strip() for k in keys[-1].split("±")]
-    if not spread:
-        return " ± ".join(_format(child(values[0][1], key), spec) for key in last)
+    if last == ["*"]:
+        if len(nodes) > 1:
+            raise ValueError(f"{{metric}}`{text}`: one `*` at most")
+        pairs = children(nodes[0][1])
+    elif len(nodes) == 1 and "*" not in keys and "*" not in name:
+        return " ± ".join(_format(child(nodes[0][1], key), spec) for key in last)
+    elif len(last) == 1:
+        pairs = [(label, child(node, last[0])) for label, node in nodes]
+    else:
+        raise ValueError(f"{{metric}}`{text}`: `a ± b` names one number each, not a spread")
     how, _, spec = spec.partition(" ")
-    if how not in AGGREGATES or len(last) > 1:
+    if how not in REDUCTIONS:
         raise ValueError(
-            f"{{metric}}`{text}`: after `*`, the format starts with one of "
-            f"{', '.join(AGGREGATES)} and the last key names one number"
+            f"{{metric}}`{text}`: a spread's format starts with one of {', '.join(REDUCTIONS)}"
         )
-    pairs = [(label, child(node, last[0])) for label, node in values]
     if how in ("argmin", "argmax"):
-        pick = min if how == "argmin" else max
-        return pick(pairs, key=lambda pair: pair[1])[0]
-    return _format(AGGREGATES[how]([v for _, v in pairs]), spec)
+        return (min if how == "argmin" else max)(pairs, key=lambda pair: pair[1])[0]
+    return REDUCTIONS[how]([value for _, value in pairs], spec)
 
 
-AGGREGATES = {
-    "mean": lambda xs: sum(xs) / len(xs),
-    "min": min,
-    "max": max,
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _std(xs: list[float]) -> float:
+    return math.sqrt(sum((x - _mean(xs)) ** 2 for x in xs) / (len(xs) - 1))
+
+
+REDUCTIONS = {
+    "mean": lambda xs, spec: _format(_mean(xs), spec),
+    "std": lambda xs, spec: _format(_std(xs), spec),
+    "mean±std": lambda xs, spec: f"{_format(_mean(xs), spec)} ± {_format(_std(xs), spec)}",
+    "min": lambda xs, spec: _format(min(xs), spec),
+    "max": lambda xs, spec: _format(max(xs), spec),
     "argmin": None,  # the label of the smallest
     "argmax": None,
 }
@@ -93,6 +115,8 @@ AGGREGATES = {
 def _format(value: Any, spec: str) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):  # a study's check: "holds"
+        return "yes" if value else "no"
     text = format(value, spec) if spec else str(value)
     return "−" + text[1:] if text.startswith("-") else text  # the minus sign of the prose
 

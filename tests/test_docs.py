@@ -144,18 +144,25 @@ def test_every_study_page_reads_numbers_from_its_metrics():
 def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
     folder = tmp_path / "figures" / "study"
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text('{"a": {"b": [0.5, 123.456]}, "n": null}')
+    (folder / "metrics.json").write_text('{"a": {"b": [0.5, 123.456]}, "n": null, "ok": true}')
     metric_role._load.cache_clear()
     assert metric_role.resolve(str(tmp_path), "study; a; b; 1; .1f") == "123.5"
     assert metric_role.resolve(str(tmp_path), "study; a; b; 0; .0%") == "50%"
     assert metric_role.resolve(str(tmp_path), "study; n; .1f") == "—"
+    assert metric_role.resolve(str(tmp_path), "study; ok; ") == "yes"
     assert metric_role.resolve(str(tmp_path), "study; a; b; 1 ± 0; .2f") == "123.46 ± 0.50"
     (folder / "levels.json").write_text('{"l": {"x": {"v": 1.0}, "y": {"v": 4.0}}}')
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; mean .2f") == "2.50"
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; min .1f") == "1.0"
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; argmax") == "y"
     assert metric_role.resolve(str(tmp_path), "study; a; b; *; max .1f") == "123.5"
-    with pytest.raises(ValueError, match="after `\\*`"):
+    (folder / "seed_0.json").write_text('{"fcd": 10.0}')
+    (folder / "seed_1.json").write_text('{"fcd": 14.0}')
+    assert metric_role.resolve(str(tmp_path), "study/seed_*.json; fcd; mean±std .2f") == (
+        "12.00 ± 2.83"  # the sample standard deviation, √8
+    )
+    assert metric_role.resolve(str(tmp_path), "study/seed_*.json; fcd; argmax") == "seed_1.json"
+    with pytest.raises(ValueError, match="starts with one of"):
         metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; .1f")
     with pytest.raises(KeyError, match="has no 'c'"):
         metric_role.resolve(str(tmp_path), "study; a; c; .1f")
