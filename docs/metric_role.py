@@ -12,6 +12,8 @@ format spec (``.3g``, ``.1f``, ``,.0f``, …; a ``%`` spec multiplies by 100).
   format then starts with how to reduce them: ``mean``, ``std`` (sample, n − 1),
   ``mean±std``, ``min``, ``max``, or ``argmin``/``argmax`` (the key, index or file name
   that holds the extreme).  ``per_level; *; diversity; mean .3f`` is a mean over levels.
+* Several sources joined by ``&`` (``a.json; kl & b.json; raw; kl; mean±std .4f``) reduce
+  numbers that sit under different keys or files.
 
 A key that is missing fails the build, so a page cannot quote a number its study no
 longer writes, and regenerating a study's outputs updates its page.
@@ -38,11 +40,19 @@ def _load(path: str) -> Any:
         return json.load(f)
 
 
-def resolve(root: str, text: str) -> str:
+def resolve(root: str, text: str, raw: bool = False) -> Any:
     """The formatted number of one role's ``text`` (``folder; key …; format``: semicolons,
-    since a ``|`` would split a Markdown table's cell)."""
+    since a ``|`` would split a Markdown table's cell); with ``raw``, the number itself."""
     # a key's "|" is written "\\|" inside a Markdown table (the table parser unescapes it)
-    parts = [p.strip() for p in text.replace("\\|", "|").split(";")]
+    body, _, spec = text.replace("\\|", "|").rpartition(";")
+    spec = spec.strip()
+    if "&" in body:  # numbers from several places, reduced: `a; k & b; k; mean .2f`
+        how, _, spec = spec.partition(" ")
+        values = [resolve(root, f"{source}; ", raw=True) for source in body.split("&")]
+        if how not in REDUCTIONS or how.startswith("arg"):
+            raise ValueError(f"{{metric}}`{text}`: `&` needs one of mean, std, mean±std, min, max")
+        return REDUCTIONS[how](values, spec)
+    parts = [p.strip() for p in body.split(";")] + [spec]
     if len(parts) < 3:
         raise ValueError(f"{{metric}}`{text}`: write `folder; key …; format`")
     folder, *keys, spec = parts
@@ -78,6 +88,8 @@ def resolve(root: str, text: str) -> str:
             raise ValueError(f"{{metric}}`{text}`: one `*` at most")
         pairs = children(nodes[0][1])
     elif len(nodes) == 1 and "*" not in keys and "*" not in name:
+        if raw:
+            return child(nodes[0][1], last[0])
         return " ± ".join(_format(child(nodes[0][1], key), spec) for key in last)
     elif len(last) == 1:
         pairs = [(label, child(node, last[0])) for label, node in nodes]

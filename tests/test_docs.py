@@ -162,6 +162,8 @@ def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
         "12.00 ± 2.83"  # the sample standard deviation, √8
     )
     assert metric_role.resolve(str(tmp_path), "study/seed_*.json; fcd; argmax") == "seed_1.json"
+    both = "study/seed_0.json; fcd & study/levels.json; l; y; v; mean±std .1f"
+    assert metric_role.resolve(str(tmp_path), both) == "7.0 ± 4.2"
     with pytest.raises(ValueError, match="starts with one of"):
         metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; .1f")
     with pytest.raises(KeyError, match="has no 'c'"):
