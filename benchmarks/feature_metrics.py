@@ -1,5 +1,5 @@
-"""Seconds per call of the feature-set metrics (:mod:`gan_jax.metrics`) at the size the
-issue fixes: 10,000 real and 10,000 generated 64-d features (Gaussians, the generated set
+"""Seconds per call of the feature-set metrics (:mod:`gan_jax.metrics`) at a fixed
+size: 10,000 real and 10,000 generated 64-d features (Gaussians, the generated set
 shifted), 10,000 × 10 logits for the classifier score, and 10,000 32×32 images for the
 sliced Wasserstein distance.  Prints one JSON object: per metric the first call (compile
 included) and the median of ``--repeats`` further calls.
