@@ -50,7 +50,9 @@ def resolve(root: str, text: str, raw: bool = False) -> Any:
         how, _, spec = spec.partition(" ")
         values = [resolve(root, f"{source}; ", raw=True) for source in body.split("&")]
         if how not in REDUCTIONS or how.startswith("arg"):
-            raise ValueError(f"{{metric}}`{text}`: `&` needs one of mean, std, mean±std, min, max")
+            raise ValueError(
+                f"{{metric}}`{text}`: `&` needs one of sum, mean, std, mean±std, min, max"
+            )
         return REDUCTIONS[how](values, spec)
     parts = [p.strip() for p in body.split(";")] + [spec]
     if len(parts) < 3:
@@ -114,6 +116,7 @@ def _std(xs: list[float]) -> float:
 
 
 REDUCTIONS = {
+    "sum": lambda xs, spec: _format(sum(xs), spec),
     "mean": lambda xs, spec: _format(_mean(xs), spec),
     "std": lambda xs, spec: _format(_std(xs), spec),
     "mean±std": lambda xs, spec: f"{_format(_mean(xs), spec)} ± {_format(_std(xs), spec)}",

@@ -161,6 +161,7 @@ def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
     (folder / "levels.json").write_text('{"l": {"x": {"v": 1.0}, "y": {"v": 4.0}}}')
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; mean .2f") == "2.50"
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; min .1f") == "1.0"
+    assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; sum .1f") == "5.0"
     assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; argmax") == "y"
     assert metric_role.resolve(str(tmp_path), "study; a; b; *; max .1f") == "123.5"
     (folder / "seed_0.json").write_text('{"fcd": 10.0}')
