@@ -148,6 +148,29 @@ def test_every_study_page_reads_numbers_from_its_metrics():
             assert any(r.split(";")[0].strip() == name for r in roles), name
 
 
+NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?")
+
+
+def test_readme_headlines_are_numbers_of_their_results_pages():
+    """Every number in a study's README headline appears on its results page once the page's
+    ``{metric}`` roles are read from ``metrics.json``: the README cannot drift from them."""
+    rows = re.findall(
+        r"^\| \[`\w+`\]\(docs/results/(\w+)\.md\)[^|]*\|[^|]*\| (.*) \|$",
+        read(os.path.join(ROOT, "README.md")),
+        re.MULTILINE,
+    )
+    assert len(rows) >= 15
+    missing = {}
+    for page, headline in rows:
+        text = read(os.path.join(DOCS, "results", f"{page}.md"))
+        text = metric_role.PATTERN.sub(lambda m: metric_role.resolve(ROOT, m.group(1)), text)
+        on_page = set(NUMBER.findall(text))
+        headline = re.sub(r"arXiv:\S+", "", headline)
+        if absent := [n for n in NUMBER.findall(headline) if n not in on_page]:
+            missing[page] = absent
+    assert not missing
+
+
 def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
     folder = tmp_path / "figures" / "study"
     folder.mkdir(parents=True)
