@@ -18,7 +18,8 @@ def _init(module: nn.Module, key: jax.Array, *inputs: Any) -> Any:
 
 def init_variables(module: nn.Module, key: jax.Array, *inputs: Any) -> Any:
     """``module.init(key, *inputs)``, jitted: run eagerly, every initializer and layer op
-    compiles on its own (about 240 small programs and 6 s for the DCGAN-32 on 2 cores).
+    compiles on its own (hundreds of small programs for the DCGAN-32; the cost is on
+    :doc:`/library/image_gans`).
 
     The module is a static argument, so equal modules (flax modules compare by their
     fields) share one compiled program per input shape; ``jax.jit(module.init)`` compiled

@@ -450,8 +450,8 @@ def train_methods(
     """Every method of ``settings.methods`` on every mixture: ``({(kind, name): per-seed
     coverage over the snapshots and losses}, {"kind/name": training seconds})``.  XLA
     compiles on one core while a compiled program trains on the others, so the next
-    program is compiled in the background while the current one runs (``--quick``: about
-    40 % of the time is compilation)."""
+    program is compiled in the background while the current one runs (with ``--quick``
+    compilation is a large share of the time)."""
     jobs = [(kind, name) for kind in mixtures for name in settings.methods]
     results, seconds = {}, {}
     with ThreadPoolExecutor(max_workers=1) as compiler:

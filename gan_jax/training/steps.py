@@ -144,7 +144,8 @@ def make_chunk(
     times from Python: dispatch is asynchronous, so nothing waits on the host inside a chunk.
     ``scan=True`` runs the steps in one ``lax.scan``; that is the right choice for tiny
     steps (toy games), but on XLA:CPU (jax 0.10) convolutions inside a loop body lose their
-    fast library path: the DCGAN-32 step ran 0.21 s straight and 6.7 s inside a scan.
+    fast library path, and the DCGAN-32 step runs many times slower inside a scan
+    (measured on :doc:`/library/image_gans`).
     Both compile with :func:`step_compiler_options`.
     """
     options = step_compiler_options()
