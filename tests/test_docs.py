@@ -171,30 +171,34 @@ def test_readme_headlines_are_numbers_of_their_results_pages():
     assert not missing
 
 
+ROLE_CASES = [
+    ("study; a; b; 1; .1f", "123.5"),
+    ("study; a; b; 0; .0%", "50%"),
+    ("study; n; .1f", "—"),
+    ("study; ok; ", "yes"),
+    ("study; a; b; 1 ± 0; .2f", "123.46 ± 0.50"),
+    ("study/levels.json; l; *; v; mean .2f", "2.50"),
+    ("study/levels.json; l; *; v; min .1f", "1.0"),
+    ("study/levels.json; l; *; v; sum .1f", "5.0"),
+    ("study/levels.json; l; *; v; argmax", "y"),
+    ("study; a; b; *; max .1f", "123.5"),
+    ("study/seed_*.json; fcd; mean±std .2f", "12.00 ± 2.83"),  # the sample std, √8
+    ("study/seed_*.json; fcd; argmax", "seed_1.json"),
+    ("study/seed_0.json; fcd & study/levels.json; l; y; v; mean±std .1f", "7.0 ± 4.2"),
+]
+
+
 def test_metric_role_formats_and_refuses_missing_keys(tmp_path):
     folder = tmp_path / "figures" / "study"
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text('{"a": {"b": [0.5, 123.456]}, "n": null, "ok": true}')
-    metric_role._load.cache_clear()
-    assert metric_role.resolve(str(tmp_path), "study; a; b; 1; .1f") == "123.5"
-    assert metric_role.resolve(str(tmp_path), "study; a; b; 0; .0%") == "50%"
-    assert metric_role.resolve(str(tmp_path), "study; n; .1f") == "—"
-    assert metric_role.resolve(str(tmp_path), "study; ok; ") == "yes"
-    assert metric_role.resolve(str(tmp_path), "study; a; b; 1 ± 0; .2f") == "123.46 ± 0.50"
     (folder / "levels.json").write_text('{"l": {"x": {"v": 1.0}, "y": {"v": 4.0}}}')
-    assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; mean .2f") == "2.50"
-    assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; min .1f") == "1.0"
-    assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; sum .1f") == "5.0"
-    assert metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; argmax") == "y"
-    assert metric_role.resolve(str(tmp_path), "study; a; b; *; max .1f") == "123.5"
     (folder / "seed_0.json").write_text('{"fcd": 10.0}')
     (folder / "seed_1.json").write_text('{"fcd": 14.0}')
-    assert metric_role.resolve(str(tmp_path), "study/seed_*.json; fcd; mean±std .2f") == (
-        "12.00 ± 2.83"  # the sample standard deviation, √8
-    )
-    assert metric_role.resolve(str(tmp_path), "study/seed_*.json; fcd; argmax") == "seed_1.json"
-    both = "study/seed_0.json; fcd & study/levels.json; l; y; v; mean±std .1f"
-    assert metric_role.resolve(str(tmp_path), both) == "7.0 ± 4.2"
+    metric_role._load.cache_clear()
+    assert [metric_role.resolve(str(tmp_path), role) for role, _ in ROLE_CASES] == [
+        expected for _, expected in ROLE_CASES
+    ]
     with pytest.raises(ValueError, match="starts with one of"):
         metric_role.resolve(str(tmp_path), "study/levels.json; l; *; v; .1f")
     with pytest.raises(KeyError, match="has no 'c'"):
