@@ -276,7 +276,11 @@ class ClassifierMetrics:
         return np.asarray(features), np.asarray(logits)
 
     def __call__(self, fake_images: Array) -> dict[str, float]:
-        features, logits = self.features_and_logits(fake_images)
+        return self.from_features(*self.features_and_logits(fake_images))
+
+    def from_features(self, features: Array, logits: Array) -> dict[str, float]:
+        """The numbers of ``__call__`` from generated images' features and logits already
+        computed (:meth:`features_and_logits`), for a caller that also needs the logits."""
         coverage = class_coverage(jnp.asarray(logits))
         kid = kernel_distance(self.real_features, features)
         return {

@@ -29,7 +29,12 @@ import numpy as np
 from gan_jax import data
 from gan_jax.metrics import per_pixel_std, psnr
 from gan_jax.models import semantic_pyramid as sp
-from gan_jax.models.feature_classifier import accuracy, train_classifier, unit_norm
+from gan_jax.models.feature_classifier import (
+    ClassifierMetrics,
+    accuracy,
+    train_classifier,
+    unit_norm,
+)
 from gan_jax.models.feature_gan import FeatureGAN
 from gan_jax.nets.classifier import PYRAMID_LEVELS, PyramidClassifier
 
@@ -133,13 +138,14 @@ def per_level_evaluation(
     samples: int,
     seed: int,
     keep: int = 4,
-    measure: Callable[[Array], dict[str, float]] | None = None,
+    measure: ClassifierMetrics | None = None,
 ) -> LevelEvaluation:
     """Generation from every level of ``sources`` random test images with ``samples``
     latent codes each (module doc); keeps the first ``keep`` sources' samples.  With
-    ``measure`` (a :class:`~gan_jax.models.feature_classifier.ClassifierMetrics`) each
-    level's row also holds the sample-quality numbers of its ``sources × samples``
-    generations against the real images (FCD, KID, precision/recall, density/coverage)."""
+    ``measure`` (a :class:`~gan_jax.models.feature_classifier.ClassifierMetrics` of the
+    evaluator) each level's row also holds the sample-quality numbers of its ``sources ×
+    samples`` generations against the real images (FCD, KID, precision/recall,
+    density/coverage), and the class comes from the same pass of the classifier."""
     count = min(sources, len(test_set))
     pick = np.random.default_rng(seed).choice(len(test_set), count, replace=False)
     images, labels = test_set.images[pick], np.asarray(test_set.labels)[pick]
@@ -157,14 +163,19 @@ def per_level_evaluation(
     for level, name in enumerate(PYRAMID_LEVELS):
         generated = generate_at(level)  # (samples, count, H, W, C)
         flat = generated.reshape((-1,) + generated.shape[2:])
-        predicted = np.argmax(np.asarray(classify(evaluator_params, flat)), axis=-1)
+        if measure is None:
+            logits, quality = classify(evaluator_params, flat), {}
+        else:  # one pass of the classifier gives the class and the quality numbers
+            features, logits = measure.features_and_logits(flat)
+            quality = measure.from_features(features, logits)
+        predicted = np.argmax(np.asarray(logits), axis=-1)
         per_level[name] = {
             "psnr_to_source": float(
                 np.mean(np.asarray(psnr(flat, jnp.tile(images, (samples, 1, 1, 1)))))
             ),
             "class_agreement": float(np.mean(predicted == np.tile(labels, samples))),
             "diversity": float(np.mean(np.asarray(per_pixel_std(generated)))),
-            **(measure(flat) if measure is not None else {}),
+            **quality,
         }
         kept.append(np.asarray(generated[:, :keep]))
     return LevelEvaluation(per_level, images, kept)
