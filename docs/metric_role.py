@@ -71,10 +71,11 @@ def resolve(root: str, text: str, raw: bool = False) -> Any:
         labels = node if isinstance(node, dict) else range(len(node))
         return [(str(label), child(node, str(label))) for label in labels]
 
-    paths = sorted(glob.glob(os.path.join(root, "figures", name)))
-    if "*" in name and not paths:
-        raise OSError(f"{{metric}}`{text}`: no file matches figures/{name}")
-    paths = paths if "*" in name else [os.path.join(root, "figures", name)]
+    paths = [os.path.join(root, "figures", name)]
+    if "*" in name:  # one number per matching file, in name order
+        paths = sorted(glob.glob(paths[0]))
+        if not paths:
+            raise OSError(f"{{metric}}`{text}`: no file matches figures/{name}")
     # (label, node) pairs: one, or one per file or per child of a "*" key
     nodes = [(os.path.basename(path), _load(path)) for path in paths]
     for key in keys[:-1]:
