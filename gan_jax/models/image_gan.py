@@ -54,6 +54,7 @@ from gan_jax.models.assembly import (
 )
 from gan_jax.nets.dcgan import (
     DOWNSAMPLE_METHODS,
+    SECOND_ORDER_METHODS,
     UPSAMPLE_METHODS,
     DCGANDiscriminator,
     DCGANGenerator,
@@ -70,6 +71,7 @@ __all__ = [
     "assemble_image_gan",
     "build_image_gan",
     "check_batch_split",
+    "discriminator_downsample",
     "parameter_count",
     "resolution_flag",
 ]
@@ -104,7 +106,8 @@ class ImageGANConfig:
     )
     downsample: str = option(
         "auto",
-        "how D's 4×4 strided convolutions are computed (one function; speed only)",
+        "how D's 4×4 strided convolutions are computed (one function; speed only; auto: by "
+        "width, im2col throughout on CPU with --r1-gamma or --r2-gamma)",
         type=cli.choice("downsample", DOWNSAMPLE_METHODS),
     )
     d_width: int | None = option(None, "D's first width (default --width)", type=cli.positive_int)
@@ -344,7 +347,7 @@ def build_image_gan(
     )
     discriminator = DCGANDiscriminator(
         width=config.d_width or config.width,
-        downsample=config.downsample,
+        downsample=discriminator_downsample(config),
         batch_norm=config.d_batch_norm,
     )
     g_loss, d_loss = LOSSES[config.loss]
@@ -374,6 +377,19 @@ def build_image_gan(
         ema=ema,
         draw_batch=draw_batch,
     )
+
+
+def discriminator_downsample(config: ImageGANConfig) -> str:
+    """How D's strided convolutions are computed: ``config.downsample``, except that
+    ``"auto"`` becomes ``"im2col"`` (:data:`~gan_jax.nets.dcgan.SECOND_ORDER_METHODS`) on
+    CPU when D's loss has a gradient penalty (R1, R2).  The penalty's gradient differentiates
+    D twice, which XLA:CPU does several times faster through im2col's matrix products than
+    through strided convolutions; the function and its parameters are the same either way
+    (the measurements: the benchmarks page).  Other backends keep ``"auto"``: they were not
+    measured."""
+    if config.downsample == "auto" and config.penalties and jax.default_backend() == "cpu":
+        return SECOND_ORDER_METHODS["downsample"]
+    return config.downsample
 
 
 def parameter_count(tree: object) -> int:

@@ -226,3 +226,26 @@ def test_second_order_methods_give_the_same_parameters_and_game_jacobian():
         np.testing.assert_array_equal(products[0][0], products[1][0])
         assert products[0][1].dtype == jnp.float64 and np.abs(products[0][1]).max() > 0
         np.testing.assert_allclose(products[1][1], products[0][1], atol=1e-10, rtol=1e-10)
+
+
+def test_penalised_discriminator_computes_strided_convolutions_as_im2col_on_cpu():
+    """R1 and R2 differentiate D twice, so ``downsample="auto"`` resolves to the
+    second-order method there (on CPU, where it was measured); an explicit choice and an
+    unpenalised D keep theirs."""
+    from gan_jax.models.image_gan import ImageGANConfig, build_image_gan
+    from gan_jax.nets.dcgan import SECOND_ORDER_METHODS
+
+    assert jax.default_backend() == "cpu"
+    images = jnp.zeros((8, 8, 8, 1))
+    expected = {
+        (0.1, "auto"): SECOND_ORDER_METHODS["downsample"],
+        (0.0, "auto"): "auto",
+        (0.1, "conv"): "conv",
+    }
+    for (gamma, downsample), method in expected.items():
+        config = ImageGANConfig(
+            resolution=8, width=4, batch_size=8, downsample=downsample, r2_gamma=gamma,
+            d_batch_norm=not gamma,
+        )  # fmt: skip
+        model = build_image_gan(config, images, jax.random.key(0))
+        assert model.discriminator.downsample == method, (gamma, downsample)
