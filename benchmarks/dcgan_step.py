@@ -8,6 +8,8 @@ object: compile seconds, steps/s, images/s.
     python -m benchmarks.dcgan_step --upsample transpose       # the direct transposed conv
     python -m benchmarks.dcgan_step --upsample subpixel        # phases also for G's output
     python -m benchmarks.dcgan_step --torch-python /tmp/torch/bin/python   # + PyTorch eager
+    python -m benchmarks.dcgan_step --channels 3 --r1-gamma 0.1 --r2-gamma 0.1   # R3GAN's D penalty
+    python -m benchmarks.dcgan_step --channels 3 --r1-gamma 0.1 --r2-gamma 0.1 --downsample conv
 
 With ``--torch-python`` the PyTorch eager baseline (``benchmarks/dcgan_step_torch.py``, same
 architecture and step, in its own virtualenv) is timed in the same run, alternating with
@@ -28,12 +30,22 @@ import numpy as np
 
 from benchmarks.timing import time_chunks
 from gan_jax import cli
-from gan_jax.models.image_gan import ImageGANConfig, build_image_gan, parameter_count
+from gan_jax.models.image_gan import (
+    ImageGANConfig,
+    build_image_gan,
+    discriminator_downsample,
+    parameter_count,
+)
+from gan_jax.nets.dcgan import DOWNSAMPLE_METHODS
 from gan_jax.training.steps import make_chunk
 
 
 def time_jax(args: argparse.Namespace) -> dict:
-    config = ImageGANConfig(channels=args.channels, upsample=args.upsample)
+    penalised = bool(args.r1_gamma or args.r2_gamma)
+    config = ImageGANConfig(
+        channels=args.channels, upsample=args.upsample, downsample=args.downsample,
+        r1_gamma=args.r1_gamma, r2_gamma=args.r2_gamma, d_batch_norm=not penalised,
+    )  # fmt: skip
     images = jax.random.uniform(jax.random.key(0), (1024, 32, 32, args.channels), minval=-1.0)
     model = build_image_gan(config, images, jax.random.key(1))
     chunk = make_chunk(model.step, args.chunk)
@@ -41,6 +53,7 @@ def time_jax(args: argparse.Namespace) -> dict:
     return {
         **timing,
         "images_per_s": round(timing["steps_per_s"] * config.batch_size, 1),
+        "d_downsample": discriminator_downsample(config),
         "params_g": parameter_count(state.g),
         "params_d": parameter_count(state.d),
     }
@@ -60,15 +73,27 @@ def main() -> None:
     parser.add_argument(
         "--upsample", choices=("auto", "subpixel", "overlap_add", "transpose"), default="auto"
     )
+    parser.add_argument("--downsample", choices=DOWNSAMPLE_METHODS, default="auto")
+    parser.add_argument(
+        "--r1-gamma", type=float, default=0.0, help="γ of (γ/2)·R1 (D then without BatchNorm)"
+    )
+    parser.add_argument(
+        "--r2-gamma", type=float, default=0.0, help="γ of (γ/2)·R2 (D then without BatchNorm)"
+    )
     parser.add_argument("--chunk", type=int, default=10, help="steps per timed chunk")
     parser.add_argument("--chunks", type=int, default=8, help="timed chunks per round")
     parser.add_argument("--rounds", type=int, default=3, help="JAX/PyTorch rounds")
     parser.add_argument("--torch-python", help="python of a virtualenv with torch==2.13.0")
     args = parser.parse_args()
+    if args.torch_python and (args.r1_gamma or args.r2_gamma):
+        parser.error("the PyTorch baseline has no R1/R2: drop --torch-python or the penalties")
     result = {
         "benchmark": "dcgan32_train_step",
         "batch_size": 64,
         "upsample": args.upsample,
+        "downsample": args.downsample,
+        "r1_gamma": args.r1_gamma,
+        "r2_gamma": args.r2_gamma,
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0].device_kind),
         "cpu_count": os.cpu_count(),
