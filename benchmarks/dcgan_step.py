@@ -36,7 +36,7 @@ from gan_jax.models.image_gan import (
     discriminator_downsample,
     parameter_count,
 )
-from gan_jax.nets.dcgan import DOWNSAMPLE_METHODS
+from gan_jax.nets.dcgan import DOWNSAMPLE_METHODS, UPSAMPLE_METHODS
 from gan_jax.training.steps import make_chunk
 
 
@@ -70,9 +70,7 @@ def time_torch(python: str, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument(
-        "--upsample", choices=("auto", "subpixel", "overlap_add", "transpose"), default="auto"
-    )
+    parser.add_argument("--upsample", choices=UPSAMPLE_METHODS, default="auto")
     parser.add_argument("--downsample", choices=DOWNSAMPLE_METHODS, default="auto")
     parser.add_argument(
         "--r1-gamma", type=float, default=0.0, help="γ of (γ/2)·R1 (D then without BatchNorm)"
