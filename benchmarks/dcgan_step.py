@@ -10,6 +10,7 @@ object: compile seconds, steps/s, images/s.
     python -m benchmarks.dcgan_step --torch-python /tmp/torch/bin/python   # + PyTorch eager
     python -m benchmarks.dcgan_step --channels 3 --r1-gamma 0.1 --r2-gamma 0.1   # R3GAN's D penalty
     python -m benchmarks.dcgan_step --channels 3 --r1-gamma 0.1 --r2-gamma 0.1 --downsample conv
+    python -m benchmarks.dcgan_step --channels 3 --g-steps 2   # DCGAN-TensorFlow's two G updates
 
 With ``--torch-python`` the PyTorch eager baseline (``benchmarks/dcgan_step_torch.py``, same
 architecture and step, in its own virtualenv) is timed in the same run, alternating with
@@ -45,6 +46,7 @@ def time_jax(args: argparse.Namespace) -> dict:
     config = ImageGANConfig(
         channels=args.channels, upsample=args.upsample, downsample=args.downsample,
         r1_gamma=args.r1_gamma, r2_gamma=args.r2_gamma, d_batch_norm=not penalised,
+        d_steps=args.d_steps, g_steps=args.g_steps,
     )  # fmt: skip
     images = jax.random.uniform(jax.random.key(0), (1024, 32, 32, args.channels), minval=-1.0)
     model = build_image_gan(config, images, jax.random.key(1))
@@ -78,6 +80,12 @@ def main() -> None:
     parser.add_argument(
         "--r2-gamma", type=float, default=0.0, help="γ of (γ/2)·R2 (D then without BatchNorm)"
     )
+    parser.add_argument(
+        "--d-steps", type=cli.positive_int, default=1, help="D updates per alternating step"
+    )
+    parser.add_argument(
+        "--g-steps", type=cli.positive_int, default=1, help="G updates per alternating step"
+    )
     parser.add_argument("--chunk", type=int, default=10, help="steps per timed chunk")
     parser.add_argument("--chunks", type=int, default=8, help="timed chunks per round")
     parser.add_argument("--rounds", type=int, default=3, help="JAX/PyTorch rounds")
@@ -85,6 +93,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.torch_python and (args.r1_gamma or args.r2_gamma):
         parser.error("the PyTorch baseline has no R1/R2: drop --torch-python or the penalties")
+    if args.torch_python and (args.d_steps, args.g_steps) != (1, 1):
+        parser.error("the PyTorch baseline takes one update of each: drop --torch-python")
     result = {
         "benchmark": "dcgan32_train_step",
         "batch_size": 64,
@@ -92,6 +102,8 @@ def main() -> None:
         "downsample": args.downsample,
         "r1_gamma": args.r1_gamma,
         "r2_gamma": args.r2_gamma,
+        "d_steps": args.d_steps,
+        "g_steps": args.g_steps,
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0].device_kind),
         "cpu_count": os.cpu_count(),

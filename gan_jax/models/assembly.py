@@ -35,6 +35,7 @@ from gan_jax.averaging import GeneratorEMA
 from gan_jax.configs import option
 from gan_jax.data import random_batch
 from gan_jax.dynamics.game import Game, GameState, PyTree
+from gan_jax.errors import UserError
 from gan_jax.nets.progressive import stage_resolutions
 from gan_jax.training import parallel
 
@@ -54,8 +55,11 @@ __all__ = [
     "extra_update",
     "initial_state",
     "loss_option",
+    "make_scheme",
+    "player_steps_option",
     "progressive_resolution_flag",
     "require_choice",
+    "require_player_steps",
     "resolution_type",
     "scheme_option",
     "training_step",
@@ -121,6 +125,46 @@ progressive_resolution_flag = resolution_type(stage_resolutions)
 def scheme_option(default: str = "alternating") -> Any:
     """A config field naming an update rule of :data:`SCHEMES` (``--scheme``)."""
     return option(default, f"one of {', '.join(SCHEMES)}", type=cli.choice("scheme", SCHEMES))
+
+
+def player_steps_option(player: str) -> Any:
+    """A config field for the updates ``player`` (``"D"`` or ``"G"``) takes per alternating
+    step (``--d-steps``, ``--g-steps``; DCGAN-TensorFlow's two G updates per D update).  Each
+    update draws fresh latents (:func:`gan_jax.dynamics.game.fold_batch`); the step's real
+    batch is shared by its updates, so ``--d-steps 5`` is WGAN's ``n_critic = 5`` with each
+    real batch seen five times rather than five real batches."""
+    return option(
+        1,
+        f"{player} updates per step, each with fresh latents, sharing the step's real batch "
+        "(--scheme alternating)",
+        type=cli.positive_int,
+    )
+
+
+def require_player_steps(scheme: str, d_steps: int, g_steps: int) -> None:
+    """A :class:`~gan_jax.errors.UserError` unless ``d_steps = g_steps = 1`` or ``scheme`` is
+    ``"alternating"``, the one update rule of :data:`SCHEMES` that takes several steps of one
+    player (:class:`gan_jax.dynamics.schemes.Alternating`)."""
+    if (d_steps, g_steps) != (1, 1) and scheme != "alternating":
+        raise UserError(
+            f"--d-steps and --g-steps repeat one player's update in alternating steps, not "
+            f"--scheme {scheme}: add --scheme alternating or drop them"
+        )
+
+
+def make_scheme(
+    name: str,
+    opt_g: optax.GradientTransformation,
+    opt_d: optax.GradientTransformation,
+    d_steps: int = 1,
+    g_steps: int = 1,
+) -> object:
+    """The update rule ``name`` of :data:`SCHEMES` on G's and D's optimizers; alternating
+    takes ``d_steps`` D updates, then ``g_steps`` G updates, per step."""
+    require_player_steps(name, d_steps, g_steps)
+    if name == "alternating":
+        return dy.alternating(opt_g, opt_d, d_steps=d_steps, g_steps=g_steps)
+    return SCHEMES[name](opt_g, opt_d)
 
 
 def loss_option(default: str, choices: Iterable[str]) -> Any:

@@ -47,7 +47,10 @@ from gan_jax.models.assembly import (
     batch_size_option,
     ema_clock,
     loss_option,
+    make_scheme,
+    player_steps_option,
     require_choice,
+    require_player_steps,
     resolution_type,
     scheme_option,
     uniform_real_batches,
@@ -94,6 +97,8 @@ class ImageGANConfig:
     width: int = option(64, "G's last and D's first width", type=cli.positive_int)
     loss: str = loss_option("ns", LOSSES)
     scheme: str = scheme_option()
+    d_steps: int = player_steps_option("D")
+    g_steps: int = player_steps_option("G")
     lr_g: float = adam_rate_option(2e-4, "G's")
     lr_d: float = adam_rate_option(2e-4, "D's")
     beta1: float = adam_beta_option(0.5, 1)
@@ -148,10 +153,19 @@ class ImageGANConfig:
     def __post_init__(self) -> None:
         require_choice("loss", self.loss, LOSSES)
         require_choice("scheme", self.scheme, SCHEMES)
+        require_player_steps(self.scheme, self.d_steps, self.g_steps)
         if self.batch_size % self.pack:
             raise UserError(
                 f"--batch-size {self.batch_size} is not a multiple of --pack {self.pack}: "
                 "pick a batch size that splits into packs"
+            )
+        if (self.drift_regularizer or self.self_drift_regularizer) and (
+            self.d_steps,
+            self.g_steps,
+        ) != (1, 1):
+            raise UserError(
+                "the drift regularisers are derived for one update of each player per step: "
+                "drop --d-steps and --g-steps or the regulariser"
             )
         if self.drift_regularizer and self.scheme not in ("simultaneous", "alternating"):
             raise UserError(
@@ -363,7 +377,7 @@ def build_image_gan(
     if config.drift_regularizer or config.self_drift_regularizer:
         game = drift_regularized_game(game, config)
     opt_g, opt_d = optimizers(config)
-    scheme = SCHEMES[config.scheme](opt_g, opt_d)
+    scheme = make_scheme(config.scheme, opt_g, opt_d, config.d_steps, config.g_steps)
     ema = GeneratorEMA(config.ema_half_life) if config.ema_half_life > 0 else None
     return assemble_image_gan(
         config,

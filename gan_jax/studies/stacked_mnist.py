@@ -22,7 +22,8 @@ generator reaches and ``KL(p̂ ‖ uniform)`` of the mode histogram from
   width: G 4×4×64 → 8×8×32 → 16×16×16 → 32×32×3 and D 4 → 8 → 16 (their G is
   4×4×64 → 7×7×32 → 14×14×16 → 28×28×8 → 3 channels and D 2 → 4 → 8, 3×3 kernels).
 
-**Methods** (:data:`METHODS`): the non-saturating GAN (``gan``); PacGAN with packs of
+**Methods** (:data:`METHODS`): the non-saturating GAN (``gan``), and with G stepped twice
+per D step as DCGAN-TensorFlow does (``gan_g2``: the papers' DCGAN update); PacGAN with packs of
 ``m`` (``pacgan2``…``pacgan4``: D scores ``m`` samples concatenated along channels, with
 the batch grown to ``64·m`` so that D sees 64 packs a step, as PacGAN's code does); and
 R3GAN's objectives on a D without BatchNorm (whose per-sample gradients the penalties
@@ -33,7 +34,8 @@ control, ``gan_no_bn``: the GAN with that D, no penalty.
 Every run is a :func:`gan_jax.models.image_gan.build_image_gan` model trained by
 :func:`gan_jax.training.fit` (checkpoints in its own workdir, so an interrupted study
 continues with ``--resume``), with Adam(2e-4, β₁ = 0.5) for both players, batch 64 and
-alternating updates, like the library's DCGAN.
+alternating updates (one D, then one G update a step; ``gan_g2``: two G updates, each on
+fresh latents), like the library's DCGAN.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ ARCHITECTURES: dict[str, dict[str, int]] = {
 class Method:
     """A training recipe: the loss (:data:`gan_jax.models.assembly.LOSSES`), PacGAN's pack
     size, the γ of R1 and R2 (which need a D without BatchNorm), whether D has BatchNorm,
-    and Adam's β₁, β₂ for both players."""
+    Adam's β₁, β₂ for both players, and G's updates per D update."""
 
     loss: str = "ns"
     pack: int = 1
@@ -114,11 +116,14 @@ class Method:
     d_batch_norm: bool = True
     beta1: float = 0.5
     beta2: float = 0.999
+    g_steps: int = 1
 
 
 GAMMA = 0.1  # γ of R1 and R2 (R3GAN's Stacked-MNIST and CIFAR-10 configs use 0.05–0.1)
 METHODS: dict[str, Method] = {
     "gan": Method(),
+    # DCGAN-TensorFlow's update, which VEEGAN's and PacGAN's DCGAN rows use: G twice per D
+    "gan_g2": Method(g_steps=2),
     "pacgan2": Method(pack=2),
     "pacgan3": Method(pack=3),
     "pacgan4": Method(pack=4),
@@ -149,6 +154,7 @@ def config_for(
         d_batch_norm=method.d_batch_norm,
         beta1=method.beta1,
         beta2=method.beta2,
+        g_steps=method.g_steps,
         ema_half_life=ema_half_life,
     )
 

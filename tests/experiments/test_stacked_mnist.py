@@ -9,6 +9,7 @@ import math
 
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from cli_checks import assert_one_line_user_error, run_main_in_process
 
@@ -60,6 +61,17 @@ def test_configs_pack_scales_the_batch_penalties_drop_batch_norm_quarter_widths(
     d_widths = [d[f"Conv_{i}"]["kernel"].shape[-1] for i in range(3)]
     assert g["Dense_0"]["kernel"].shape == (100, 4 * 4 * 64) and g_widths == [32, 16]
     assert d_widths == [4, 8, 16]  # G's 64 → 32 → 16 over 4² → 16², a quarter each
+
+
+def test_gan_g2_steps_g_twice_per_d_step_as_dcgan_tensorflow():
+    config = study.config_for("quarter", study.METHODS["gan_g2"])
+    assert (config.scheme, config.d_steps, config.g_steps) == ("alternating", 1, 2)
+    pool = jnp.zeros((8, 32, 32, 1))
+    model = study.build("quarter", study.METHODS["gan_g2"], pool, seed=0, batch_size=8)
+    state, _ = model.step(model.state)
+    # Adam's step counts: one D update and two G updates in one training step
+    counts = [optax.tree_utils.tree_get(s, "count") for s in (state.opt_state_d, state.opt_state_g)]
+    assert [int(c) for c in counts] == [1, 2] and int(state.step) == 1
 
 
 def test_image_gan_config_refuses_penalties_with_batch_norm_and_uneven_packs():

@@ -337,6 +337,8 @@ def test_tpu_flag_without_tpu_is_one_line(repo_root, subprocess_env, tmp_path):
         (["--resolution", "48"], "resolution must be 4·2^k"),
         (["--r1-gamma", "1", "--no-eval"], "--no-d-batch-norm"),
         (["--pack", "3", "--no-eval"], "--pack 3"),
+        (["--g-steps", "2", "--scheme", "simultaneous", "--no-eval"], "--scheme alternating"),
+        (["--d-steps", "2", "--drift-regularizer", "1", "--no-eval"], "one update of each"),
     ],
 )
 def test_cli_user_errors(tmp_path, args, needle):
