@@ -141,8 +141,8 @@ def _repeat(
     """``update`` applied ``count`` times with indices ``start, start+1, …``; returns the final
     state and the last loss.  Unrolled rather than a ``lax.scan``: the counts are a few steps,
     and XLA:CPU runs convolutions inside a loop body many times slower
-    (:func:`gan_jax.training.make_chunk`; a DCGAN step with two G updates in a scan was
-    24× slower than unrolled)."""
+    (:func:`gan_jax.training.make_chunk`; the benchmarks page has the DCGAN step with two
+    G updates both ways)."""
     loss = None
     for index in range(start, start + count):
         state, loss = update(state, index)
