@@ -9,11 +9,11 @@ import math
 
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from cli_checks import assert_one_line_user_error, run_main_in_process
 
 from gan_jax import data
+from gan_jax.dynamics.schemes import Alternating
 from gan_jax.errors import UserError
 from gan_jax.models.image_gan import ImageGANConfig
 from gan_jax.studies import stacked_mnist as study
@@ -68,10 +68,9 @@ def test_gan_g2_steps_g_twice_per_d_step_as_dcgan_tensorflow():
     assert (config.scheme, config.d_steps, config.g_steps) == ("alternating", 1, 2)
     pool = jnp.zeros((8, 32, 32, 1))
     model = study.build("quarter", study.METHODS["gan_g2"], pool, seed=0, batch_size=8)
-    state, _ = model.step(model.state)
-    # Adam's step counts: one D update and two G updates in one training step
-    counts = [optax.tree_utils.tree_get(s, "count") for s in (state.opt_state_d, state.opt_state_g)]
-    assert [int(c) for c in counts] == [1, 2] and int(state.step) == 1
+    # the model trains with that scheme (whose updates tests/dynamics pin to their maps)
+    assert isinstance(model.scheme, Alternating)
+    assert (model.scheme.d_steps, model.scheme.g_steps, model.scheme.d_first) == (1, 2, True)
 
 
 def test_image_gan_config_refuses_penalties_with_batch_norm_and_uneven_packs():
