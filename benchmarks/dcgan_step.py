@@ -11,6 +11,7 @@ object: compile seconds, steps/s, images/s.
     python -m benchmarks.dcgan_step --channels 3 --r1-gamma 0.1 --r2-gamma 0.1   # R3GAN's D penalty
     python -m benchmarks.dcgan_step --channels 3 --r1-gamma 0.1 --r2-gamma 0.1 --downsample conv
     python -m benchmarks.dcgan_step --channels 3 --g-steps 2   # DCGAN-TensorFlow's two G updates
+    python -m benchmarks.dcgan_step --channels 3 --g-steps 2 --nets dcgan_tf --resolution 28
 
 With ``--torch-python`` the PyTorch eager baseline (``benchmarks/dcgan_step_torch.py``, same
 architecture and step, in its own virtualenv) is timed in the same run, alternating with
@@ -32,6 +33,7 @@ import numpy as np
 from benchmarks.timing import time_chunks
 from gan_jax import cli
 from gan_jax.models.image_gan import (
+    NETS,
     ImageGANConfig,
     build_image_gan,
     discriminator_downsample,
@@ -44,11 +46,13 @@ from gan_jax.training.steps import make_chunk
 def time_jax(args: argparse.Namespace) -> dict:
     penalised = bool(args.r1_gamma or args.r2_gamma)
     config = ImageGANConfig(
-        channels=args.channels, upsample=args.upsample, downsample=args.downsample,
+        resolution=args.resolution, nets=args.nets, channels=args.channels, upsample=args.upsample, downsample=args.downsample,
         r1_gamma=args.r1_gamma, r2_gamma=args.r2_gamma, d_batch_norm=not penalised,
         d_steps=args.d_steps, g_steps=args.g_steps,
     )  # fmt: skip
-    images = jax.random.uniform(jax.random.key(0), (1024, 32, 32, args.channels), minval=-1.0)
+    images = jax.random.uniform(
+        jax.random.key(0), (1024, args.resolution, args.resolution, args.channels), minval=-1.0
+    )
     model = build_image_gan(config, images, jax.random.key(1))
     chunk = make_chunk(model.step, args.chunk)
     state, timing = time_chunks(chunk, model.state, args.chunk, args.chunks)
@@ -72,6 +76,10 @@ def time_torch(python: str, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--nets", choices=NETS, default="dcgan", help="ImageGANConfig.nets")
+    parser.add_argument(
+        "--resolution", type=cli.positive_int, default=32, help="dcgan: 4·2^k; dcgan_tf: any"
+    )
     parser.add_argument("--upsample", choices=UPSAMPLE_METHODS, default="auto")
     parser.add_argument("--downsample", choices=DOWNSAMPLE_METHODS, default="auto")
     parser.add_argument(
@@ -93,10 +101,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.torch_python and (args.r1_gamma or args.r2_gamma):
         parser.error("the PyTorch baseline has no R1/R2: drop --torch-python or the penalties")
+    if args.torch_python and (args.nets, args.resolution) != ("dcgan", 32):
+        parser.error("the PyTorch baseline is DCGAN-32: drop --torch-python or --nets/--resolution")
     if args.torch_python and (args.d_steps, args.g_steps) != (1, 1):
         parser.error("the PyTorch baseline takes one update of each: drop --torch-python")
     result = {
         "benchmark": "dcgan32_train_step",
+        "nets": args.nets,
+        "resolution": args.resolution,
         "batch_size": 64,
         "upsample": args.upsample,
         "downsample": args.downsample,

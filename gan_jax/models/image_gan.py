@@ -63,6 +63,7 @@ from gan_jax.nets.dcgan import (
     DCGANGenerator,
     num_stages,
 )
+from gan_jax.nets.dcgan_tf import DCGANTFDiscriminator, DCGANTFGenerator
 
 Array = jax.Array
 __all__ = [
@@ -81,6 +82,8 @@ __all__ = [
 
 EVAL_NOISE_SEED = 20191212  # the fixed noise key of evaluation and sample grids
 OPTIMIZERS = ("adam", "sgd")
+# ``--nets``: the library's DCGAN-32 family, or DCGAN-TensorFlow's (gan_jax.nets.dcgan_tf)
+NETS = ("dcgan", "dcgan_tf")
 
 
 # argparse type of ``--resolution``: a size the DCGAN networks build (4·2^k ≥ 8)
@@ -95,6 +98,12 @@ class ImageGANConfig:
     channels: int = option(1, derived=True)  # the data's
     latent_dim: int = option(100, "z's size", type=cli.positive_int)
     width: int = option(64, "G's last and D's first width", type=cli.positive_int)
+    nets: str = option(
+        "dcgan",
+        "the networks: dcgan (the DCGAN-32 reference, 4×4 kernels) or dcgan_tf (DCGAN-"
+        "TensorFlow's, as in VEEGAN's and PacGAN's tables: 5×5 kernels, D 64 → 512, uniform z)",
+        type=cli.choice("nets", tuple(NETS)),
+    )
     loss: str = loss_option("ns", LOSSES)
     scheme: str = scheme_option()
     d_steps: int = player_steps_option("D")
@@ -154,6 +163,12 @@ class ImageGANConfig:
         require_choice("loss", self.loss, LOSSES)
         require_choice("scheme", self.scheme, SCHEMES)
         require_player_steps(self.scheme, self.d_steps, self.g_steps)
+        require_choice("nets", self.nets, NETS)
+        if self.nets != "dcgan" and (self.upsample, self.downsample) != ("auto", "auto"):
+            raise UserError(
+                f"--upsample and --downsample choose how the dcgan nets compute their 4×4 "
+                f"layers, not --nets {self.nets}'s: drop them"
+            )
         if self.batch_size % self.pack:
             raise UserError(
                 f"--batch-size {self.batch_size} is not a multiple of --pack {self.pack}: "
@@ -353,17 +368,7 @@ def build_image_gan(
     """The DCGAN of ``config`` (see module doc) as an :class:`ImageGAN` (``draw_batch``: see
     :func:`assemble_image_gan`)."""
     check_batch_split(config.batch_size, mesh)
-    generator = DCGANGenerator(
-        resolution=config.resolution,
-        channels=config.channels,
-        width=config.width,
-        upsample=config.upsample,
-    )
-    discriminator = DCGANDiscriminator(
-        width=config.d_width or config.width,
-        downsample=discriminator_downsample(config),
-        batch_norm=config.d_batch_norm,
-    )
+    generator, discriminator = networks(config)
     g_loss, d_loss = LOSSES[config.loss]
     game = gan.gan_game(
         generator,
@@ -391,6 +396,27 @@ def build_image_gan(
         ema=ema,
         draw_batch=draw_batch,
     )
+
+
+def networks(config: ImageGANConfig) -> tuple[nn.Module, nn.Module]:
+    """G and D of ``config.nets``: :mod:`gan_jax.nets.dcgan`'s DCGAN-32 family, or
+    DCGAN-TensorFlow's (:mod:`gan_jax.nets.dcgan_tf`; G reads ``z`` as uniform on [−1, 1])."""
+    d_width = config.d_width or config.width
+    if config.nets == "dcgan_tf":
+        return (
+            DCGANTFGenerator(config.resolution, config.channels, config.width),
+            DCGANTFDiscriminator(d_width, batch_norm=config.d_batch_norm),
+        )
+    generator = DCGANGenerator(
+        resolution=config.resolution,
+        channels=config.channels,
+        width=config.width,
+        upsample=config.upsample,
+    )
+    discriminator = DCGANDiscriminator(
+        width=d_width, downsample=discriminator_downsample(config), batch_norm=config.d_batch_norm
+    )
+    return generator, discriminator
 
 
 def discriminator_downsample(config: ImageGANConfig) -> str:

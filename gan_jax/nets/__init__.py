@@ -5,6 +5,7 @@ __all__ = [
     "classifier",
     "conditional",
     "dcgan",
+    "dcgan_tf",
     "layers",
     "mlp",
     "progressive",

@@ -10,14 +10,18 @@ classes the MNIST evaluation classifier gives its channels
 generator reaches and ``KL(p̂ ‖ uniform)`` of the mode histogram from
 :data:`NUM_SAMPLES` samples, PacGAN's count.
 
-**Architectures** (:data:`ARCHITECTURES`), both the DCGAN-32 networks of
-:mod:`gan_jax.nets.dcgan` at 32×32×3 (the papers use 28×28×3):
+**Architectures** (:data:`ARCHITECTURES`): two of the DCGAN-32 networks of
+:mod:`gan_jax.nets.dcgan` at 32×32×3 (the papers use 28×28×3), and the papers' own:
 
 * ``dcgan``: VEEGAN's and PacGAN's Table 2 setting, DCGAN-like G and D of equal width
-  (G 4×4×256 → 8×8×128 → 16×16×64 → 32×32×3; D 64 → 128 → 256).  Their networks are
-  the DCGAN-TensorFlow ones at 28×28 (5×5 kernels, D 64 → 512 in four layers) trained for
-  50 epochs of 128,000 images (100,000 steps) with G stepped twice per D step; ours are
-  the library's DCGAN-32 with one G step per D step, for the steps a 2-core CPU allows.
+  (G 4×4×256 → 8×8×128 → 16×16×64 → 32×32×3; D 64 → 128 → 256), the library's
+  DCGAN-32.
+* ``dcgan_tf``: the networks those tables actually trained, DCGAN-TensorFlow's at
+  28×28×3 (:mod:`gan_jax.nets.dcgan_tf`: 5×5 kernels, D 64 → 128 → 256 → 512 and a dense
+  logit, G from 2×2×512, ``z`` uniform on [−1, 1]).  The real stacks are the 32×32 pool's
+  central 28×28 (the embedded digits are 28×28 padded with background), and a sample is
+  padded back to 32×32 with background for the classifier.  The papers trained them for
+  50 epochs of 128,000 images (100,000 steps); we train the steps a 2-core CPU allows.
 * ``quarter``: Metz et al.'s hard setting (PacGAN Table 3), D with a quarter of G's
   width: G 4×4×64 → 8×8×32 → 16×16×16 → 32×32×3 and D 4 → 8 → 16 (their G is
   4×4×64 → 7×7×32 → 14×14×16 → 28×28×8 → 3 channels and D 2 → 4 → 8, 3×3 kernels).
@@ -67,6 +71,7 @@ Array = jax.Array
 __all__ = [
     "ARCHITECTURES",
     "CHANNELS",
+    "CLASSIFIER_RESOLUTION",
     "METHODS",
     "NUM_SAMPLES",
     "RESULT_FILE",
@@ -78,8 +83,10 @@ __all__ = [
     "channel_labels",
     "check_resumable",
     "coverage_numbers",
+    "crop_to",
     "evaluate",
     "markdown_table",
+    "pad_to",
     "real_reference",
     "run_settings",
     "run_study",
@@ -96,11 +103,14 @@ SETTINGS_FILE = "settings.json"  # what defines the run, written when it starts
 SAMPLES_FILE = "samples.npy"  # and its first SHOWN_SAMPLES evaluation images
 SHOWN_SAMPLES = 16
 
-# name -> G's last width and D's first width (ImageGANConfig's width and d_width)
-ARCHITECTURES: dict[str, dict[str, int]] = {
-    "dcgan": {"width": 64, "d_width": 64},
-    "quarter": {"width": 16, "d_width": 4},
+# name -> the networks, their resolution, G's last width and D's first width
+# (ImageGANConfig's nets, resolution, width and d_width)
+ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "dcgan": {"nets": "dcgan", "resolution": 32, "width": 64, "d_width": 64},
+    "quarter": {"nets": "dcgan", "resolution": 32, "width": 16, "d_width": 4},
+    "dcgan_tf": {"nets": "dcgan_tf", "resolution": 28, "width": 64, "d_width": 64},
 }
+CLASSIFIER_RESOLUTION = 32  # the evaluation classifier's input, the pool's size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,11 +149,10 @@ METHODS: dict[str, Method] = {
 def config_for(
     architecture: str, method: Method, batch_size: int = 64, ema_half_life: float = 0.0
 ) -> ImageGANConfig:
-    """The run's :class:`ImageGANConfig`: 32×32×3, the architecture's widths, the method's
-    loss, pack (batch ``batch_size·pack``), penalties and Adam β's, and G's moving average
+    """The run's :class:`ImageGANConfig`: the architecture's networks, resolution and
+    widths, 3 channels, the method's loss, pack (batch ``batch_size·pack``), penalties and Adam β's, and G's moving average
     (half-life ``ema_half_life`` real images; 0: none)."""
     return ImageGANConfig(
-        resolution=32,
         channels=CHANNELS,
         **ARCHITECTURES[architecture],
         loss=method.loss,
@@ -173,10 +182,26 @@ def build(
     batch_size: int = 64,
     ema_half_life: float = 0.0,
 ) -> ImageGAN:
-    """The run's :class:`~gan_jax.models.image_gan.ImageGAN` on the grey-scale ``pool``."""
+    """The run's :class:`~gan_jax.models.image_gan.ImageGAN` on the grey-scale ``pool``
+    (32×32; its central crop at a 28×28 architecture)."""
     config = config_for(architecture, method, batch_size, ema_half_life)
     draw = uniform_real_batches(config.batch_size, stacked_sample)
-    return build_image_gan(config, pool, jax.random.key(seed), draw_batch=draw)
+    images = crop_to(pool, config.resolution)
+    return build_image_gan(config, images, jax.random.key(seed), draw_batch=draw)
+
+
+def crop_to(images: Array, size: int) -> Array:
+    """The central ``size × size`` of ``images`` ``(N, H, W, C)``."""
+    top = (images.shape[1] - size) // 2
+    return images[:, top : top + size, top : top + size]
+
+
+def pad_to(images: Array, size: int) -> Array:
+    """``images`` ``(N, H, W, C)`` padded to ``size × size`` with the background, −1, on
+    every side (the inverse of :func:`crop_to`; how the embedded digits reach 32×32)."""
+    before = (size - images.shape[1]) // 2
+    after = size - images.shape[1] - before
+    return jnp.pad(images, ((0, 0), (before, after), (before, after), (0, 0)), constant_values=-1.0)
 
 
 def channel_labels(classify: Callable[[Array], np.ndarray], images: Array) -> np.ndarray:
@@ -204,11 +229,14 @@ def evaluate(
     """:func:`coverage_numbers` of ``samples`` images of ``model``'s G at ``state`` (the
     fixed evaluation latents of :data:`EVAL_NOISE_SEED`; G's average when the model keeps
     one, and then the trained G's numbers too, under ``"raw"``), and the first
-    :data:`SHOWN_SAMPLES` images."""
+    :data:`SHOWN_SAMPLES` images, every image padded to the classifier's 32×32
+    (:func:`pad_to`)."""
     z = latents(jax.random.key(EVAL_NOISE_SEED), samples, model.latent_dim)
 
     def score(generate: Callable[[Any, Array], Array]) -> tuple[dict[str, Any], Array]:
-        images = data.map_in_batches(lambda zz: generate(state, zz), z, size=1000)
+        images = data.map_in_batches(
+            lambda zz: pad_to(generate(state, zz), CLASSIFIER_RESOLUTION), z, size=1000
+        )
         return coverage_numbers(channel_labels(classify, images)), images
 
     numbers, images = score(model.generate)

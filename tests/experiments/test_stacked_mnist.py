@@ -73,6 +73,21 @@ def test_gan_g2_steps_g_twice_per_d_step_as_dcgan_tensorflow():
     assert (model.scheme.d_steps, model.scheme.g_steps, model.scheme.d_first) == (1, 2, True)
 
 
+def test_dcgan_tf_architecture_trains_on_the_pools_28_by_28_and_is_scored_at_32():
+    config = study.config_for("dcgan_tf", study.METHODS["gan_g2"])
+    assert (config.nets, config.resolution, config.g_steps) == ("dcgan_tf", 28, 2)
+    pool = data.load_dataset("mnist", 32, "test").images[:16]
+    # the embedded 32×32 digits are the 28×28 ones padded with background: crop and pad
+    # are inverses on them, and the crop is the native digits
+    cropped = study.crop_to(pool, 28)
+    np.testing.assert_array_equal(cropped, data.load_dataset("mnist", 28, "test").images[:16])
+    np.testing.assert_array_equal(study.pad_to(cropped, 32), pool)
+    model = study.build("dcgan_tf", study.METHODS["gan_g2"], pool, seed=0, batch_size=8)
+    images = model.generate(model.state, jnp.zeros((2, 100)))
+    assert images.shape == (2, 28, 28, 3)
+    assert model.state.d["params"]["Dense_0"]["kernel"].shape == (2 * 2 * 512, 1)
+
+
 def test_image_gan_config_refuses_penalties_with_batch_norm_and_uneven_packs():
     with pytest.raises(UserError, match="--no-d-batch-norm"):
         ImageGANConfig(r1_gamma=1.0)

@@ -339,6 +339,8 @@ def test_tpu_flag_without_tpu_is_one_line(repo_root, subprocess_env, tmp_path):
         (["--pack", "3", "--no-eval"], "--pack 3"),
         (["--g-steps", "2", "--scheme", "simultaneous", "--no-eval"], "--scheme alternating"),
         (["--d-steps", "2", "--drift-regularizer", "1", "--no-eval"], "one update of each"),
+        (["--nets", "dcgan_tf", "--upsample", "subpixel", "--no-eval"], "not --nets dcgan_tf"),
+        (["--nets", "dcgan32"], "unknown --nets"),
     ],
 )
 def test_cli_user_errors(tmp_path, args, needle):
