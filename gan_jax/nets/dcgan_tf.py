@@ -42,15 +42,24 @@ Array = jax.Array
 
 __all__ = [
     "KERNEL",
+    "SMALL_MAP",
     "DCGANTFDiscriminator",
     "DCGANTFGenerator",
+    "conv_same",
+    "conv_transpose_phases",
     "conv_transpose_same",
     "halved_sizes",
+    "same_padding",
+    "truncated_init",
 ]
 
 KERNEL = 5
 STAGES = 4
 NORMAL_INIT = nn.initializers.normal(stddev=0.02)
+LEAKY_SLOPE = 0.2
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
 
 def truncated_init(key: Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.float32) -> Array:
@@ -58,12 +67,6 @@ def truncated_init(key: Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.fl
     standard deviations (its standard deviation is 0.02·0.88; flax's ``truncated_normal``
     rescales to 0.02 instead)."""
     return 0.02 * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
-
-
-LEAKY_SLOPE = 0.2
-BN_MOMENTUM = 0.9
-BN_EPSILON = 1e-5
-_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
 
 def halved_sizes(resolution: int, stages: int = STAGES) -> list[int]:
