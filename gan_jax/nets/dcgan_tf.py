@@ -164,7 +164,7 @@ def conv_transpose_phases(x: Array, kernel: Array, size: int, method: str = "aut
     """:func:`conv_transpose_same` as four stride-1 correlations, one per output phase
     ``(2m + a, 2n + b)``, and a depth-to-space interleave (Shi et al. 2016,
     arXiv:1609.05158; :mod:`gan_jax.nets.dcgan` does the same for 4×4 kernels).  Phase
-    ``a`` reads the 3 or 2 taps of :func:`_phase_taps`; every phase is computed on
+    ``a`` reads 3 or 2 of the 5 taps (those of its parity); every phase is computed on
     ``⌈size/2⌉`` rows and columns and the interleaved map cropped to ``size``.  The same
     function as the definition, an order of magnitude faster on XLA:CPU, which computes a
     zero-dilated convolution and its gradients slowly; ``method`` as in :func:`conv_same`."""
