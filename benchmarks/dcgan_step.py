@@ -46,7 +46,8 @@ from gan_jax.training.steps import make_chunk
 def time_jax(args: argparse.Namespace) -> dict:
     penalised = bool(args.r1_gamma or args.r2_gamma)
     config = ImageGANConfig(
-        resolution=args.resolution, nets=args.nets, channels=args.channels, upsample=args.upsample, downsample=args.downsample,
+        resolution=args.resolution, nets=args.nets, channels=args.channels,
+        upsample=args.upsample, downsample=args.downsample,
         r1_gamma=args.r1_gamma, r2_gamma=args.r2_gamma, d_batch_norm=not penalised,
         d_steps=args.d_steps, g_steps=args.g_steps,
     )  # fmt: skip

@@ -58,6 +58,7 @@ __all__ = [
     "GaussianMixture",
     "ImageDataset",
     "UnknownDatasetError",
+    "center_crop",
     "check_dataset_name",
     "digits_arrays",
     "grid_centers",
@@ -69,6 +70,7 @@ __all__ = [
     "mixture_of_gaussians",
     "mnist_arrays",
     "mnist_split",
+    "pad_with_background",
     "random_batch",
     "random_stacked_batch",
     "resize_images",
@@ -280,15 +282,30 @@ def mnist_split(labels: np.ndarray, split: str) -> np.ndarray:
     return rng.permutation(np.concatenate(chosen))
 
 
+def pad_with_background(images: Array, size: int) -> Array:
+    """``images`` ``(N, H, W, C)`` in ``[−1, 1]`` padded to ``size × size`` with the
+    background, −1, evenly on every side (the embedded 28×28 MNIST digits reach 32×32 so;
+    the inverse of :func:`center_crop`)."""
+    before = (size - images.shape[1]) // 2
+    after = size - images.shape[1] - before
+    return jnp.pad(images, ((0, 0), (before, after), (before, after), (0, 0)), constant_values=-1.0)
+
+
+def center_crop(images: Array, size: int) -> Array:
+    """The central ``size × size`` of ``images`` ``(N, H, W, C)``."""
+    top = (images.shape[1] - size) // 2
+    return images[:, top : top + size, top : top + size]
+
+
 def load_mnist(resolution: int = 32, split: str = "train") -> ImageDataset:
     """The embedded MNIST digits (see module doc) at ``resolution``: padded to 32×32 with
     background, native at 28, bicubically resized from the padded 32×32 otherwise."""
     pixels, labels = mnist_arrays()
     order = mnist_split(labels, split)
     images = uint8_to_unit_range(pixels[order])[..., None]
-    if resolution != 28:
-        images = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
     images = jax.device_put(images)
+    if resolution != 28:
+        images = pad_with_background(images, 32)
     if resolution not in (28, 32):
         images = resize_images(images, resolution)
     return ImageDataset(

@@ -83,10 +83,8 @@ __all__ = [
     "channel_labels",
     "check_resumable",
     "coverage_numbers",
-    "crop_to",
     "evaluate",
     "markdown_table",
-    "pad_to",
     "real_reference",
     "run_settings",
     "run_study",
@@ -150,8 +148,8 @@ def config_for(
     architecture: str, method: Method, batch_size: int = 64, ema_half_life: float = 0.0
 ) -> ImageGANConfig:
     """The run's :class:`ImageGANConfig`: the architecture's networks, resolution and
-    widths, 3 channels, the method's loss, pack (batch ``batch_size·pack``), penalties and Adam β's, and G's moving average
-    (half-life ``ema_half_life`` real images; 0: none)."""
+    widths, 3 channels, the method's loss, pack (batch ``batch_size·pack``), penalties and
+    Adam β's, and G's moving average (half-life ``ema_half_life`` real images; 0: none)."""
     return ImageGANConfig(
         channels=CHANNELS,
         **ARCHITECTURES[architecture],
@@ -186,22 +184,8 @@ def build(
     (32×32; its central crop at a 28×28 architecture)."""
     config = config_for(architecture, method, batch_size, ema_half_life)
     draw = uniform_real_batches(config.batch_size, stacked_sample)
-    images = crop_to(pool, config.resolution)
+    images = data.center_crop(pool, config.resolution)
     return build_image_gan(config, images, jax.random.key(seed), draw_batch=draw)
-
-
-def crop_to(images: Array, size: int) -> Array:
-    """The central ``size × size`` of ``images`` ``(N, H, W, C)``."""
-    top = (images.shape[1] - size) // 2
-    return images[:, top : top + size, top : top + size]
-
-
-def pad_to(images: Array, size: int) -> Array:
-    """``images`` ``(N, H, W, C)`` padded to ``size × size`` with the background, −1, on
-    every side (the inverse of :func:`crop_to`; how the embedded digits reach 32×32)."""
-    before = (size - images.shape[1]) // 2
-    after = size - images.shape[1] - before
-    return jnp.pad(images, ((0, 0), (before, after), (before, after), (0, 0)), constant_values=-1.0)
 
 
 def channel_labels(classify: Callable[[Array], np.ndarray], images: Array) -> np.ndarray:
@@ -230,12 +214,14 @@ def evaluate(
     fixed evaluation latents of :data:`EVAL_NOISE_SEED`; G's average when the model keeps
     one, and then the trained G's numbers too, under ``"raw"``), and the first
     :data:`SHOWN_SAMPLES` images, every image padded to the classifier's 32×32
-    (:func:`pad_to`)."""
+    (:func:`gan_jax.data.pad_with_background`)."""
     z = latents(jax.random.key(EVAL_NOISE_SEED), samples, model.latent_dim)
 
     def score(generate: Callable[[Any, Array], Array]) -> tuple[dict[str, Any], Array]:
         images = data.map_in_batches(
-            lambda zz: pad_to(generate(state, zz), CLASSIFIER_RESOLUTION), z, size=1000
+            lambda zz: data.pad_with_background(generate(state, zz), CLASSIFIER_RESOLUTION),
+            z,
+            size=1000,
         )
         return coverage_numbers(channel_labels(classify, images)), images
 

@@ -79,9 +79,9 @@ def test_dcgan_tf_architecture_trains_on_the_pools_28_by_28_and_is_scored_at_32(
     pool = data.load_dataset("mnist", 32, "test").images[:16]
     # the embedded 32×32 digits are the 28×28 ones padded with background: crop and pad
     # are inverses on them, and the crop is the native digits
-    cropped = study.crop_to(pool, 28)
+    cropped = data.center_crop(pool, 28)
     np.testing.assert_array_equal(cropped, data.load_dataset("mnist", 28, "test").images[:16])
-    np.testing.assert_array_equal(study.pad_to(cropped, 32), pool)
+    np.testing.assert_array_equal(data.pad_with_background(cropped, 32), pool)
     model = study.build("dcgan_tf", study.METHODS["gan_g2"], pool, seed=0, batch_size=8)
     images = model.generate(model.state, jnp.zeros((2, 100)))
     assert images.shape == (2, 28, 28, 3)
